@@ -1,0 +1,93 @@
+/** The validated server configuration (see docs/configuration.md). */
+
+export interface ListenConfig {
+  readonly host: string;
+  readonly port: number;
+  /** Largest JSON-RPC text frame answered normally; larger frames get -32600. */
+  readonly maxFrameBytes: number;
+}
+
+export interface GatewayConfig {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  readonly transport: 'udp' | 'tcp';
+  readonly maxConcurrentCalls: number;
+  /** Caller id used when a construct gives none, e.g. `sip:075589877675@gw1`. */
+  readonly callerId: string;
+  readonly username?: string;
+  readonly password?: string;
+}
+
+export interface EmbeddedEngineConfig {
+  readonly type: 'embedded';
+  /** Local address and port the SIP user agent binds (UDP and TCP). */
+  readonly sipHost: string;
+  readonly sipPort: number;
+  /** Address written into Contact/Via and SDP when it differs from the bind address. */
+  readonly publicHost?: string;
+  readonly rtpHost: string;
+  readonly rtpPortMin: number;
+  readonly rtpPortMax: number;
+  /** A call that receives no RTP for this long after answer ends with engine_error. */
+  readonly mediaTimeoutSeconds: number;
+}
+
+export interface FreeswitchServerConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly secret: string;
+}
+
+export interface DrachtioEngineConfig {
+  readonly type: 'drachtio';
+  readonly drachtio: { readonly host: string; readonly port: number; readonly secret: string };
+  readonly freeswitch: readonly FreeswitchServerConfig[];
+  /** Address drachtio-fsmrf's outbound event socket listens on (must be reachable by FreeSWITCH). */
+  readonly eslListenHost: string;
+  /** Folder of media/recordings as FreeSWITCH sees it, when it runs elsewhere. Default: the same paths. */
+  readonly freeswitchMediaDir?: string;
+  readonly freeswitchRecordingsDir?: string;
+}
+
+/** Refuses every call with the engine-unavailable error; for API-only deployments. */
+export interface NoEngineConfig {
+  readonly type: 'none';
+}
+
+export type EngineConfig = EmbeddedEngineConfig | DrachtioEngineConfig | NoEngineConfig;
+
+export interface LimitsConfig {
+  /** Live resources at once, across all connections; more → capacity exceeded. */
+  readonly maxResources: number;
+  /** `max_answer_seconds` when a construct omits it, and the largest accepted. */
+  readonly defaultMaxAnswerSeconds: number;
+  readonly maxAnswerSecondsCap: number;
+  /** `max_ring_seconds` defaults (duo_callback: per party from dialling; notify_call: from ringing). */
+  readonly duoRingSeconds: number;
+  readonly notifyRingSeconds: number;
+  readonly ringSecondsCap: number;
+  /** Bounds the wait for any response before ringing starts (notify_call) or overall per party. */
+  readonly dialTimeoutSeconds: number;
+  readonly playRepeatCap: number;
+}
+
+export interface ServerConfig {
+  /** `<node>` of every res_id; lets a cluster route a res_id to its owner. */
+  readonly nodeId: string;
+  readonly listen: ListenConfig;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  readonly engine: EngineConfig;
+  readonly gateways: readonly GatewayConfig[];
+  /** Gateway for bare phone numbers; default: the first gateway. */
+  readonly defaultGateway?: string;
+  /** Where ring_play_file and play_content names resolve. */
+  readonly mediaDir: string;
+  /** Where record_file names resolve. */
+  readonly recordingsDir: string;
+  /** Played to party 1 when party 2 rings without early media and no ring_play_file applies. */
+  readonly ringbackFile: string;
+  readonly limits: LimitsConfig;
+  /** Seconds a shutdown waits for resources to release before exiting anyway. */
+  readonly shutdownGraceSeconds: number;
+}

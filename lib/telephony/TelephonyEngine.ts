@@ -1,0 +1,110 @@
+/**
+ * The telephony port: the only surface of the telephony layer that resources
+ * see. Each engine (embedded, drachtio) implements it; nothing above this
+ * folder may import an engine.
+ *
+ * Contract every engine keeps:
+ * - `dial()` returns the leg at once and never throws for call failures; the
+ *   outcome arrives as leg events, never synchronously (listeners attached
+ *   right after `dial()` see every event).
+ * - Every leg emits `ended` exactly once, whatever happened, including when
+ *   the engine loses its media server or signaling connection.
+ * - `hangup()` is idempotent: CANCEL before a final response, BYE after
+ *   answer, nothing once ended.
+ */
+import type TypedEmitter from 'typed-emitter';
+
+/** A SIP gateway as routing resolved it for one leg. */
+export interface GatewayTarget {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  readonly transport: 'udp' | 'tcp';
+  /** Digest credentials for gateways that challenge (401/407). */
+  readonly username?: string;
+  readonly password?: string;
+}
+
+export interface DialRequest {
+  /** Request-URI of the INVITE, e.g. `sip:13800000000@gw.example.net`. */
+  readonly requestUri: string;
+  /** From URI: the caller id shown to the party. */
+  readonly fromUri: string;
+  /** Where the INVITE goes (next hop) and whose credentials answer a challenge. */
+  readonly gateway: GatewayTarget;
+  /** For logs only: names the resource and party, e.g. `0.0.0-ext.duo_callback-12#1`. */
+  readonly label: string;
+}
+
+/** How a leg ended. */
+export interface LegEnd {
+  /** `remote`: the far end (BYE or a final failure response); `local`: our hangup(); `engine`: the engine failed. */
+  readonly by: 'remote' | 'local' | 'engine';
+  /** The SIP final status that failed the call (>= 300), or a local 408 when the far end never answered the INVITE. */
+  readonly sipStatus?: number;
+  /** Human-readable cause for logs and error messages, e.g. `486 Busy Here`. */
+  readonly reason: string;
+}
+
+export interface LegProgress {
+  /** 180, 181, 182 or 183. */
+  readonly sipStatus: number;
+  /** True when the provisional response carried SDP (early media is flowing). */
+  readonly earlyMedia: boolean;
+}
+
+export type CallLegEvents = {
+  progress: (progress: LegProgress) => void;
+  answered: () => void;
+  ended: (end: LegEnd) => void;
+};
+
+export interface PlayResult {
+  /** False when stopPlay(), hangup or the leg's end cut the playback short. */
+  readonly completed: boolean;
+}
+
+/** One party's call: a SIP dialog (or attempt) with its media anchored in the engine. */
+export interface CallLeg extends TypedEmitter<CallLegEvents> {
+  readonly id: string;
+  /**
+   * Plays `files` (absolute paths) in order, the whole list `repeat + 1` times.
+   * Only after `answered`, or during early media on the engine's side of a
+   * dialled leg. Settles when done, stopped or the leg ends; rejects only on
+   * an engine failure (e.g. unreadable file).
+   */
+  play(files: readonly string[], repeat: number): Promise<PlayResult>;
+  /** Stops the current playback, if any. */
+  stopPlay(): void;
+  /** CANCEL before answer, BYE after; idempotent. */
+  hangup(): void;
+}
+
+/** Media connection between two legs. */
+export interface MediaBridge {
+  /** Starts a stereo WAV recording (party a left, party b right) at `path`. */
+  record(path: string): Promise<void>;
+  /** Stops relaying and finishes any recording; idempotent. */
+  close(): Promise<void>;
+}
+
+export type TelephonyEngineEvents = {
+  /** Emitted whenever `available` changes. */
+  availability: (available: boolean, reason: string) => void;
+};
+
+export interface TelephonyEngine extends TypedEmitter<TelephonyEngineEvents> {
+  readonly name: string;
+  /** False while the engine cannot place calls (not connected, stopped). */
+  readonly available: boolean;
+  start(): Promise<void>;
+  /** Ends every leg and releases the engine's sockets and connections. */
+  stop(): Promise<void>;
+  dial(request: DialRequest): CallLeg;
+  /**
+   * Connects the media of two legs both ways. `b` may still be in early
+   * media: `a` then hears `b`'s ringback. The bridge ends by itself when
+   * either leg ends.
+   */
+  bridge(a: CallLeg, b: CallLeg): Promise<MediaBridge>;
+}
