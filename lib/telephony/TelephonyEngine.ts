@@ -12,7 +12,7 @@
  * - `hangup()` is idempotent: CANCEL before a final response, BYE after
  *   answer, nothing once ended.
  */
-import type TypedEmitter from 'typed-emitter';
+import type { TypedEmitter } from '../util/TypedEmitter.js';
 
 /** A SIP gateway as routing resolved it for one leg. */
 export interface GatewayTarget {

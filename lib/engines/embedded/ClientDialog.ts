@@ -1,0 +1,178 @@
+/**
+ * The SIP side of one outbound call as a UAC (RFC 3261 §12–15): builds and
+ * sends INVITE, ACK, CANCEL and BYE with the right tags, CSeq, route set and
+ * remote target, answers 401/407 challenges, and holds a CANCEL until the
+ * INVITE has a provisional response (§9.1). It knows nothing of media or
+ * call-leg events.
+ */
+import { nanoid } from 'nanoid';
+import sip from 'sip';
+import type { Message, NameAddr } from 'sip';
+import digest, { type DigestContext } from 'sip/digest.js';
+import type { Logger } from 'pino';
+import type { DialRequest } from '../../telephony/TelephonyEngine.js';
+import type { SipStack, SipTarget } from './SipStack.js';
+
+const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY';
+/** Challenges answered per request before the failure is passed on (a wrong password loops otherwise). */
+const MAX_AUTH_ATTEMPTS = 2;
+
+export class ClientDialog {
+  readonly callId = `${nanoid()}@cti`;
+  readonly #localTag = nanoid(10);
+  readonly #stack: SipStack;
+  readonly #target: SipTarget;
+  readonly #request: DialRequest;
+  readonly #log: Logger;
+  readonly #contact: NameAddr[];
+  #cseq = 1;
+  #invite: Message | undefined;
+  #provisional = false;
+  #cancelPending = false;
+  #ack: Message | undefined;
+  #ackSeq = 0;
+  /** Set from the 2xx: what in-dialog requests need. */
+  #remoteTo: NameAddr | undefined;
+  #remoteTarget: string;
+  #routeSet: NameAddr[] = [];
+  #auth: DigestContext = {};
+
+  constructor(stack: SipStack, target: SipTarget, request: DialRequest, log: Logger) {
+    this.#stack = stack;
+    this.#target = target;
+    this.#request = request;
+    this.#log = log;
+    this.#remoteTarget = request.requestUri;
+    const transport = target.protocol === 'TCP' ? ';transport=tcp' : '';
+    this.#contact = [{ uri: `sip:cti@${stack.publicHost}:${stack.port}${transport}`, params: {} }];
+  }
+
+  /** Sends the INVITE; `onResponse` sees every response except challenges this dialog answers itself. */
+  invite(sdp: string, onResponse: (rs: Message) => void): void {
+    const rq: Message = {
+      method: 'INVITE',
+      uri: this.#request.requestUri,
+      headers: {
+        to: { uri: this.#request.requestUri, params: {} },
+        from: { uri: this.#request.fromUri, params: { tag: this.#localTag } },
+        'call-id': this.callId,
+        cseq: { seq: this.#cseq, method: 'INVITE' },
+        contact: this.#contact,
+        'max-forwards': '70',
+        allow: ALLOW,
+        'user-agent': 'cti-server',
+        'content-type': 'application/sdp',
+      },
+      content: sdp,
+    };
+    this.#sendRequest(rq, onResponse, 0);
+  }
+
+  /** Sends the ACK for a 2xx (again, for a retransmitted 2xx) and fixes the dialog's routing. */
+  ack(rs: Message): void {
+    const seq = rs.headers.cseq?.seq ?? 0;
+    if (this.#ack && this.#ackSeq === seq) {
+      this.#stack.ack(this.#ack, this.#target, nanoid());
+      return;
+    }
+    this.#remoteTo = rs.headers.to;
+    const contact = rs.headers.contact;
+    if (Array.isArray(contact) && contact[0]) this.#remoteTarget = sip.stringifyUri(contact[0].uri);
+    this.#routeSet = [...(rs.headers['record-route'] ?? [])].reverse();
+    this.#ackSeq = seq;
+    this.#ack = this.#inDialog('ACK', seq);
+    this.#stack.ack(this.#ack, this.#target, nanoid());
+  }
+
+  /** CANCELs the INVITE now, or as soon as it has a provisional response. */
+  cancel(): void {
+    if (this.#provisional) this.#sendCancel();
+    else this.#cancelPending = true;
+  }
+
+  #sendCancel(): void {
+    const invite = this.#invite;
+    const topVia = invite?.headers.via?.[0];
+    if (!invite || !topVia) return;
+    this.#cancelPending = false;
+    const cancel: Message = {
+      method: 'CANCEL',
+      uri: invite.uri,
+      headers: {
+        via: [{ ...topVia, params: { ...topVia.params } }],
+        to: invite.headers.to,
+        from: invite.headers.from,
+        'call-id': this.callId,
+        cseq: { seq: invite.headers.cseq?.seq ?? 0, method: 'CANCEL' },
+        'max-forwards': '70',
+      },
+    };
+    this.#log.debug('> CANCEL');
+    this.#stack.request(cancel, this.#target, '', (rs) => this.#log.debug(`< ${rs.status} ${rs.reason ?? ''} (CANCEL)`));
+  }
+
+  bye(onFinal: () => void): void {
+    this.#sendRequest(this.#inDialog('BYE', ++this.#cseq), (rs) => {
+      if ((rs.status ?? 0) >= 200) onFinal();
+    }, 0);
+  }
+
+  /** A response to an in-dialog request from the far end, with our Contact. */
+  respond(rq: Message, status: number, reason: string, sdp?: string): void {
+    const headers = sdp === undefined ? { contact: this.#contact } : { contact: this.#contact, 'content-type': 'application/sdp' };
+    const rs = sip.makeResponse(rq, status, reason, { headers, ...(sdp === undefined ? {} : { content: sdp }) });
+    this.#log.debug(`> ${status} ${reason} (${rq.method ?? ''})`);
+    this.#stack.respond(rs);
+  }
+
+  /** Sends `rq` in a new transaction, answering challenges; CANCEL is held until a provisional. */
+  #sendRequest(rq: Message, onResponse: (rs: Message) => void, authAttempts: number): void {
+    const isInvite = rq.method === 'INVITE';
+    if (isInvite) {
+      this.#invite = rq;
+      this.#provisional = false;
+    }
+    this.#log.debug(`> ${rq.method ?? ''} ${sip.stringifyUri(rq.uri ?? '')}`);
+    this.#stack.request(rq, this.#target, `z9hG4bK${nanoid()}`, (rs) => {
+      this.#log.debug(`< ${rs.status} ${rs.reason ?? ''} (${rq.method ?? ''})`);
+      if (isInvite && rq !== this.#invite) return; // late responses to a challenged INVITE
+      const signed = this.#signed(rq, rs, authAttempts);
+      if (signed) return this.#sendRequest(signed, onResponse, authAttempts + 1);
+      if (isInvite && (rs.status ?? 0) < 200 && !this.#provisional) {
+        this.#provisional = true;
+        if (this.#cancelPending) this.#sendCancel();
+      }
+      onResponse(rs);
+    });
+  }
+
+  /** `rq` again with a new CSeq and credentials when `rs` is a challenge we can still answer. */
+  #signed(rq: Message, rs: Message, attempts: number): Message | undefined {
+    const { username, password } = this.#request.gateway;
+    if ((rs.status !== 401 && rs.status !== 407) || username === undefined || attempts >= MAX_AUTH_ATTEMPTS) return undefined;
+    const signed: Message = { ...rq, headers: { ...rq.headers, cseq: { seq: ++this.#cseq, method: rq.method ?? '' } } };
+    try {
+      digest.signRequest(this.#auth, signed, rs, { user: username, password: password ?? '' });
+      return signed;
+    } catch (err) {
+      this.#log.warn({ err }, 'cannot answer the challenge');
+      return undefined;
+    }
+  }
+
+  #inDialog(method: string, seq: number): Message {
+    return {
+      method,
+      uri: this.#remoteTarget,
+      headers: {
+        to: this.#remoteTo,
+        from: { uri: this.#request.fromUri, params: { tag: this.#localTag } },
+        'call-id': this.callId,
+        cseq: { seq, method },
+        route: this.#routeSet,
+        'max-forwards': '70',
+      },
+    };
+  }
+}
+

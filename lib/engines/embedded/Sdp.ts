@@ -1,0 +1,84 @@
+/** The SDP this engine offers and the little it needs from an answer (RFC 4566 / 3264 subset). */
+import { PAYLOAD_TYPE, type G711Codec } from './G711.js';
+
+/** The telephone-event payload type we offer. */
+export const OUR_TELEPHONE_EVENT_PT = 101;
+
+export interface SdpOfferParams {
+  readonly sessionId: number;
+  readonly version: number;
+  readonly address: string;
+  readonly port: number;
+  /** Codecs in preference order; an answer lists only the negotiated one. */
+  readonly codecs: readonly G711Codec[];
+  /** Payload type of telephone-event, or undefined to leave it out. */
+  readonly telephoneEventPt: number | undefined;
+}
+
+export function buildSdp(p: SdpOfferParams): string {
+  const pts = p.codecs.map((c) => PAYLOAD_TYPE[c]);
+  if (p.telephoneEventPt !== undefined) pts.push(p.telephoneEventPt);
+  const lines = [
+    'v=0',
+    `o=- ${p.sessionId} ${p.version} IN IP4 ${p.address}`,
+    's=cti',
+    `c=IN IP4 ${p.address}`,
+    't=0 0',
+    `m=audio ${p.port} RTP/AVP ${pts.join(' ')}`,
+    ...p.codecs.map((c) => `a=rtpmap:${PAYLOAD_TYPE[c]} ${c}/8000`),
+  ];
+  if (p.telephoneEventPt !== undefined) {
+    lines.push(`a=rtpmap:${p.telephoneEventPt} telephone-event/8000`, `a=fmtp:${p.telephoneEventPt} 0-16`);
+  }
+  lines.push('a=ptime:20', 'a=sendrecv');
+  return lines.join('\r\n') + '\r\n';
+}
+
+/** What the media path needs from the far end's SDP. */
+export interface RemoteMedia {
+  readonly address: string;
+  readonly port: number;
+  readonly codec: G711Codec;
+  readonly telephoneEventPt: number | undefined;
+}
+
+/**
+ * Reads the first audio stream: its address (media-level c= wins), port, the
+ * first G.711 format in the answerer's order and the telephone-event type.
+ * Returns an error string when nothing usable is there.
+ */
+export function parseSdp(sdp: string): RemoteMedia | string {
+  let sessionAddress: string | undefined;
+  let mediaAddress: string | undefined;
+  let port: number | undefined;
+  let formats: number[] = [];
+  const rtpmap = new Map<number, string>();
+  let inAudio = false;
+  for (const raw of sdp.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line.startsWith('m=')) {
+      if (port !== undefined) break; // only the first audio stream
+      const m = /^m=audio (\d+)(?:\/\d+)? RTP\/S?AVPF? ([\d ]+)/.exec(line);
+      inAudio = m !== null;
+      if (m) {
+        port = Number(m[1]);
+        formats = m[2]!.trim().split(/\s+/).map(Number);
+      }
+    } else if (line.startsWith('c=')) {
+      const address = /^c=IN IP[46] ([^\s/]+)/.exec(line)?.[1];
+      if (port === undefined && !inAudio) sessionAddress = address;
+      else if (inAudio) mediaAddress = address;
+    } else if (inAudio && line.startsWith('a=rtpmap:')) {
+      const m = /^a=rtpmap:(\d+) ([^/\s]+)/.exec(line);
+      if (m) rtpmap.set(Number(m[1]), m[2]!.toLowerCase());
+    }
+  }
+  const address = mediaAddress ?? sessionAddress;
+  if (port === undefined) return 'no audio stream';
+  if (!address) return 'no connection address';
+  const codecPt = formats.find((pt) => pt === 0 || pt === 8 || rtpmap.get(pt) === 'pcmu' || rtpmap.get(pt) === 'pcma');
+  if (codecPt === undefined) return 'no common codec (need PCMU or PCMA)';
+  const name = codecPt === 0 || rtpmap.get(codecPt) === 'pcmu' ? 'PCMU' : 'PCMA';
+  const te = formats.find((pt) => rtpmap.get(pt) === 'telephone-event');
+  return { address, port, codec: name, telephoneEventPt: te };
+}

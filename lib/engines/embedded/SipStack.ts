@@ -1,0 +1,194 @@
+/**
+ * The engine's one SIP user agent: npm `sip` (transactions, retransmission,
+ * UDP and TCP transports) plus what it lacks — strong branch ids, a fixed
+ * next hop per request, dispatch of incoming requests to dialogs by Call-ID,
+ * bind checks, and closing the TCP connections it leaves open on destroy().
+ */
+import dgram from 'node:dgram';
+import dns from 'node:dns/promises';
+import diagnostics from 'node:diagnostics_channel';
+import net from 'node:net';
+import sip from 'sip';
+import type { Flow, Message, NameAddr, Stack, Via } from 'sip';
+import type { Logger } from 'pino';
+import type { GatewayTarget } from '../../telephony/TelephonyEngine.js';
+
+/** Where a request physically goes, whatever its Request-URI says. */
+export interface SipTarget {
+  readonly protocol: 'UDP' | 'TCP';
+  readonly address: string;
+  readonly port: number;
+}
+
+export type InDialogHandler = (rq: Message) => void;
+
+export interface SipStackOptions {
+  readonly host: string;
+  readonly port: number;
+  /** Host written into Via and Contact. */
+  readonly publicHost: string;
+}
+
+export class SipStack {
+  readonly #options: SipStackOptions;
+  readonly #log: Logger;
+  readonly #dialogs = new Map<string, InDialogHandler>();
+  readonly #tcpSockets = new Set<net.Socket>();
+  #stack: Stack | undefined;
+  /** True only while `sip` runs synchronously on our behalf: client sockets opened then are ours. */
+  #capturing = false;
+
+  constructor(options: SipStackOptions, logger: Logger) {
+    this.#options = options;
+    this.#log = logger;
+  }
+
+  get publicHost(): string {
+    return this.#options.publicHost;
+  }
+
+  get port(): number {
+    return this.#options.port;
+  }
+
+  async start(): Promise<void> {
+    const { host, port, publicHost } = this.#options;
+    // `sip` binds without error listeners: a busy port would crash the process, so check first.
+    if (!(await portsFree(host, port))) throw new Error(`SIP port ${host}:${port} (UDP or TCP) is in use`);
+    diagnostics.subscribe('net.client.socket', this.#onClientSocket);
+    diagnostics.subscribe('net.server.socket', this.#onServerSocket);
+    this.#stack = sip.create(
+      { address: host, port, publicAddress: publicHost, logger: { error: (e) => this.#log.error({ err: e }, 'sip stack error') } },
+      this.#onRequest,
+    );
+    // Binding is asynchronous inside `sip`; the port turning busy tells us it is done.
+    for (let i = 0; i < 100 && (await portsFree(host, port, 'any')); i++) await sleep(10);
+  }
+
+  /** Destroys the stack and every TCP connection it opened or accepted. */
+  stop(): void {
+    this.#stack?.destroy();
+    this.#stack = undefined;
+    diagnostics.unsubscribe('net.client.socket', this.#onClientSocket);
+    diagnostics.unsubscribe('net.server.socket', this.#onServerSocket);
+    for (const socket of this.#tcpSockets) socket.destroy();
+    this.#tcpSockets.clear();
+    this.#dialogs.clear();
+  }
+
+  async resolve(gateway: GatewayTarget): Promise<SipTarget> {
+    const address = net.isIP(gateway.host) ? gateway.host : (await dns.lookup(gateway.host, { family: 4 })).address;
+    return { protocol: gateway.transport === 'tcp' ? 'TCP' : 'UDP', address, port: gateway.port };
+  }
+
+  addDialog(callId: string, handler: InDialogHandler): void {
+    this.#dialogs.set(callId, handler);
+  }
+
+  removeDialog(callId: string): void {
+    this.#dialogs.delete(callId);
+  }
+
+  /**
+   * Sends a request in a new client transaction to `target`. `sip` gives its
+   * Via a branch below 1e6, which collides across calls at a busy far end, so
+   * the Via list pins `branch` (sip.js is sloppy-mode code: its overwrite is
+   * silently ignored). A CANCEL keeps the Via it is given, as RFC 3261 wants.
+   */
+  request(rq: Message, target: SipTarget, branch: string, onResponse: (rs: Message) => void): void {
+    if (rq.method !== 'CANCEL') rq.headers.via = viaListWithBranch(branch);
+    this.#send(rq, target, onResponse);
+  }
+
+  /** Sends an ACK for a 2xx; it has no transaction, only a fresh branch. */
+  ack(ack: Message, target: SipTarget, branch: string): void {
+    ack.headers.via = [{ params: { branch } }];
+    this.#send(ack, target);
+  }
+
+  respond(rs: Message): void {
+    this.#stack?.send(rs);
+  }
+
+  /**
+   * A flow URI naming our own host as the first Route makes `sip` pop it and
+   * send straight to the flow's address: the next hop is the gateway, and no
+   * Route header for it goes on the wire.
+   */
+  #send(m: Message, target: SipTarget, onResponse?: (rs: Message) => void): void {
+    const stack = this.#stack;
+    if (!stack) {
+      onResponse?.(sip.makeResponse(m, 503, 'Service Unavailable'));
+      return;
+    }
+    const flow: Flow = { ...target, local: { address: this.#options.host, port: this.#options.port } };
+    const hop: NameAddr = { uri: stack.encodeFlowUri(flow), params: {} };
+    m.headers.route = [hop, ...(m.headers.route ?? [])];
+    this.#capturing = true;
+    try {
+      stack.send(m, onResponse);
+    } finally {
+      this.#capturing = false;
+    }
+  }
+
+  readonly #onRequest = (rq: Message): void => {
+    const handler = this.#dialogs.get(rq.headers['call-id'] ?? '');
+    if (handler) return handler(rq);
+    if (rq.method === 'ACK') return;
+    this.#log.debug({ method: rq.method }, 'request outside any dialog');
+    this.respond(rq.method === 'OPTIONS' ? sip.makeResponse(rq, 200, 'OK') : sip.makeResponse(rq, 481, 'Call/Transaction Does Not Exist'));
+  };
+
+  readonly #onClientSocket = (message: unknown): void => {
+    if (this.#capturing) this.#track((message as { socket: net.Socket }).socket);
+  };
+
+  readonly #onServerSocket = (message: unknown): void => {
+    const socket = (message as { socket: net.Socket }).socket;
+    const { host, port } = this.#options;
+    if (socket.localPort === port && (host === '0.0.0.0' || socket.localAddress === host)) this.#track(socket);
+  };
+
+  #track(socket: net.Socket): void {
+    this.#tcpSockets.add(socket);
+    socket.once('close', () => this.#tcpSockets.delete(socket));
+  }
+}
+
+function viaListWithBranch(branch: string): Via[] {
+  const vias: Via[] = [];
+  Object.defineProperty(vias, 'unshift', {
+    value: (...items: Via[]): number => {
+      for (const via of items) Object.defineProperty(via.params, 'branch', { value: branch, enumerable: true });
+      return Array.prototype.unshift.apply(vias, items);
+    },
+  });
+  return vias;
+}
+
+/** True when both UDP and TCP `port` are free ('all'), or when either is ('any'). */
+async function portsFree(host: string, port: number, mode: 'all' | 'any' = 'all'): Promise<boolean> {
+  const [udp, tcp] = await Promise.all([udpFree(host, port), tcpFree(host, port)]);
+  return mode === 'all' ? udp && tcp : udp || tcp;
+}
+
+function udpFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
+    socket.once('error', () => resolve(false));
+    socket.bind(port, host, () => socket.close(() => resolve(true)));
+  });
+}
+
+function tcpFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

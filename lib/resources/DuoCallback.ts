@@ -1,0 +1,202 @@
+import type { DuoCallbackReleased, ResourceContext } from '../api/generated/types.js';
+import { ServiceError } from '../service/ServiceError.js';
+import type { LegEnd, MediaBridge, TelephonyEngine } from '../telephony/TelephonyEngine.js';
+import { unixSeconds, type Clock } from '../util/Clock.js';
+import type { Logger } from '../util/logger.js';
+import type { Party } from './Party.js';
+import { droppedByFor, errorForEndedCall, errorForFailedLeg } from './releaseError.js';
+import { Resource, type ReleaseBase, type ResourceIdentity } from './Resource.js';
+import { Timers } from './Timers.js';
+
+export type RingPlayMode = 0 | 1 | 2 | 3;
+
+export interface DuoCallbackPlan {
+  readonly maxAnswerSeconds: number;
+  /** Per party, from when it is dialled. */
+  readonly maxRingSeconds: number;
+  /** Absolute path, or null to pass party 2's ringback through. */
+  readonly ringPlayFile: string | null;
+  readonly ringPlayMode: RingPlayMode;
+  /** Played to party 1 when party 2 rings without early media and the real ringback should be heard. */
+  readonly ringbackFile: string;
+  /** Absolute path of the recording, and the name the client gave (echoed in on_released). */
+  readonly record: { readonly path: string; readonly name: string } | null;
+}
+
+/** What party 1 hears while party 2 is dialled. */
+type Party1Hears = 'silence' | 'ring_play_file' | 'ringback_tone' | 'party2';
+
+/** Loops a ring tone until it is stopped; far more than any ring timeout allows. */
+const LOOP = 10_000;
+
+/**
+ * `ext.duo_callback`: Initiated → Answer1 → Answer2 → Connected → Released.
+ * Calls party 1; once answered calls party 2 while party 1 hears the ring
+ * tone `ringPlayMode` asks for; bridges both when party 2 answers.
+ */
+export class DuoCallback extends Resource<DuoCallbackReleased> {
+  readonly resourceClass = 'ext.duo_callback' as const;
+  readonly #timers: Timers<'ring1' | 'ring2' | 'talk'>;
+  #party1Hears: Party1Hears = 'silence';
+  #bridge: Promise<MediaBridge> | undefined;
+  #connectTime: number | null = null;
+
+  constructor(
+    identity: ResourceIdentity,
+    private readonly party1: Party,
+    private readonly party2: Party,
+    private readonly plan: DuoCallbackPlan,
+    private readonly engine: TelephonyEngine,
+    clock: Clock,
+    log: Logger,
+  ) {
+    super(identity, clock, log);
+    this.#timers = new Timers(clock);
+  }
+
+  start(): void {
+    for (const party of [this.party1, this.party2]) {
+      party.on('progress', (state, p) => {
+        if (!this.released) this.progress(state === 'EARLY_MEDIA' ? 'early_media' : 'ringing', party.number, p.sipStatus);
+      });
+      party.on('ended', (end) => this.#onEnded(party, end));
+    }
+    this.party1.on('answered', () => this.#onParty1Answered());
+    this.party2.on('progress', (state) => this.#onParty2Ringing(state === 'EARLY_MEDIA'));
+    this.party2.on('answered', () => this.#onParty2Answered());
+    this.#dial(this.party1, 'ring1');
+  }
+
+  /** Allowed until party 2 answers. */
+  cancel(): void {
+    if (this.state === 'Answer2' || this.state === 'Connected') {
+      throw new ServiceError('invalid_state', `cannot cancel in state ${this.state}: party 2 has answered`, {
+        res_id: this.resId,
+        state: this.state,
+      });
+    }
+    this.release({ code: 'cancelled', message: 'cancelled by the application' }, 'sys');
+  }
+
+  context(): ResourceContext {
+    return { ...this.baseContext(this.#connectTime), parties: [this.party1.context(), this.party2.context()] };
+  }
+
+  #dial(party: Party, timer: 'ring1' | 'ring2'): void {
+    const seconds = this.plan.maxRingSeconds;
+    this.#timers.start(timer, seconds, () =>
+      this.release(
+        { code: 'no_answer', message: `party ${party.number} did not answer within ${seconds} s`, party: party.number },
+        'sys',
+      ),
+    );
+    party.dial();
+    this.progress('dialing', party.number, null);
+  }
+
+  #onParty1Answered(): void {
+    if (this.released) return;
+    this.#timers.cancel('ring1');
+    this.answerTime = this.clock.now();
+    this.setState('Answer1');
+    this.progress('answered', 1, 200);
+    const { ringPlayFile: file, ringPlayMode: mode } = this.plan;
+    if (file && mode === 3) {
+      // Mode 3: the whole file first, then dial.
+      this.#party1Hears = 'ring_play_file';
+      this.#play(file, 0).then((completed) => {
+        if (!completed || this.released) return;
+        this.#party1Hears = 'silence';
+        this.#dial(this.party2, 'ring2');
+      });
+      return;
+    }
+    this.#dial(this.party2, 'ring2');
+    if (file && (mode === 1 || mode === 2)) this.#hear('ring_play_file');
+  }
+
+  /** Party 2's ringback arrived (with or without early media). */
+  #onParty2Ringing(earlyMedia: boolean): void {
+    if (this.released) return;
+    const { ringPlayFile: file, ringPlayMode: mode } = this.plan;
+    if (file && mode === 0) return this.#hear('ring_play_file');
+    if (file && mode === 2) return;
+    // Mode 1 from ringback on, mode 3 and no file: the real ringback.
+    this.#hear(earlyMedia ? 'party2' : 'ringback_tone');
+  }
+
+  #onParty2Answered(): void {
+    if (this.released) return;
+    this.#timers.cancel('ring2');
+    this.setState('Answer2');
+    this.progress('answered', 2, 200);
+    this.#hear('party2');
+    void this.#connect();
+  }
+
+  async #connect(): Promise<void> {
+    try {
+      const bridge = await this.#bridge;
+      if (this.plan.record && bridge) await bridge.record(this.plan.record.path);
+    } catch (err) {
+      return this.release({ code: 'engine_error', message: `connecting the parties failed: ${String(err)}` }, 'sys');
+    }
+    if (this.released) return;
+    this.#connectTime = this.clock.now();
+    this.setState('Connected');
+    this.progress('connected', 2, 200);
+    this.#timers.start('talk', this.plan.maxAnswerSeconds, () => this.release(null, 'sys'));
+  }
+
+  #hear(what: Party1Hears): void {
+    if (this.#party1Hears === what) return;
+    const before = this.#party1Hears;
+    this.#party1Hears = what;
+    if (before === 'ring_play_file' || before === 'ringback_tone') this.party1.stopPlay();
+    if (what === 'ring_play_file' && this.plan.ringPlayFile) void this.#play(this.plan.ringPlayFile, LOOP);
+    if (what === 'ringback_tone') void this.#play(this.plan.ringbackFile, LOOP);
+    if (what === 'party2') this.#ensureBridge();
+  }
+
+  /** Resolves true when the file played to its end. */
+  async #play(file: string, repeat: number): Promise<boolean> {
+    try {
+      return (await this.party1.play([file], repeat)).completed;
+    } catch (err) {
+      this.release({ code: 'engine_error', message: `playing ${file} failed: ${String(err)}` }, 'sys');
+      return false;
+    }
+  }
+
+  #ensureBridge(): void {
+    const [a, b] = [this.party1.leg, this.party2.leg];
+    if (this.#bridge || !a || !b) return;
+    this.#bridge = this.engine.bridge(a, b);
+    this.#bridge.catch((err: unknown) =>
+      this.release({ code: 'engine_error', message: `bridging the parties failed: ${String(err)}` }, 'sys'),
+    );
+  }
+
+  #onEnded(party: Party, end: LegEnd): void {
+    if (this.released) return;
+    const answered = party.number === 1 ? this.state !== 'Initiated' : this.state === 'Answer2' || this.state === 'Connected';
+    const error = answered ? errorForEndedCall(end, party.number) : errorForFailedLeg(end, party.number);
+    this.release(error, droppedByFor(end));
+  }
+
+  protected async teardown(): Promise<void> {
+    this.#timers.cancelAll();
+    this.party1.hangup();
+    this.party2.hangup();
+    const bridge = await this.#bridge?.catch(() => undefined);
+    await bridge?.close();
+  }
+
+  protected releaseParams(base: ReleaseBase): DuoCallbackReleased {
+    return {
+      ...base,
+      connect_time: this.#connectTime === null ? null : unixSeconds(this.#connectTime),
+      ...(this.plan.record ? { record_file: this.plan.record.name } : {}),
+    };
+  }
+}

@@ -1,0 +1,122 @@
+import { TypedEventEmitter } from '../util/TypedEmitter.js';
+import type { ChannelState, DroppedBy, PartyContext } from '../api/generated/types.js';
+import type { Route } from '../routing/GatewayRouter.js';
+import type { CallLeg, LegEnd, LegProgress, PlayResult, TelephonyEngine } from '../telephony/TelephonyEngine.js';
+import { unixSeconds, type Clock } from '../util/Clock.js';
+import { droppedByFor } from './releaseError.js';
+
+export type PartyEvents = {
+  /** Channel state moved to RINGING or EARLY_MEDIA. */
+  progress: (state: 'RINGING' | 'EARLY_MEDIA', progress: LegProgress) => void;
+  answered: () => void;
+  ended: (end: LegEnd) => void;
+};
+
+/**
+ * One party of a resource: its route (gateway slot), its call leg once
+ * dialled, and its channel state for the resource's context.
+ */
+export class Party extends TypedEventEmitter<PartyEvents> {
+  #state: ChannelState = 'NONE';
+  #leg: CallLeg | undefined;
+  #sipStatus: number | null = null;
+  #dialTime: number | null = null;
+  #answerTime: number | null = null;
+  #endTime: number | null = null;
+  #releaseInitiator: DroppedBy | null = null;
+
+  constructor(
+    readonly number: 1 | 2,
+    private readonly route: Route,
+    private readonly engine: TelephonyEngine,
+    private readonly clock: Clock,
+    private readonly label: string,
+  ) {
+    super();
+  }
+
+  get state(): ChannelState {
+    return this.#state;
+  }
+
+  get leg(): CallLeg | undefined {
+    return this.#leg;
+  }
+
+  dial(): void {
+    if (this.#state !== 'NONE') return;
+    const leg = this.engine.dial({
+      requestUri: this.route.target.requestUri,
+      fromUri: this.route.fromUri,
+      gateway: this.route.target.gateway,
+      label: this.label,
+    });
+    this.#leg = leg;
+    this.#state = 'CREATED';
+    this.#dialTime = this.clock.now();
+    leg.on('progress', (p) => this.#onProgress(p));
+    leg.on('answered', () => this.#onAnswered());
+    leg.once('ended', (end) => this.#onEnded(end));
+  }
+
+  play(files: readonly string[], repeat: number): Promise<PlayResult> {
+    if (!this.#leg) return Promise.resolve({ completed: false });
+    return this.#leg.play(files, repeat);
+  }
+
+  stopPlay(): void {
+    this.#leg?.stopPlay();
+  }
+
+  /** Ends the call (CANCEL or BYE), or gives back the slot of a party never dialled. */
+  hangup(): void {
+    if (this.#leg) {
+      if (this.#state !== 'RELEASED') this.#leg.hangup();
+    } else if (this.#state === 'NONE') {
+      this.#state = 'RELEASED';
+      this.route.release();
+    }
+  }
+
+  context(): PartyContext {
+    const time = (ms: number | null): number | null => (ms === null ? null : unixSeconds(ms));
+    return {
+      party: this.number,
+      from_uri: this.#leg ? this.route.fromUri : null,
+      to_uri: this.#leg ? this.route.target.requestUri : null,
+      state: this.#state,
+      sip_status: this.#sipStatus,
+      dial_time: time(this.#dialTime),
+      answer_time: time(this.#answerTime),
+      end_time: time(this.#endTime),
+      release_initiator: this.#releaseInitiator,
+    };
+  }
+
+  #onProgress(progress: LegProgress): void {
+    this.#sipStatus = progress.sipStatus;
+    const state = progress.earlyMedia ? 'EARLY_MEDIA' : 'RINGING';
+    // Only CREATED → RINGING → EARLY_MEDIA moves: repeated 180s, or a 180 after early media, change nothing.
+    const moves = this.#state === 'CREATED' || (this.#state === 'RINGING' && state === 'EARLY_MEDIA');
+    if (!moves) return;
+    this.#state = state;
+    this.emit('progress', state, progress);
+  }
+
+  #onAnswered(): void {
+    if (this.#state === 'ANSWERED' || this.#state === 'RELEASED') return;
+    this.#state = 'ANSWERED';
+    this.#sipStatus = 200;
+    this.#answerTime = this.clock.now();
+    this.emit('answered');
+  }
+
+  #onEnded(end: LegEnd): void {
+    this.#state = 'RELEASED';
+    if (end.sipStatus !== undefined) this.#sipStatus = end.sipStatus;
+    this.#endTime = this.clock.now();
+    this.#releaseInitiator = droppedByFor(end);
+    this.route.release();
+    this.emit('ended', end);
+  }
+}

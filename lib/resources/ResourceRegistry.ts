@@ -1,0 +1,93 @@
+import { TypedEventEmitter } from '../util/TypedEmitter.js';
+import type { ResourceClass } from '../api/generated/types.js';
+import { ServiceError } from '../service/ServiceError.js';
+import type { Clock } from '../util/Clock.js';
+import type { Resource } from './Resource.js';
+
+/** A resource event on its way to connections: the JSON-RPC method is `${resourceClass}.${name}`. */
+export interface ResourceEvent {
+  readonly resId: string;
+  readonly resourceClass: ResourceClass;
+  readonly name: 'on_progress' | 'on_released';
+  readonly ownerId: string;
+  readonly params: object;
+}
+
+export type ResourceRegistryEvents = {
+  event: (event: ResourceEvent) => void;
+};
+
+/**
+ * The live resources of this node: hands out ids, enforces the resource
+ * limit, forwards each resource's events, and forgets a resource once it has
+ * sent on_released.
+ */
+export class ResourceRegistry extends TypedEventEmitter<ResourceRegistryEvents> {
+  readonly #live = new Map<string, Resource>();
+  #lastProcessId = 0;
+
+  constructor(
+    private readonly nodeId: string,
+    private readonly maxResources: number,
+    private readonly clock: Clock,
+  ) {
+    super();
+  }
+
+  get size(): number {
+    return this.#live.size;
+  }
+
+  /** Throws capacity_exceeded when one more resource would pass the limit. */
+  assertRoom(): void {
+    if (this.#live.size >= this.maxResources) {
+      throw new ServiceError('capacity_exceeded', `this server already runs ${this.maxResources} resources`, {
+        limit: `${this.maxResources} live resources`,
+      });
+    }
+  }
+
+  /**
+   * Ids unique across restarts too: process ids grow with the clock
+   * (microsecond-like resolution), staying far below 2^53.
+   */
+  nextIdentity(resourceClass: ResourceClass): { resId: string; processId: number } {
+    this.#lastProcessId = Math.max(this.#lastProcessId + 1, this.clock.now() * 1000);
+    return { resId: `${this.nodeId}-${resourceClass}-${this.#lastProcessId}`, processId: this.#lastProcessId };
+  }
+
+  add(resource: Resource): void {
+    this.#live.set(resource.resId, resource);
+    const forward = (name: ResourceEvent['name'], params: object): void => {
+      this.emit('event', {
+        resId: resource.resId,
+        resourceClass: resource.resourceClass,
+        name,
+        ownerId: resource.identity.ownerId,
+        params,
+      });
+    };
+    resource.on('progress', (params) => forward('on_progress', params));
+    resource.once('released', (params) => {
+      this.#live.delete(resource.resId);
+      forward('on_released', params);
+    });
+  }
+
+  /** A live resource; one that is releasing counts as gone. */
+  get(resId: string): Resource | undefined {
+    const resource = this.#live.get(resId);
+    return resource && !resource.released ? resource : undefined;
+  }
+
+  /** Releases every live resource and resolves once each has sent on_released. */
+  releaseAll(message: string): Promise<void> {
+    const pending = [...this.#live.values()].map(
+      (r) => new Promise<void>((resolve) => {
+        r.once('released', () => resolve());
+        r.abort(message);
+      }),
+    );
+    return Promise.all(pending).then(() => undefined);
+  }
+}

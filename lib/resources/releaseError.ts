@@ -1,0 +1,45 @@
+import type { LegEnd } from '../telephony/TelephonyEngine.js';
+import type { DroppedBy, ReleaseError } from '../api/generated/types.js';
+
+export type ReleaseErrorCode = NonNullable<ReleaseError>['code'];
+
+/** SIP final statuses with a meaning of their own; the rest fall back by class. */
+const BY_STATUS: Readonly<Record<number, ReleaseErrorCode>> = {
+  408: 'timeout',
+  480: 'no_answer',
+  487: 'no_answer',
+  486: 'busy',
+  600: 'busy',
+  404: 'unreachable',
+  410: 'unreachable',
+  484: 'unreachable',
+  485: 'unreachable',
+  604: 'unreachable',
+};
+
+export function codeForSipStatus(status: number): ReleaseErrorCode {
+  const known = BY_STATUS[status];
+  if (known) return known;
+  if (status >= 500 && status < 600) return 'unreachable';
+  return 'rejected';
+}
+
+/** The error a failed dial reports; `party` is set for two-party resources. */
+export function errorForFailedLeg(end: LegEnd, party?: 1 | 2): NonNullable<ReleaseError> {
+  const code = end.by === 'engine' || end.sipStatus === undefined ? 'engine_error' : codeForSipStatus(end.sipStatus);
+  return {
+    code,
+    message: party ? `party ${party}: ${end.reason}` : end.reason,
+    ...(end.sipStatus !== undefined && end.by !== 'engine' ? { sip_status: end.sipStatus } : {}),
+    ...(party ? { party } : {}),
+  };
+}
+
+/** Ends after answer: a hang-up is a normal end; an engine failure is not. */
+export function errorForEndedCall(end: LegEnd, party?: 1 | 2): ReleaseError {
+  return end.by === 'engine' ? errorForFailedLeg(end, party) : null;
+}
+
+export function droppedByFor(end: LegEnd): DroppedBy {
+  return end.by === 'remote' ? 'usr' : 'sys';
+}

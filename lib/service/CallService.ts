@@ -1,0 +1,191 @@
+import type {
+  ConstructResult,
+  ExtDuoCallbackConstructParams,
+  ExtNotifyCallConstructParams,
+  ResourceContext,
+} from '../api/generated/types.js';
+import type { LimitsConfig } from '../config/ServerConfig.js';
+import type { FileFolder } from '../media/FileFolder.js';
+import { playContentFileNames } from '../media/playContent.js';
+import { DuoCallback, type RingPlayMode } from '../resources/DuoCallback.js';
+import { NotifyCall } from '../resources/NotifyCall.js';
+import { Party } from '../resources/Party.js';
+import type { ResourceIdentity } from '../resources/Resource.js';
+import type { ResourceRegistry } from '../resources/ResourceRegistry.js';
+import type { DialTarget } from '../routing/DialTarget.js';
+import type { GatewayRouter, Route } from '../routing/GatewayRouter.js';
+import type { TelephonyEngine } from '../telephony/TelephonyEngine.js';
+import type { Clock } from '../util/Clock.js';
+import type { Logger } from '../util/logger.js';
+import { ServiceError, type ParamProblem } from './ServiceError.js';
+
+export interface CallServiceDeps {
+  readonly limits: LimitsConfig;
+  readonly engine: TelephonyEngine;
+  readonly router: GatewayRouter;
+  readonly media: FileFolder;
+  readonly recordings: FileFolder;
+  /** Absolute path of the ring tone used when party 2 rings without early media. */
+  readonly ringbackFile: string;
+  readonly registry: ResourceRegistry;
+  readonly clock: Clock;
+  readonly log: Logger;
+}
+
+/**
+ * The operations on call resources, whatever carries them (WebSocket JSON-RPC
+ * today, HTTP later). Params arrive schema-valid; this layer applies
+ * defaults, checks what a schema cannot (limits, files, routes), and creates
+ * the resources.
+ */
+export class CallService {
+  constructor(private readonly deps: CallServiceDeps) {}
+
+  constructDuoCallback(params: ExtDuoCallbackConstructParams, ownerId: string): ConstructResult {
+    const { limits, router, media, recordings } = this.deps;
+    const problems: ParamProblem[] = [];
+    const check = <T>(fn: () => T): T | undefined => collect(problems, fn);
+
+    const target1 = check(() => router.resolve(params.to1_uri, 'to1_uri'));
+    const target2 = check(() => router.resolve(params.to2_uri, 'to2_uri'));
+    if (target1 && target2 && target1.user === target2.user) {
+      problems.push({ param: 'to2_uri', message: `must not be the same number as to1_uri (${target1.user})` });
+    }
+    const maxAnswerSeconds = atMost(problems, 'max_answer_seconds', params.max_answer_seconds ?? limits.defaultMaxAnswerSeconds, limits.maxAnswerSecondsCap);
+    const maxRingSeconds = atMost(problems, 'max_ring_seconds', params.max_ring_seconds ?? limits.duoRingSeconds, limits.ringSecondsCap);
+    const ringPlayFile = params.ring_play_file ? check(() => media.existingFile(params.ring_play_file!, 'ring_play_file')) : null;
+    const recordName = params.record_file || null;
+    const recordPath = recordName ? check(() => recordings.newFile(recordName, 'record_file')) : null;
+    if (problems.length) throw ServiceError.invalidParams(problems);
+
+    const [route1, route2] = this.#takeRoutes([[target1!], [target2!]], [params.from1_uri ?? null, params.from2_uri ?? null]);
+    const identity = this.#identity('ext.duo_callback', ownerId, params.user_data);
+    const log = this.deps.log.child({ res_id: identity.resId });
+    const resource = new DuoCallback(
+      identity,
+      this.#party(1, route1!, identity),
+      this.#party(2, route2!, identity),
+      {
+        maxAnswerSeconds,
+        maxRingSeconds,
+        ringPlayFile: ringPlayFile ?? null,
+        ringPlayMode: (params.ring_play_mode ?? 3) as RingPlayMode,
+        ringbackFile: this.deps.ringbackFile,
+        record: recordName && recordPath ? { path: recordPath, name: recordName } : null,
+      },
+      this.deps.engine,
+      this.deps.clock,
+      log,
+    );
+    log.info({ to1: route1!.target.requestUri, to2: route2!.target.requestUri, owner: ownerId }, 'constructed');
+    return this.#launch(resource);
+  }
+
+  cancelDuoCallback(resId: string): void {
+    const resource = this.#find(resId);
+    if (!(resource instanceof DuoCallback)) {
+      throw new ServiceError('not_found', `${resId} is not a live ext.duo_callback`, { res_id: resId });
+    }
+    resource.cancel();
+  }
+
+  constructNotifyCall(params: ExtNotifyCallConstructParams, ownerId: string): ConstructResult {
+    const { limits, router, media } = this.deps;
+    const problems: ParamProblem[] = [];
+    const check = <T>(fn: () => T): T | undefined => collect(problems, fn);
+
+    const uris = typeof params.to_uri === 'string' ? [params.to_uri] : params.to_uri;
+    const targets = uris.map((uri, i) => check(() => router.resolve(uri, typeof params.to_uri === 'string' ? 'to_uri' : `to_uri[${i}]`)));
+    const names = check(() => playContentFileNames(params.play_content, 'play_content')) ?? [];
+    const files = names.map((name) => check(() => media.existingFile(name, 'play_content')));
+    const playRepeat = atMost(problems, 'play_repeat', params.play_repeat ?? 1, limits.playRepeatCap);
+    const maxRingSeconds = atMost(problems, 'max_ring_seconds', params.max_ring_seconds ?? limits.notifyRingSeconds, limits.ringSecondsCap);
+    if (problems.length) throw ServiceError.invalidParams(problems);
+
+    const [route] = this.#takeRoutes([targets as DialTarget[]], [params.from_uri ?? null]);
+    const identity = this.#identity('ext.notify_call', ownerId, params.user_data);
+    const log = this.deps.log.child({ res_id: identity.resId });
+    const resource = new NotifyCall(
+      identity,
+      this.#party(1, route!, identity),
+      { files: files as string[], playRepeat, maxRingSeconds, dialTimeoutSeconds: limits.dialTimeoutSeconds },
+      this.deps.clock,
+      log,
+    );
+    log.info({ to: route!.target.requestUri, owner: ownerId }, 'constructed');
+    return this.#launch(resource);
+  }
+
+  getResource(resId: string): ResourceContext {
+    return this.#find(resId).context();
+  }
+
+  resourceExists(resId: string): boolean {
+    return this.deps.registry.get(resId) !== undefined;
+  }
+
+  #find(resId: string): DuoCallback | NotifyCall {
+    const resource = this.deps.registry.get(resId);
+    if (!resource) throw new ServiceError('not_found', `no live resource ${resId}`, { res_id: resId });
+    return resource as DuoCallback | NotifyCall;
+  }
+
+  /** All routes or none: a request never holds half its gateway slots. */
+  #takeRoutes(candidates: readonly (readonly DialTarget[])[], froms: readonly (string | null)[]): Route[] {
+    if (!this.deps.engine.available) {
+      throw new ServiceError('engine_unavailable', `the ${this.deps.engine.name} engine cannot place calls now`, {
+        engine: this.deps.engine.name,
+      });
+    }
+    this.deps.registry.assertRoom();
+    const routes: Route[] = [];
+    for (const [i, list] of candidates.entries()) {
+      const route = this.deps.router.take(list, froms[i] ?? null);
+      if (!route) {
+        for (const r of routes) r.release();
+        const gateways = [...new Set(list.map((t) => `${t.gateway.name} (${t.gateway.maxConcurrentCalls} calls)`))];
+        throw new ServiceError('capacity_exceeded', `no free capacity on gateway ${gateways.join(', ')}`, {
+          limit: `gateway ${gateways.join(', ')}`,
+        });
+      }
+      routes.push(route);
+    }
+    return routes;
+  }
+
+  #identity(resourceClass: 'ext.duo_callback' | 'ext.notify_call', ownerId: string, userData: string | null | undefined): ResourceIdentity {
+    return { ...this.deps.registry.nextIdentity(resourceClass), ownerId, userData: userData ?? null };
+  }
+
+  #party(number: 1 | 2, route: Route, identity: ResourceIdentity): Party {
+    return new Party(number, route, this.deps.engine, this.deps.clock, `${identity.resId}#${number}`);
+  }
+
+  #launch(resource: DuoCallback | NotifyCall): ConstructResult {
+    this.deps.registry.add(resource);
+    resource.start();
+    return {
+      res_id: resource.resId,
+      user_data: resource.identity.userData,
+      ipsc_info: { process_id: resource.identity.processId },
+    };
+  }
+}
+
+/** Runs a check, keeping its invalid-params problems so all of them are reported at once. */
+function collect<T>(problems: ParamProblem[], fn: () => T): T | undefined {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof ServiceError && err.kind === 'invalid_params') {
+      problems.push(...((err.data?.errors as ParamProblem[] | undefined) ?? []));
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+function atMost(problems: ParamProblem[], param: string, value: number, cap: number): number {
+  if (value > cap) problems.push({ param, message: `must be at most ${cap} (this server's limit)` });
+  return value;
+}
