@@ -1,0 +1,88 @@
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { RpcApi } from './api/RpcApi.js';
+import { RpcContract } from './api/RpcContract.js';
+import type { ServerConfig } from './config/ServerConfig.js';
+import { EventHub } from './events/EventHub.js';
+import { FileFolder } from './media/FileFolder.js';
+import { ensureRingbackTone } from './media/ringbackTone.js';
+import { ResourceRegistry } from './resources/ResourceRegistry.js';
+import { GatewayRouter } from './routing/GatewayRouter.js';
+import { CallService } from './service/CallService.js';
+import type { TelephonyEngine } from './telephony/TelephonyEngine.js';
+import { WsServer } from './transport/WsServer.js';
+import { systemClock, type Clock } from './util/Clock.js';
+import type { Logger } from './util/logger.js';
+
+export interface CtiServerDeps {
+  readonly config: ServerConfig;
+  readonly engine: TelephonyEngine;
+  readonly log: Logger;
+  readonly clock?: Clock;
+}
+
+/** Composition root: wires the layers together, starts and stops them in order. */
+export class CtiServer {
+  readonly registry: ResourceRegistry;
+  readonly service: CallService;
+  readonly #config: ServerConfig;
+  readonly #engine: TelephonyEngine;
+  readonly #log: Logger;
+  readonly #ws: WsServer;
+  #stopping: Promise<void> | undefined;
+
+  constructor({ config, engine, log, clock = systemClock }: CtiServerDeps) {
+    this.#config = config;
+    this.#engine = engine;
+    this.#log = log;
+    const media = new FileFolder(config.mediaDir);
+    const ringbackFile = join(media.root, config.ringbackFile);
+    ensureRingbackTone(ringbackFile);
+    this.registry = new ResourceRegistry(config.nodeId, config.limits.maxResources, clock);
+    const hub = new EventHub();
+    this.registry.on('event', (e) => hub.publish(e));
+    this.service = new CallService({
+      limits: config.limits,
+      engine,
+      router: new GatewayRouter(config.gateways, config.defaultGateway),
+      media,
+      recordings: new FileFolder(config.recordingsDir),
+      ringbackFile: media.existingFile(config.ringbackFile, 'ringbackFile'),
+      registry: this.registry,
+      clock,
+      log: log.child({ layer: 'resources' }),
+    });
+    const api = new RpcApi(new RpcContract(), this.service, hub, log.child({ layer: 'api' }));
+    this.#ws = new WsServer(config.listen, api, hub, log.child({ layer: 'transport' }));
+    engine.on('availability', (available, reason) =>
+      log[available ? 'info' : 'warn']({ engine: engine.name, available, reason }, 'engine availability'),
+    );
+  }
+
+  async start(): Promise<AddressInfo> {
+    await this.#engine.start();
+    const address = await this.#ws.listen();
+    if (this.#config.gateways.length === 0) this.#log.warn('no gateways configured: every construct will be refused');
+    this.#log.info(
+      { address: `ws://${address.address}:${address.port}`, engine: this.#engine.name, node: this.#config.nodeId },
+      'listening',
+    );
+    return address;
+  }
+
+  /**
+   * Releases every live resource (each sends its on_released to connections
+   * still open), then closes connections and the engine. Idempotent.
+   */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.#log.info({ live: this.registry.size }, 'stopping: releasing live resources');
+      const grace = new Promise<void>((resolve) => setTimeout(resolve, this.#config.shutdownGraceSeconds * 1000).unref());
+      await Promise.race([this.registry.releaseAll('server shutting down'), grace]);
+      await this.#ws.close();
+      await this.#engine.stop();
+      this.#log.info('stopped');
+    })();
+    return this.#stopping;
+  }
+}

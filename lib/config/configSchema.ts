@@ -1,0 +1,123 @@
+/**
+ * JSON Schema of the configuration, with the defaults Ajv fills in.
+ * docs/configuration.md describes each setting; keep both in step.
+ */
+const port = { type: 'integer', minimum: 0, maximum: 65535 } as const;
+const seconds = (dflt: number, max = 86_400) => ({ type: 'integer', minimum: 1, maximum: max, default: dflt }) as const;
+const host = { type: 'string', minLength: 1 } as const;
+
+const gateway = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'host', 'callerId'],
+  properties: {
+    name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' },
+    host,
+    port: { ...port, minimum: 1, default: 5060 },
+    transport: { enum: ['udp', 'tcp'], default: 'udp' },
+    maxConcurrentCalls: { type: 'integer', minimum: 1, default: 100 },
+    callerId: { type: 'string', minLength: 1 },
+    username: { type: 'string' },
+    password: { type: 'string' },
+  },
+} as const;
+
+export const embeddedEngineSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type'],
+  properties: {
+    type: { const: 'embedded' },
+    sipHost: { ...host, default: '127.0.0.1' },
+    sipPort: { ...port, default: 5060 },
+    publicHost: host,
+    rtpHost: { ...host, default: '127.0.0.1' },
+    rtpPortMin: { ...port, minimum: 1024, default: 20000 },
+    rtpPortMax: { ...port, minimum: 1024, default: 29999 },
+    mediaTimeoutSeconds: seconds(30, 3600),
+  },
+} as const;
+
+export const drachtioEngineSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'drachtio', 'freeswitch'],
+  properties: {
+    type: { const: 'drachtio' },
+    drachtio: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['secret'],
+      properties: { host: { ...host, default: '127.0.0.1' }, port: { ...port, default: 9022 }, secret: { type: 'string' } },
+    },
+    freeswitch: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          host: { ...host, default: '127.0.0.1' },
+          port: { ...port, default: 8021 },
+          secret: { type: 'string', default: 'ClueCon' },
+        },
+      },
+    },
+    eslListenHost: { ...host, default: '127.0.0.1' },
+    freeswitchMediaDir: host,
+    freeswitchRecordingsDir: host,
+  },
+} as const;
+
+export const configSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    nodeId: { type: 'string', pattern: '^[A-Za-z0-9.]+$', default: '0.0.0' },
+    listen: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        host: { ...host, default: '127.0.0.1' },
+        port: { ...port, default: 8088 },
+        maxFrameBytes: { type: 'integer', minimum: 1024, maximum: 16_777_216, default: 65_536 },
+      },
+    },
+    logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
+    // Only the type here: the loader validates the rest against the schema of that type (Ajv fills no defaults inside oneOf).
+    engine: {
+      type: 'object',
+      default: { type: 'embedded' },
+      required: ['type'],
+      properties: { type: { enum: ['embedded', 'drachtio', 'none'] } },
+    },
+    gateways: { type: 'array', items: gateway, default: [] },
+    defaultGateway: { type: 'string' },
+    mediaDir: { ...host, default: 'media' },
+    recordingsDir: { ...host, default: 'recordings' },
+    ringbackFile: { ...host, default: 'ringback.wav' },
+    limits: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        maxResources: { type: 'integer', minimum: 1, default: 2000 },
+        defaultMaxAnswerSeconds: seconds(3600),
+        maxAnswerSecondsCap: seconds(14_400),
+        duoRingSeconds: seconds(45, 600),
+        notifyRingSeconds: seconds(50, 600),
+        ringSecondsCap: seconds(120, 600),
+        dialTimeoutSeconds: seconds(30, 600),
+        playRepeatCap: { type: 'integer', minimum: 0, maximum: 100, default: 20 },
+      },
+    },
+    shutdownGraceSeconds: seconds(10, 600),
+  },
+} as const;
+
+export const noEngineSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { type: { const: 'none' } },
+} as const;

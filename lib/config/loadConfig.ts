@@ -1,0 +1,109 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Ajv, type ErrorObject } from 'ajv';
+import { configSchema, drachtioEngineSchema, embeddedEngineSchema, noEngineSchema } from './configSchema.js';
+import type { ServerConfig } from './ServerConfig.js';
+
+/** A configuration that cannot be used; its message is one line naming the setting. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export interface ConfigSources {
+  /** Path of a JSON config file (`--config` or CTI_CONFIG); none: defaults and environment only. */
+  readonly file?: string;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+const ajv = new Ajv({ allErrors: false, useDefaults: true, coerceTypes: true, strict: false });
+const validateTop = ajv.compile(configSchema);
+const validateEngine = {
+  embedded: ajv.compile(embeddedEngineSchema),
+  drachtio: ajv.compile(drachtioEngineSchema),
+  none: ajv.compile(noEngineSchema),
+} as const;
+
+/**
+ * File, then environment (`CTI_LISTEN__PORT=9000` sets listen.port: `__`
+ * separates levels, SNAKE_CASE maps to camelCase, JSON values are parsed),
+ * then defaults; validated as a whole.
+ */
+export function loadConfig(sources: ConfigSources): ServerConfig {
+  const config = sources.file ? readJson(sources.file) : {};
+  for (const [key, value] of Object.entries(sources.env)) {
+    if (!key.startsWith('CTI_') || key === 'CTI_CONFIG' || value === undefined) continue;
+    setPath(config, key.slice(4).split('__').map(camelCase), parseValue(value));
+  }
+  if (!validateTop(config)) throw new ConfigError(explain(validateTop.errors, ''));
+  const engine = (config as { engine: { type: keyof typeof validateEngine } }).engine;
+  const validate = validateEngine[engine.type];
+  if (!validate(engine)) throw new ConfigError(explain(validate.errors, '/engine'));
+  const checked = config as unknown as ServerConfig;
+  checkRelations(checked);
+  return {
+    ...checked,
+    mediaDir: resolve(checked.mediaDir),
+    recordingsDir: resolve(checked.recordingsDir),
+  };
+}
+
+function checkRelations(c: ServerConfig): void {
+  const names = c.gateways.map((g) => g.name);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup) throw new ConfigError(`invalid configuration: gateways: the name '${dup}' is used twice`);
+  if (c.defaultGateway && !names.includes(c.defaultGateway)) {
+    throw new ConfigError(`invalid configuration: defaultGateway: no gateway is named '${c.defaultGateway}'`);
+  }
+  if (c.engine.type === 'embedded' && c.engine.rtpPortMin >= c.engine.rtpPortMax) {
+    throw new ConfigError('invalid configuration: engine.rtpPortMin must be below engine.rtpPortMax');
+  }
+  if (c.limits.defaultMaxAnswerSeconds > c.limits.maxAnswerSecondsCap) {
+    throw new ConfigError('invalid configuration: limits.defaultMaxAnswerSeconds must not exceed limits.maxAnswerSecondsCap');
+  }
+}
+
+function readJson(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch (err) {
+    throw new ConfigError(`config file ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+const camelCase = (s: string): string => s.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+
+/** Objects and arrays are JSON; anything else stays a string for the schema to coerce. */
+function parseValue(value: string): unknown {
+  if (/^\s*[[{]/.test(value)) {
+    try {
+      return JSON.parse(value) as unknown;
+    } catch {
+      return value;
+    }
+  }
+  return value;
+}
+
+function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    if (typeof node[key] !== 'object' || node[key] === null) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1]!] = value;
+}
+
+function explain(errors: ErrorObject[] | null | undefined, prefix: string): string {
+  const e = errors?.[0];
+  if (!e) return 'invalid configuration';
+  const path = `${prefix}${e.instancePath}`.split('/').filter(Boolean).join('.');
+  const where = e.keyword === 'additionalProperties' ? [path, String(e.params.additionalProperty)].filter(Boolean).join('.') : path || '(top level)';
+  const why = e.keyword === 'additionalProperties' ? 'is not a known setting' : e.message ?? 'is invalid';
+  return `invalid configuration: ${where} ${why}`;
+}

@@ -1,0 +1,65 @@
+import { nanoid } from 'nanoid';
+import type { ResourceClass } from '../api/generated/types.js';
+import type { ResourceEvent } from '../resources/ResourceRegistry.js';
+import type { EventSink } from './EventSink.js';
+
+/** Every given field must match; an empty filter matches every event. */
+export interface SubscriptionFilter {
+  readonly resourceClass?: ResourceClass;
+  readonly event?: ResourceEvent['name'];
+  readonly resId?: string;
+}
+
+/**
+ * Routes resource events to sinks: always to the resource's owner, and to
+ * every other sink with a matching subscription — each sink at most once per
+ * event. An owner that went away simply misses its events; subscribers still
+ * get them.
+ */
+export class EventHub {
+  readonly #sinks = new Map<string, EventSink>();
+  readonly #subscriptions = new Map<string, Map<string, SubscriptionFilter>>();
+
+  addSink(sink: EventSink): void {
+    this.#sinks.set(sink.id, sink);
+  }
+
+  removeSink(sinkId: string): void {
+    this.#sinks.delete(sinkId);
+    this.#subscriptions.delete(sinkId);
+  }
+
+  subscribe(sinkId: string, filter: SubscriptionFilter): string {
+    const id = nanoid(12);
+    const mine = this.#subscriptions.get(sinkId) ?? new Map<string, SubscriptionFilter>();
+    mine.set(id, filter);
+    this.#subscriptions.set(sinkId, mine);
+    return id;
+  }
+
+  unsubscribe(sinkId: string, subscriptionId: string): boolean {
+    return this.#subscriptions.get(sinkId)?.delete(subscriptionId) ?? false;
+  }
+
+  publish(event: ResourceEvent): void {
+    const method = `${event.resourceClass}.${event.name}`;
+    for (const sink of this.#sinks.values()) {
+      if (sink.id === event.ownerId || this.#wants(sink.id, event)) sink.deliver(method, event.params);
+    }
+  }
+
+  #wants(sinkId: string, event: ResourceEvent): boolean {
+    const filters = this.#subscriptions.get(sinkId);
+    if (!filters) return false;
+    for (const f of filters.values()) {
+      if (
+        (f.resourceClass === undefined || f.resourceClass === event.resourceClass) &&
+        (f.event === undefined || f.event === event.name) &&
+        (f.resId === undefined || f.resId === event.resId)
+      ) {
+        return true;
+      }
+    }
+    return false;
+  }
+}
