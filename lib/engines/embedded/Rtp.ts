@@ -35,11 +35,11 @@ export function rtpSsrc(buf: Buffer): number {
   return buf.readUInt32BE(8);
 }
 
-/** Writes a 12-byte header (no CSRC, no extension) at the start of `buf`. */
-export function writeRtpHeader(buf: Buffer, pt: number, marker: boolean, seq: number, ts: number, ssrc: number): void {
-  buf[0] = 0x80;
-  buf[1] = (marker ? 0x80 : 0) | (pt & 0x7f);
-  buf.writeUInt16BE(seq & 0xffff, 2);
-  buf.writeUInt32BE(ts >>> 0, 4);
-  buf.writeUInt32BE(ssrc >>> 0, 8);
+/** Writes a 12-byte header (no CSRC, no extension) at `offset` of `buf`. */
+export function writeRtpHeader(buf: Buffer, offset: number, pt: number, marker: boolean, seq: number, ts: number, ssrc: number): void {
+  buf[offset] = 0x80;
+  buf[offset + 1] = (marker ? 0x80 : 0) | (pt & 0x7f);
+  buf.writeUInt16BE(seq & 0xffff, offset + 2);
+  buf.writeUInt32BE(ts >>> 0, offset + 4);
+  buf.writeUInt32BE(ssrc >>> 0, offset + 8);
 }

@@ -38,7 +38,10 @@ export function buildSdp(p: SdpOfferParams): string {
 export interface RemoteMedia {
   readonly address: string;
   readonly port: number;
+  /** The far end's first G.711 codec: what it answered, or prefers in an offer. */
   readonly codec: G711Codec;
+  /** Every G.711 codec listed, in the far end's order. */
+  readonly codecs: readonly G711Codec[];
   readonly telephoneEventPt: number | undefined;
 }
 
@@ -76,9 +79,14 @@ export function parseSdp(sdp: string): RemoteMedia | string {
   const address = mediaAddress ?? sessionAddress;
   if (port === undefined) return 'no audio stream';
   if (!address) return 'no connection address';
-  const codecPt = formats.find((pt) => pt === 0 || pt === 8 || rtpmap.get(pt) === 'pcmu' || rtpmap.get(pt) === 'pcma');
-  if (codecPt === undefined) return 'no common codec (need PCMU or PCMA)';
-  const name = codecPt === 0 || rtpmap.get(codecPt) === 'pcmu' ? 'PCMU' : 'PCMA';
+  const codecs = formats.map((pt) => g711Of(pt, rtpmap.get(pt))).filter((c): c is G711Codec => c !== undefined);
+  if (codecs.length === 0) return 'no common codec (need PCMU or PCMA)';
   const te = formats.find((pt) => rtpmap.get(pt) === 'telephone-event');
-  return { address, port, codec: name, telephoneEventPt: te };
+  return { address, port, codec: codecs[0]!, codecs, telephoneEventPt: te };
+}
+
+function g711Of(pt: number, encoding: string | undefined): G711Codec | undefined {
+  if (pt === 0 || encoding === 'pcmu') return 'PCMU';
+  if (pt === 8 || encoding === 'pcma') return 'PCMA';
+  return undefined;
 }

@@ -43,6 +43,10 @@ export class SipStack {
     this.#log = logger;
   }
 
+  get running(): boolean {
+    return this.#stack !== undefined;
+  }
+
   get publicHost(): string {
     return this.#options.publicHost;
   }

@@ -1,0 +1,101 @@
+/**
+ * The embedded engine: a SIP user agent client and an RTP media path inside
+ * this Node process. Each dialled party is an OutboundCall; bridging relays
+ * RTP between two of them. Everything time-driven in the media path (playback,
+ * recording) runs off one shared 20 ms Pacer; media timeouts off one watchdog.
+ */
+import type { Logger } from 'pino';
+import { TypedEventEmitter } from '../../util/TypedEmitter.js';
+import type { EmbeddedEngineConfig } from '../../config/ServerConfig.js';
+import type { CallLeg, DialRequest, MediaBridge, TelephonyEngine, TelephonyEngineEvents } from '../../telephony/TelephonyEngine.js';
+import { MediaWatchdog } from './MediaWatchdog.js';
+import { OutboundCall, type LegContext } from './OutboundCall.js';
+import { Pacer } from './Pacer.js';
+import { FRAME_MS } from './Rtp.js';
+import { RtpBridge } from './RtpBridge.js';
+import { RtpPortPool } from './RtpPortPool.js';
+import { SipStack } from './SipStack.js';
+
+/** How long stop() waits for BYE/CANCEL answers before closing sockets anyway. */
+const STOP_GRACE_MS = 2000;
+/** Late ticks the pacer replays after a stall before skipping (100 ms of audio). */
+const MAX_CATCH_UP_TICKS = 5;
+
+export class EmbeddedEngine extends TypedEventEmitter<TelephonyEngineEvents> implements TelephonyEngine {
+  readonly name = 'embedded';
+  readonly #log: Logger;
+  readonly #config: EmbeddedEngineConfig;
+  readonly #ctx: LegContext;
+  readonly #legs = new Set<OutboundCall>();
+  #available = false;
+
+  constructor(config: EmbeddedEngineConfig, logger: Logger) {
+    super();
+    this.#config = config;
+    this.#log = logger.child({ engine: 'embedded' });
+    this.#ctx = {
+      stack: new SipStack({ host: config.sipHost, port: config.sipPort, publicHost: config.publicHost ?? config.sipHost }, this.#log),
+      ports: new RtpPortPool(config.rtpPortMin, config.rtpPortMax),
+      pacer: new Pacer({ periodMs: FRAME_MS, maxCatchUp: MAX_CATCH_UP_TICKS }),
+      watchdog: new MediaWatchdog(config.mediaTimeoutSeconds),
+      rtpHost: config.rtpHost,
+      mediaAddress: config.publicHost ?? config.rtpHost,
+    };
+  }
+
+  get available(): boolean {
+    return this.#available;
+  }
+
+  async start(): Promise<void> {
+    if (this.#ctx.stack.running) return;
+    await this.#ctx.stack.start();
+    const { sipHost, sipPort } = this.#config;
+    this.#setAvailable(true, `SIP bound on ${sipHost}:${sipPort} (UDP, TCP)`);
+  }
+
+  async stop(): Promise<void> {
+    if (!this.#ctx.stack.running) return;
+    this.#setAvailable(false, 'engine stopped');
+    const legs = [...this.#legs];
+    for (const leg of legs) leg.terminate({ by: 'engine', reason: 'engine stopped' });
+    let grace: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(legs.map((leg) => leg.settled)),
+      new Promise((resolve) => (grace = setTimeout(resolve, STOP_GRACE_MS))),
+    ]);
+    clearTimeout(grace);
+    this.#ctx.stack.stop();
+  }
+
+  dial(request: DialRequest): CallLeg {
+    const leg = new OutboundCall(request, this.#ctx, this.#log.child({ leg: request.label }));
+    this.#legs.add(leg);
+    void leg.settled.then(() => this.#legs.delete(leg));
+    return leg;
+  }
+
+  async bridge(a: CallLeg, b: CallLeg): Promise<MediaBridge> {
+    if (!(a instanceof OutboundCall) || !(b instanceof OutboundCall) || !this.#legs.has(a) || !this.#legs.has(b) || a === b) {
+      throw new Error('bridge needs two distinct legs of this engine');
+    }
+    const [sa, sb] = await Promise.all([a.media(), b.media()]);
+    if (!sa || !sb || sa.closed || sb.closed) throw new Error('cannot bridge a leg that has ended');
+    if (sa.sink || sb.sink) throw new Error('leg is already bridged');
+    const onEnded = (): void => void bridge.close().catch((err: unknown) => this.#log.error({ err }, 'recording not finalized'));
+    const bridge = new RtpBridge(sa, sb, this.#ctx.pacer, () => {
+      a.off('ended', onEnded);
+      b.off('ended', onEnded);
+    });
+    a.once('ended', onEnded);
+    b.once('ended', onEnded);
+    return bridge;
+  }
+
+  #setAvailable(available: boolean, reason: string): void {
+    if (available === this.#available) return;
+    this.#available = available;
+    this.#log.info({ available, reason }, 'availability');
+    this.emit('availability', available, reason);
+  }
+}

@@ -1,0 +1,238 @@
+/**
+ * One dialled party as a CallLeg: drives its ClientDialog through the call
+ * (progress, answer, failure, BYE either way, CANCEL) and owns its media (RTP
+ * session, player, media watchdog). `ended` is decided once and emitted on a
+ * later tick; SIP clean-up (a CANCEL waiting for a provisional, a BYE for a
+ * 2xx that raced it) may go on after it, until `settled`.
+ */
+import { randomInt } from 'node:crypto';
+import { nanoid } from 'nanoid';
+import sip from 'sip';
+import type { Message } from 'sip';
+import type { Logger } from 'pino';
+import { TypedEventEmitter } from '../../util/TypedEmitter.js';
+import type { CallLeg, CallLegEvents, DialRequest, LegEnd, PlayResult } from '../../telephony/TelephonyEngine.js';
+import { ClientDialog } from './ClientDialog.js';
+import type { G711Codec } from './G711.js';
+import type { MediaWatchdog } from './MediaWatchdog.js';
+import type { Pacer } from './Pacer.js';
+import { Player } from './Player.js';
+import type { RtpPortPool } from './RtpPortPool.js';
+import { RtpSession } from './RtpSession.js';
+import { OUR_TELEPHONE_EVENT_PT, buildSdp, parseSdp, type RemoteMedia } from './Sdp.js';
+import type { SipStack } from './SipStack.js';
+
+/** What the engine lends every leg. */
+export interface LegContext {
+  readonly stack: SipStack;
+  readonly ports: RtpPortPool;
+  readonly pacer: Pacer;
+  readonly watchdog: MediaWatchdog;
+  readonly rtpHost: string;
+  /** Address written into our SDP. */
+  readonly mediaAddress: string;
+}
+
+/** Longest SIP clean-up after `ended` (64·T1): then the dialog is forgotten whatever the far end does. */
+const LINGER_MS = 32_000;
+/** Reasons for responses `sip` makes up itself (they carry none). */
+const LOCAL_REASONS: Record<number, string> = { 408: 'Request Timeout', 503: 'Service Unavailable', 404: 'Not Found' };
+const OFFER_CODECS: readonly G711Codec[] = ['PCMU', 'PCMA'];
+
+export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements CallLeg {
+  readonly id = nanoid();
+  /** Resolves when no SIP transaction of this leg is left. */
+  readonly settled: Promise<void>;
+  readonly #ctx: LegContext;
+  readonly #request: DialRequest;
+  readonly #log: Logger;
+  /** The RTP session once open, undefined when the leg ended first. */
+  readonly #ready: Promise<RtpSession | undefined>;
+  #resolveSettled!: () => void;
+  #dialog: ClientDialog | undefined;
+  #session: RtpSession | undefined;
+  #player: Player | undefined;
+  #answered = false;
+  #end: LegEnd | undefined;
+  #settled = false;
+  #linger: NodeJS.Timeout | undefined;
+  readonly #sdpSessionId = randomInt(2 ** 31);
+  #sdpVersion = 1;
+
+  constructor(request: DialRequest, ctx: LegContext, log: Logger) {
+    super();
+    this.#request = request;
+    this.#ctx = ctx;
+    this.#log = log;
+    this.settled = new Promise((resolve) => (this.#resolveSettled = resolve));
+    this.#ready = this.#start();
+  }
+
+  /** The leg's RTP session, once open; undefined if the leg ended without one. */
+  media(): Promise<RtpSession | undefined> {
+    return this.#ready;
+  }
+
+  async play(files: readonly string[], repeat: number): Promise<PlayResult> {
+    await this.#ready;
+    if (this.#end || !this.#player) return { completed: false };
+    return this.#player.play(files, repeat);
+  }
+
+  stopPlay(): void {
+    this.#player?.stop();
+  }
+
+  hangup(): void {
+    this.terminate({ by: 'local', reason: 'hangup' });
+  }
+
+  /** Ends the leg with `end`: BYE after answer, CANCEL (when allowed) before. */
+  terminate(end: LegEnd): void {
+    if (this.#end) return;
+    this.#finish(end);
+    const dialog = this.#dialog;
+    if (!dialog) return; // still starting: #start sees #end and stops
+    if (this.#answered) dialog.bye(() => this.#settle());
+    else dialog.cancel(); // the INVITE's final response settles
+  }
+
+  async #start(): Promise<RtpSession | undefined> {
+    const { stack, ports, rtpHost } = this.#ctx;
+    let session: RtpSession;
+    let dialog: ClientDialog;
+    try {
+      if (!stack.running) throw new Error('engine not available');
+      if (!sip.parseUri(this.#request.requestUri)) throw new Error(`invalid request URI ${this.#request.requestUri}`);
+      const target = await stack.resolve(this.#request.gateway);
+      session = await RtpSession.open(ports, rtpHost);
+      dialog = new ClientDialog(stack, target, this.#request, this.#log);
+    } catch (err) {
+      this.#log.warn({ err }, 'cannot place the call');
+      this.#finish({ by: 'engine', reason: (err as Error).message });
+      this.#settle();
+      return undefined;
+    }
+    if (this.#end) {
+      session.close();
+      this.#settle();
+      return undefined;
+    }
+    this.#session = session;
+    this.#player = new Player(session, this.#ctx.pacer);
+    this.#dialog = dialog;
+    stack.addDialog(dialog.callId, this.#onRequest);
+    this.#log.info({ callId: dialog.callId, to: this.#request.requestUri, rtpPort: session.port }, 'dialling');
+    dialog.invite(this.#sdp(OFFER_CODECS, OUR_TELEPHONE_EVENT_PT), this.#onInviteResponse);
+    return session;
+  }
+
+  readonly #onInviteResponse = (rs: Message): void => {
+    const status = rs.status ?? 0;
+    if (status < 200) {
+      if (status === 100 || this.#end) return;
+      const media = this.#applyRemoteSdp(rs.content);
+      const earlyMedia = typeof media === 'object';
+      this.#log.info({ status, earlyMedia }, 'progress');
+      this.emit('progress', { sipStatus: status, earlyMedia });
+    } else if (status < 300) {
+      this.#dialog?.ack(rs);
+      if (this.#answered) return; // a retransmitted 2xx, ACKed again
+      this.#answered = true;
+      if (this.#end) return this.#dialog?.bye(() => this.#settle()); // the 2xx raced our CANCEL
+      const media = this.#applyRemoteSdp(rs.content);
+      if (typeof media === 'string') return this.terminate({ by: 'engine', reason: `unusable SDP answer: ${media}` });
+      this.#log.info('answered');
+      if (this.#session) this.#ctx.watchdog.watch(this.#session, this.#onMediaTimeout);
+      this.emit('answered');
+    } else {
+      const reason = `${status} ${rs.reason || LOCAL_REASONS[status] || ''}`.trim();
+      this.#finish({ by: 'remote', sipStatus: status, reason });
+      this.#settle();
+    }
+  };
+
+  readonly #onMediaTimeout = (): void => {
+    this.terminate({ by: 'engine', reason: 'media timeout' });
+  };
+
+  /** Requests from the far end inside our dialog. */
+  readonly #onRequest = (rq: Message): void => {
+    const dialog = this.#dialog;
+    if (!dialog) return;
+    this.#log.debug(`< ${rq.method ?? ''} (in dialog)`);
+    switch (rq.method) {
+      case 'ACK':
+        if (rq.content) this.#applyRemoteSdp(rq.content); // answer to our offer in a 200 to an empty re-INVITE
+        return;
+      case 'BYE':
+        dialog.respond(rq, 200, 'OK');
+        this.#finish({ by: 'remote', reason: 'BYE' });
+        return this.#settle();
+      case 'INVITE':
+      case 'UPDATE':
+        return this.#answerOffer(rq, dialog);
+      case 'OPTIONS':
+      case 'INFO':
+      case 'NOTIFY':
+        return dialog.respond(rq, 200, 'OK');
+      default:
+        return dialog.respond(rq, 501, 'Not Implemented');
+    }
+  };
+
+  /** A re-INVITE/UPDATE: keep our codec if still offered, answer with our current SDP. */
+  #answerOffer(rq: Message, dialog: ClientDialog): void {
+    const session = this.#session;
+    if (!session || this.#end) return dialog.respond(rq, 481, 'Call/Transaction Does Not Exist');
+    if (!rq.content) return dialog.respond(rq, 200, 'OK', this.#sdp([session.codec], session.telephoneEventPt ?? OUR_TELEPHONE_EVENT_PT));
+    const offer = parseSdp(rq.content);
+    if (typeof offer === 'string') return dialog.respond(rq, 488, 'Not Acceptable Here');
+    const codec = offer.codecs.includes(session.codec) ? session.codec : offer.codec;
+    if (codec !== session.codec || offer.telephoneEventPt !== session.telephoneEventPt) this.#sdpVersion++;
+    session.setRemote({ ...offer, codec });
+    dialog.respond(rq, 200, 'OK', this.#sdp([codec], offer.telephoneEventPt));
+  }
+
+  /** Applies SDP from the far end when there is some: the media it names, or why it is unusable. */
+  #applyRemoteSdp(content: string | undefined): RemoteMedia | string | undefined {
+    if (!content || !this.#session) return undefined;
+    const media = parseSdp(content);
+    if (typeof media === 'string') this.#log.warn({ problem: media }, 'unusable SDP from the far end');
+    else this.#session.setRemote(media);
+    return media;
+  }
+
+  #sdp(codecs: readonly G711Codec[], telephoneEventPt: number | undefined): string {
+    return buildSdp({
+      sessionId: this.#sdpSessionId,
+      version: this.#sdpVersion,
+      address: this.#ctx.mediaAddress,
+      port: this.#session?.port ?? 0,
+      codecs,
+      telephoneEventPt,
+    });
+  }
+
+  /** Decides the end once: media stops now, `ended` follows on the next tick. */
+  #finish(end: LegEnd): void {
+    if (this.#end) return;
+    this.#end = end;
+    this.#log.info({ by: end.by, sipStatus: end.sipStatus, reason: end.reason }, 'ended');
+    this.#player?.stop();
+    if (this.#session) {
+      this.#ctx.watchdog.unwatch(this.#session);
+      this.#session.close();
+    }
+    process.nextTick(() => this.emit('ended', end));
+    if (!this.#settled) this.#linger = setTimeout(() => this.#settle(), LINGER_MS).unref();
+  }
+
+  #settle(): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    clearTimeout(this.#linger);
+    if (this.#dialog) this.#ctx.stack.removeDialog(this.#dialog.callId);
+    this.#resolveSettled();
+  }
+}

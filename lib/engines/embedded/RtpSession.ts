@@ -1,0 +1,153 @@
+/**
+ * One leg's RTP endpoint: a UDP socket on an even port, the far end's address
+ * (from SDP, then latched to where its RTP really comes from), the negotiated
+ * codec, and our outgoing stream (one SSRC, continuous sequence numbers and
+ * timestamps whether the audio comes from a player or the bridge).
+ */
+import dgram from 'node:dgram';
+import { randomInt } from 'node:crypto';
+import { PAYLOAD_TYPE, SILENCE, TRANSCODE, codecOfPayloadType, type G711Codec } from './G711.js';
+import { RTP_HEADER_BYTES, SAMPLES_PER_FRAME, rtpHeaderLength, rtpSsrc, rtpTimestamp, writeRtpHeader } from './Rtp.js';
+import type { RtpPortPool } from './RtpPortPool.js';
+import type { RemoteMedia } from './Sdp.js';
+
+/** Receives every RTP packet of a session; `packet` may be rewritten and sent on, not kept. */
+export type RtpSink = (packet: Buffer, headerLength: number, from: RtpSession) => void;
+
+export class RtpSession {
+  readonly port: number;
+  readonly #socket: dgram.Socket;
+  readonly #pool: RtpPortPool;
+  #remoteAddress: string | undefined;
+  #remotePort = 0;
+  #latched = false;
+  #codec: G711Codec = 'PCMU';
+  #telephoneEventPt: number | undefined;
+  readonly #ssrc = randomInt(2 ** 32);
+  #seq = randomInt(65536);
+  #ts = randomInt(2 ** 32);
+  /** Maps a relayed source's timestamps onto ours; re-anchored when the source changes. */
+  #relaySsrc = -1;
+  #relayOffset = 0;
+  #closed = false;
+  /** Counts received packets; the media watchdog compares it over time. */
+  packetsReceived = 0;
+  /** The bridge, when there is one. */
+  sink: RtpSink | undefined;
+  /** While a player sends, relayed audio is dropped: a prompt overrides the bridge. */
+  playing = false;
+
+  private constructor(socket: dgram.Socket, port: number, pool: RtpPortPool) {
+    this.#socket = socket;
+    this.port = port;
+    this.#pool = pool;
+    socket.on('message', this.#onMessage);
+    socket.on('error', () => {}); // send errors (e.g. unreachable) must not crash the engine; media just stops
+  }
+
+  /** Binds a socket on the next free even port of `pool`, skipping ports other programs hold. */
+  static async open(pool: RtpPortPool, host: string): Promise<RtpSession> {
+    for (let attempt = 0; attempt < pool.size; attempt++) {
+      const port = pool.take();
+      if (port === undefined) break;
+      const socket = dgram.createSocket('udp4');
+      const bound = await new Promise<boolean>((resolve) => {
+        socket.once('error', () => resolve(false));
+        socket.bind(port, host, () => resolve(true));
+      });
+      if (bound) return new RtpSession(socket, port, pool);
+      socket.close();
+      pool.release(port);
+    }
+    throw new Error('no free RTP port');
+  }
+
+  get codec(): G711Codec {
+    return this.#codec;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get telephoneEventPt(): number | undefined {
+    return this.#telephoneEventPt;
+  }
+
+  /** Applies the far end's SDP; latching starts over since the far end may have moved. */
+  setRemote(media: RemoteMedia): void {
+    this.#remoteAddress = media.address;
+    this.#remotePort = media.port;
+    this.#latched = false;
+    this.#codec = media.codec;
+    this.#telephoneEventPt = media.telephoneEventPt;
+  }
+
+  /** Sends 20 ms of our codec from `audio` at `offset`, padding a short tail with silence. */
+  sendFrame(audio: Buffer, offset: number): void {
+    if (this.#remoteAddress === undefined || this.#closed) return;
+    const packet = Buffer.allocUnsafe(RTP_HEADER_BYTES + SAMPLES_PER_FRAME);
+    const copied = audio.copy(packet, RTP_HEADER_BYTES, offset, offset + SAMPLES_PER_FRAME);
+    if (copied < SAMPLES_PER_FRAME) packet.fill(SILENCE[this.#codec], RTP_HEADER_BYTES + copied);
+    this.#ts = (this.#ts + SAMPLES_PER_FRAME) >>> 0;
+    const marker = this.#relaySsrc !== -1; // first packet after relayed audio starts a new talkspurt
+    this.#relaySsrc = -1;
+    writeRtpHeader(packet, 0, PAYLOAD_TYPE[this.#codec], marker, this.#seq++, this.#ts, this.#ssrc);
+    this.#socket.send(packet, this.#remotePort, this.#remoteAddress);
+  }
+
+  /**
+   * Sends a packet received on another session as ours, rewritten in place:
+   * our SSRC, sequence and a timestamp offset kept per source, G.711 payload
+   * transcoded to our codec, telephone-event mapped to our payload type.
+   */
+  relay(packet: Buffer, headerLength: number, sourceEventPt: number | undefined): void {
+    if (this.#remoteAddress === undefined || this.#closed || this.playing) return;
+    const pt = packet[1]! & 0x7f;
+    let outPt: number;
+    const codec = codecOfPayloadType(pt);
+    if (codec !== undefined) {
+      outPt = PAYLOAD_TYPE[this.#codec];
+      if (codec !== this.#codec) {
+        const table = TRANSCODE[codec][this.#codec];
+        for (let i = headerLength; i < packet.length; i++) packet[i] = table[packet[i]!]!;
+      }
+    } else if (pt === sourceEventPt && this.#telephoneEventPt !== undefined) {
+      outPt = this.#telephoneEventPt;
+    } else {
+      return; // comfort noise and anything unnegotiated
+    }
+    const ssrc = rtpSsrc(packet);
+    const ts = rtpTimestamp(packet);
+    const newSource = ssrc !== this.#relaySsrc;
+    if (newSource) {
+      this.#relaySsrc = ssrc;
+      this.#relayOffset = (this.#ts + SAMPLES_PER_FRAME - ts) >>> 0;
+    }
+    this.#ts = (ts + this.#relayOffset) >>> 0;
+    const start = headerLength - RTP_HEADER_BYTES; // drop CSRCs/extension by writing our header just before the payload
+    const marker = newSource || (packet[1]! & 0x80) !== 0;
+    writeRtpHeader(packet, start, outPt, marker, this.#seq++, this.#ts, this.#ssrc);
+    this.#socket.send(packet, start, packet.length - start, this.#remotePort, this.#remoteAddress);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.sink = undefined;
+    this.#socket.close();
+    this.#pool.release(this.port);
+  }
+
+  readonly #onMessage = (packet: Buffer, rinfo: dgram.RemoteInfo): void => {
+    const headerLength = rtpHeaderLength(packet, packet.length);
+    if (headerLength === 0) return; // RTCP or junk
+    this.packetsReceived++;
+    if (!this.#latched) {
+      this.#latched = true;
+      this.#remoteAddress = rinfo.address;
+      this.#remotePort = rinfo.port;
+    }
+    this.sink?.(packet, headerLength, this);
+  };
+}
