@@ -1,0 +1,206 @@
+// Test harness of the embedded engine: a started engine, SIPp far ends and
+// RTP "ears" (UDP sockets named in the far end's SDP), all torn down with the test.
+import { spawn, spawnSync } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import dgram from 'node:dgram';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import type { EmbeddedEngineConfig } from '../../../lib/config/ServerConfig.js';
+import type { CallLeg, CallLegEvents, LegEnd } from '../../../lib/telephony/TelephonyEngine.js';
+import { EmbeddedEngine } from '../../../lib/engines/embedded/EmbeddedEngine.js';
+
+export interface Teardown {
+  teardown(fn: () => unknown): void;
+}
+
+export const ENGINE_HOST = '127.0.0.1';
+export const FAR_HOST = '127.0.0.2';
+export const EAR_HOST = '127.0.0.3';
+export const SIPP_MISSING = 'install SIPp: apt-get install sip-tester';
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export function sippInstalled(): boolean {
+  return !spawnSync('sipp', ['-v']).error;
+}
+
+const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
+
+/** A UDP+TCP port free on `host` now. */
+export async function freePort(host: string): Promise<number> {
+  for (;;) {
+    const port = 20000 + randomInt(40000);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = dgram.createSocket('udp4');
+      s.once('error', () => resolve(false));
+      s.bind(port, host, () => {
+        const server = net.createServer();
+        server.once('error', () => s.close(() => resolve(false)));
+        server.listen(port, host, () => server.close(() => s.close(() => resolve(true))));
+      });
+    });
+    if (ok) return port;
+  }
+}
+
+export async function startEngine(t: Teardown, config: Partial<EmbeddedEngineConfig> = {}): Promise<EmbeddedEngine> {
+  const rtpBase = 20000 + 2 * randomInt(20000);
+  const engine = new EmbeddedEngine(
+    {
+      type: 'embedded',
+      sipHost: ENGINE_HOST,
+      sipPort: await freePort(ENGINE_HOST),
+      rtpHost: ENGINE_HOST,
+      rtpPortMin: rtpBase,
+      rtpPortMax: rtpBase + 99,
+      mediaTimeoutSeconds: 30,
+      ...config,
+    },
+    logger,
+  );
+  await engine.start();
+  t.teardown(() => engine.stop());
+  return engine;
+}
+
+export interface SippOptions {
+  readonly transport?: 'udp' | 'tcp';
+  /** Where the far end's SDP sends our RTP: a test ear, or SIPp's own echo port. */
+  readonly mediaPort: number;
+  readonly mediaHost?: string;
+  readonly codec?: 'PCMU' | 'PCMA';
+  readonly telephoneEventPt?: number;
+  /** Makes SIPp echo RTP arriving on mediaPort (then mediaHost must be FAR_HOST). */
+  readonly rtpEcho?: boolean;
+  readonly timeoutSeconds?: number;
+}
+
+export interface Sipp {
+  readonly host: string;
+  readonly port: number;
+  /** SIPp's exit code (0: the call went through the scenario). */
+  readonly exit: Promise<number | null>;
+  /** SIPp's error log, for failure messages. */
+  errors(): string;
+}
+
+const scenarioDir = join(fileURLToPath(new URL('.', import.meta.url)), 'sipp');
+
+/** Runs one call of a UAS scenario from ./sipp on FAR_HOST, killed with the test. */
+export async function runSipp(t: Teardown, scenario: string, o: SippOptions): Promise<Sipp> {
+  const port = await freePort(FAR_HOST);
+  const codec = o.codec ?? 'PCMU';
+  const dir = mkdtempSync(join(tmpdir(), 'embedded-sipp-'));
+  const args = [
+    '-k', '2', String(o.timeoutSeconds ?? 30), 'sipp',
+    '-sf', join(scenarioDir, `${scenario}.xml`),
+    '-i', FAR_HOST, '-p', String(port), '-m', '1',
+    '-t', o.transport === 'tcp' ? 't1' : 'u1',
+    '-key', 'ear_ip', o.mediaHost ?? EAR_HOST,
+    '-key', 'ear_port', String(o.mediaPort),
+    '-key', 'codec', codec === 'PCMU' ? '0' : '8',
+    '-key', 'codec_name', codec,
+    '-key', 'te', String(o.telephoneEventPt ?? 101),
+    '-nostdin', '-trace_err',
+    ...(o.rtpEcho ? ['-rtp_echo', '-mi', FAR_HOST, '-mp', String(o.mediaPort)] : []),
+  ];
+  const child = spawn('timeout', args, { cwd: dir, stdio: 'ignore' });
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGTERM');
+  });
+  await waitUntilBound(FAR_HOST, port, o.transport ?? 'udp');
+  return {
+    host: FAR_HOST,
+    port,
+    exit,
+    errors: () =>
+      readdirSync(dir)
+        .filter((f) => f.endsWith('errors.log'))
+        .map((f) => readFileSync(join(dir, f), 'utf8'))
+        .join('\n'),
+  };
+}
+
+async function waitUntilBound(host: string, port: number, transport: 'udp' | 'tcp'): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const busy = await new Promise<boolean>((resolve) => {
+      if (transport === 'tcp') {
+        const server = net.createServer();
+        server.once('error', () => resolve(true));
+        server.listen(port, host, () => server.close(() => resolve(false)));
+      } else {
+        const s = dgram.createSocket('udp4');
+        s.once('error', () => resolve(true));
+        s.bind(port, host, () => s.close(() => resolve(false)));
+      }
+    });
+    if (busy) return;
+    await sleep(20);
+  }
+  throw new Error(`SIPp did not bind ${host}:${port}`);
+}
+
+/** A UDP socket standing in for a phone's media port: records every packet it gets. */
+export class Ear {
+  readonly packets: { data: Buffer; at: number; from: dgram.RemoteInfo }[] = [];
+  readonly #socket: dgram.Socket;
+
+  private constructor(socket: dgram.Socket) {
+    this.#socket = socket;
+    socket.on('message', (data, from) => this.packets.push({ data, at: performance.now(), from }));
+  }
+
+  static async open(t: Teardown, host = EAR_HOST): Promise<Ear> {
+    const socket = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => socket.bind(0, host, resolve));
+    const ear = new Ear(socket);
+    t.teardown(() => ear.close());
+    return ear;
+  }
+
+  get port(): number {
+    return this.#socket.address().port;
+  }
+
+  send(packet: Buffer, port: number, host = ENGINE_HOST): Promise<void> {
+    return new Promise((resolve, reject) => this.#socket.send(packet, port, host, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /** Resolves once `n` packets arrived (or rejects after `ms`). */
+  async waitFor(n: number, ms = 5000): Promise<void> {
+    const until = performance.now() + ms;
+    while (this.packets.length < n) {
+      if (performance.now() > until) throw new Error(`ear got ${this.packets.length} of ${n} packets`);
+      await sleep(10);
+    }
+  }
+
+  close(): void {
+    try {
+      this.#socket.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+/** The arguments of a leg's next `event`, or a rejection after `ms`. */
+export function next(leg: CallLeg, event: keyof CallLegEvents, ms = 10000): Promise<unknown[]> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${event} within ${ms} ms`)), ms);
+    const listener = (...args: unknown[]): void => {
+      clearTimeout(timer);
+      resolve(args);
+    };
+    leg.once(event, listener as never);
+  });
+}
+
+export async function ended(leg: CallLeg, ms = 10000): Promise<LegEnd> {
+  return (await next(leg, 'ended', ms))[0] as LegEnd;
+}
