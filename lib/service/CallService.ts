@@ -163,7 +163,10 @@ export class CallService {
 
   #launch(resource: DuoCallback | NotifyCall): ConstructResult {
     this.deps.registry.add(resource);
-    resource.start();
+    // Dial after the reply is on its way, so no event precedes the res_id it names.
+    setImmediate(() => {
+      if (!resource.released) resource.start();
+    });
     return {
       res_id: resource.resId,
       user_data: resource.identity.userData,
