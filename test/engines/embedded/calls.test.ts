@@ -38,4 +38,91 @@ if (!sippInstalled()) {
       await sippPassed(tt, sipp);
     });
   }
+
+  t.test('486 ends the leg by remote with status and reason', async (tt) => {
+    const engine = await startEngine(tt);
+    const sipp = await runSipp(tt, 'busy', { mediaPort: 9 });
+    const leg = engine.dial(request(sipp));
+    tt.same(await ended(leg), { by: 'remote', sipStatus: 486, reason: '486 Busy Here' });
+    await sippPassed(tt, sipp);
+  });
+
+  t.test('ringing: progress without early media, then CANCEL on hangup', async (tt) => {
+    const engine = await startEngine(tt);
+    const sipp = await runSipp(tt, 'ring-cancel', { mediaPort: 9 });
+    const leg = engine.dial(request(sipp));
+    const [progress] = (await next(leg, 'progress')) as [LegProgress];
+    tt.same(progress, { sipStatus: 180, earlyMedia: false });
+    leg.hangup();
+    tt.same(await ended(leg), { by: 'local', reason: 'hangup' });
+    await sippPassed(tt, sipp);
+  });
+
+  t.test('hangup before any provisional: CANCEL waits for the 180', async (tt) => {
+    const engine = await startEngine(tt);
+    const sipp = await runSipp(tt, 'ring-cancel', { mediaPort: 9 });
+    const leg = engine.dial(request(sipp));
+    let progressed = false;
+    leg.on('progress', () => (progressed = true));
+    await sleep(0); // the INVITE is not out yet, let alone answered
+    leg.hangup();
+    tt.same(await ended(leg), { by: 'local', reason: 'hangup' });
+    await sippPassed(tt, sipp);
+    tt.notOk(progressed, 'no progress event after ended');
+  });
+
+  t.test('183 with SDP is early media, then 200', async (tt) => {
+    const engine = await startEngine(tt);
+    const ear = await Ear.open(tt);
+    const sipp = await runSipp(tt, 'early-media', { mediaPort: ear.port });
+    const leg = engine.dial(request(sipp));
+    const [progress] = (await next(leg, 'progress')) as [LegProgress];
+    tt.same(progress, { sipStatus: 183, earlyMedia: true });
+    await next(leg, 'answered');
+    leg.hangup();
+    await ended(leg);
+    await sippPassed(tt, sipp);
+  });
+
+  t.test('401 challenge answered with the gateway credentials', async (tt) => {
+    const engine = await startEngine(tt);
+    const sipp = await runSipp(tt, 'auth', { mediaPort: 9 });
+    const leg = engine.dial(request(sipp, { username: 'alice', password: 'secret' }));
+    await next(leg, 'answered');
+    leg.hangup();
+    await ended(leg);
+    await sippPassed(tt, sipp);
+  });
+
+  t.test('wrong credentials: the final 403 ends the leg', async (tt) => {
+    const engine = await startEngine(tt);
+    const sipp = await runSipp(tt, 'auth', { mediaPort: 9 });
+    const leg = engine.dial(request(sipp, { username: 'alice', password: 'wrong' }));
+    tt.same(await ended(leg), { by: 'remote', sipStatus: 403, reason: '403 Forbidden' });
+    await sippPassed(tt, sipp);
+  });
+
+  t.test('the far end hangs up: 200 to its BYE, ended by remote', async (tt) => {
+    const engine = await startEngine(tt);
+    const sipp = await runSipp(tt, 'answer-then-bye', { mediaPort: 9 });
+    const leg = engine.dial(request(sipp));
+    await next(leg, 'answered');
+    tt.same(await ended(leg), { by: 'remote', reason: 'BYE' });
+    leg.hangup(); // nothing left to do
+    await sippPassed(tt, sipp);
+  });
+
+  t.test('a dial failure is never reported synchronously', async (tt) => {
+    const engine = await startEngine(tt);
+    const leg = engine.dial({ requestUri: 'not a uri', fromUri: 'sip:a@b', gateway: { name: 'gw', host: FAR_HOST, port: 5060, transport: 'udp' }, label: 'bad' });
+    let sync = true;
+    const end = ended(leg);
+    sync = false;
+    tt.equal((await end).by, 'engine');
+    tt.notOk(sync);
+    await engine.stop();
+    tt.notOk(engine.available, 'stopped engine is unavailable');
+    const late = engine.dial(request({ host: FAR_HOST, port: 5060 } as Sipp));
+    tt.same(await ended(late), { by: 'engine', reason: 'engine not available' });
+  });
 }
