@@ -21,6 +21,7 @@ export class RtpSession {
   #remoteAddress: string | undefined;
   #remotePort = 0;
   #latched = false;
+  #latchedSsrc = -1;
   #codec: G711Codec = 'PCMU';
   #telephoneEventPt: number | undefined;
   readonly #ssrc = randomInt(2 ** 32);
@@ -139,15 +140,25 @@ export class RtpSession {
     this.#pool.release(this.port);
   }
 
+  /**
+   * Sends to where the far end's RTP comes from: set by the first packet, and
+   * moved only by a new stream (SSRC) from elsewhere, e.g. a media server
+   * handing over to the phone; a late packet of the old stream does not.
+   */
+  #latch(packet: Buffer, rinfo: dgram.RemoteInfo): void {
+    const ssrc = rtpSsrc(packet);
+    if (this.#latched && ssrc === this.#latchedSsrc) return;
+    this.#latched = true;
+    this.#latchedSsrc = ssrc;
+    this.#remoteAddress = rinfo.address;
+    this.#remotePort = rinfo.port;
+  }
+
   readonly #onMessage = (packet: Buffer, rinfo: dgram.RemoteInfo): void => {
     const headerLength = rtpHeaderLength(packet, packet.length);
     if (headerLength === 0) return; // RTCP or junk
     this.packetsReceived++;
-    if (!this.#latched) {
-      this.#latched = true;
-      this.#remoteAddress = rinfo.address;
-      this.#remotePort = rinfo.port;
-    }
+    if (!this.#latched || rinfo.port !== this.#remotePort || rinfo.address !== this.#remoteAddress) this.#latch(packet, rinfo);
     this.sink?.(packet, headerLength, this);
   };
 }
