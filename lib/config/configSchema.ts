@@ -88,9 +88,8 @@ export const configSchema = {
     // Only the type here: the loader validates the rest against the schema of that type (Ajv fills no defaults inside oneOf).
     engine: {
       type: 'object',
-      default: { type: 'embedded' },
-      required: ['type'],
-      properties: { type: { enum: ['embedded', 'drachtio', 'none'] } },
+      default: {},
+      properties: { type: { enum: ['embedded', 'drachtio', 'none'], default: 'embedded' } },
     },
     gateways: { type: 'array', items: gateway, default: [] },
     defaultGateway: { type: 'string' },
