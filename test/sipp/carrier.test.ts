@@ -233,3 +233,26 @@ t.test('SIPp counted every call as successful', async (tt) => {
   tt.equal(stats.successfulCalls, callsPlaced, 'one successful scenario run per call');
   tt.equal(stats.failedUnexpectedMessage, 0);
 });
+
+t.test('sustains 100 calls/s from a real SIPp UAC (answer-*)', async (tt) => {
+  const load = await SippCarrier.start({ traceMessages: false });
+  tt.teardown(() => load.stop());
+  const { spawn } = await import('node:child_process');
+  // SIPp's built-in uac: INVITE, 200, ACK, BYE. timeout(1) guards a hung UAC.
+  const uac = spawn(
+    'timeout',
+    ['-k', '2', '30', 'sipp', '-sn', 'uac', '-s', 'answer-9', `${load.host}:${load.port}`,
+      '-i', '127.0.0.1', '-p', '0', '-r', '100', '-m', '300', '-l', '60', '-nostdin', '-timeout', '25s', '-timeout_error'],
+    { cwd: load.logDir, stdio: 'ignore' },
+  );
+  tt.teardown(() => {
+    if (uac.exitCode === null) uac.kill('SIGKILL');
+  });
+  const code = await new Promise<number | null>((resolve) => uac.once('exit', (c) => resolve(c)));
+  tt.equal(code, 0, 'the UAC saw every call succeed');
+  await sleep(200);
+  await load.stop();
+  const stats = await load.stats();
+  tt.equal(stats.successfulCalls, 300);
+  tt.equal(stats.failedCalls, 0);
+});

@@ -154,8 +154,11 @@ export class SippCarrier {
 
     const child = spawn(opts.sippPath ?? 'sipp', args, { cwd: logDir, stdio: ['ignore', 'pipe', 'pipe'] });
     const out = createWriteStream(join(logDir, 'sipp.out'));
-    child.stdout?.pipe(out);
-    child.stderr?.pipe(out);
+    // Two streams into one file: end it only when both are done.
+    child.stdout?.pipe(out, { end: false });
+    child.stderr?.pipe(out, { end: false });
+    child.once('close', () => out.end());
+    out.on('error', () => undefined);
     const carrier = new SippCarrier(child, host, port, transport, logDir, authUser, authPassword);
     // Like timeout(1): a forgotten carrier cannot outlive the test run.
     const lifetime = setTimeout(() => void carrier.stop(), (opts.maxLifetimeSec ?? 600) * 1000);
