@@ -54,9 +54,6 @@ export class CtiServer {
     });
     const api = new RpcApi(new RpcContract(), this.service, hub, log.child({ layer: 'api' }));
     this.#ws = new WsServer(config.listen, api, hub, log.child({ layer: 'transport' }));
-    engine.on('availability', (available, reason) =>
-      log[available ? 'info' : 'warn']({ engine: engine.name, available, reason }, 'engine availability'),
-    );
   }
 
   async start(): Promise<AddressInfo> {
