@@ -1,12 +1,7 @@
 // The engine's SIP call flows against a real SIPp far end (UDP and TCP).
 import t from 'tap';
-
-/** The assertions sippPassed() needs. */
-interface Asserts {
-  equal(found: unknown, wanted: unknown, message?: string, extra?: object): boolean;
-}
 import type { DialRequest, LegProgress } from '../../../lib/telephony/TelephonyEngine.js';
-import { Ear, FAR_HOST, SIPP_MISSING, ended, next, runSipp, sippInstalled, sleep, startEngine, type Sipp } from './harness.js';
+import { Ear, FAR_HOST, SIPP_MISSING, ended, next, runSipp, sippInstalled, startEngine, type Sipp } from './harness.js';
 
 function request(sipp: Sipp, extra: Partial<DialRequest['gateway']> = {}): DialRequest {
   return {
@@ -17,7 +12,7 @@ function request(sipp: Sipp, extra: Partial<DialRequest['gateway']> = {}): DialR
   };
 }
 
-async function sippPassed(tt: Asserts, sipp: Sipp): Promise<void> {
+async function sippPassed(tt: Pick<typeof t, 'equal'>, sipp: Sipp): Promise<void> {
   const code = await sipp.exit;
   tt.equal(code, 0, 'SIPp ran its scenario to the end', { errors: code === 0 ? '' : sipp.errors() });
 }
