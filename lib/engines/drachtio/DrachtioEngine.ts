@@ -1,0 +1,183 @@
+/**
+ * The drachtio engine: SIP through a drachtio-server (drachtio-srf), media on
+ * one or more FreeSWITCH servers (drachtio-fsmrf). Each dialled party is a
+ * DrachtioLeg whose media is anchored on a FreeSWITCH endpoint; bridging joins
+ * two endpoints inside FreeSWITCH. Available while drachtio-server and at
+ * least one FreeSWITCH are connected; losing either ends the legs that
+ * depended on it.
+ */
+import { resolve, relative, isAbsolute, join } from 'node:path';
+import type { Logger } from 'pino';
+import Srf from 'drachtio-srf';
+import Mrf from 'drachtio-fsmrf';
+import { TypedEventEmitter } from '../../util/TypedEmitter.js';
+import type { DrachtioEngineConfig } from '../../config/ServerConfig.js';
+import type { CallLeg, DialRequest, MediaBridge, TelephonyEngine, TelephonyEngineEvents } from '../../telephony/TelephonyEngine.js';
+import { DrachtioLeg, type LegContext } from './DrachtioLeg.js';
+import { EndpointBridge } from './EndpointBridge.js';
+import { FreeswitchLink } from './FreeswitchLink.js';
+
+/** Where media and recordings live for the CTI server, to map them to FreeSWITCH's view. */
+export interface LocalDirs {
+  readonly mediaDir: string;
+  readonly recordingsDir: string;
+}
+
+/** How long stop() waits for CANCEL/BYE answers and endpoint teardown. */
+const STOP_GRACE_MS = 4000;
+/** drachtio-srf's reconnect backoff grows without bound unless capped. */
+const DRACHTIO_RETRY_MAX_MS = 5000;
+
+/** drachtio-srf's connect options beyond its typings. */
+interface SrfConnectOptions {
+  host: string;
+  port: number;
+  secret: string;
+  reconnect: { retryMaxDelay: number };
+}
+
+export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> implements TelephonyEngine {
+  readonly name = 'drachtio';
+  readonly #config: DrachtioEngineConfig;
+  readonly #log: Logger;
+  readonly #dirs: LocalDirs | undefined;
+  readonly #legs = new Set<DrachtioLeg>();
+  /** Replaced on stop(): a disconnected Srf does not reconnect. */
+  #srf = new Srf();
+  #links: FreeswitchLink[] = [];
+  #drachtioUp = false;
+  #available = false;
+  #running = false;
+
+  /** `dirs` maps local media/recording paths to `freeswitchMediaDir`/`freeswitchRecordingsDir`. */
+  constructor(config: DrachtioEngineConfig, logger: Logger, dirs?: LocalDirs) {
+    super();
+    this.#config = config;
+    this.#log = logger.child({ engine: 'drachtio' });
+    this.#dirs = dirs;
+  }
+
+  get available(): boolean {
+    return this.#available;
+  }
+
+  /** Starts connecting; availability follows as the connections come up. */
+  async start(): Promise<void> {
+    if (this.#running) return;
+    this.#running = true;
+    const srf = this.#srf;
+    srf.on('connect', (err: Error | null, hostport: string) => {
+      if (!this.#running) return srf.disconnect(); // a reconnect that outlived stop()
+      if (err) return this.#log.error({ err: err.message }, 'drachtio-server refused us');
+      this.#drachtioUp = true;
+      this.#log.info({ sip: hostport }, 'connected to drachtio-server');
+      this.#update();
+    });
+    srf.on('error', (err: Error) => this.#log.debug({ err: err.message }, 'drachtio-server connection error'));
+    // 'close' is what drachtio-srf emits on a lost connection (its typings say 'disconnect').
+    srf.on('close' as 'disconnect', () => {
+      if (!this.#drachtioUp) return;
+      this.#drachtioUp = false;
+      this.#log.error('lost drachtio-server; reconnecting');
+      this.#endLegs(() => true, 'drachtio-server connection lost');
+      this.#update();
+    });
+    const { host, port, secret } = this.#config.drachtio;
+    const options: SrfConnectOptions = { host, port, secret, reconnect: { retryMaxDelay: DRACHTIO_RETRY_MAX_MS } };
+    void srf.connect(options);
+
+    const mrf = new Mrf(srf);
+    this.#links = this.#config.freeswitch.map((fs) => {
+      const link = new FreeswitchLink(mrf, fs, this.#config.eslListenHost, this.#log);
+      link.on('up', () => this.#update());
+      link.on('down', (reason) => {
+        this.#endLegs((leg) => leg.link === link, `media server ${link.name} lost: ${reason}`);
+        this.#update();
+      });
+      link.start();
+      return link;
+    });
+    this.#update();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.#running) return;
+    this.#running = false;
+    this.#update();
+    const legs = [...this.#legs];
+    this.#endLegs(() => true, 'engine stopped');
+    let grace: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(legs.map((leg) => leg.settled)),
+      new Promise((done) => (grace = setTimeout(done, STOP_GRACE_MS))),
+    ]);
+    clearTimeout(grace);
+    for (const link of this.#links) link.stop();
+    this.#links = [];
+    this.#drachtioUp = false;
+    try {
+      this.#srf.disconnect();
+    } catch {
+      // never connected: disconnect() still stops its reconnect attempts, then throws
+    }
+    this.#srf = new Srf();
+  }
+
+  dial(request: DialRequest): CallLeg {
+    const ctx: LegContext = {
+      srf: this.#srf,
+      pickServer: () => (this.#available ? this.#pickServer() : undefined),
+      mediaPath: (path) => this.#mapPath(path, 'media'),
+    };
+    const leg = new DrachtioLeg(request, ctx, this.#log.child({ leg: request.label }));
+    this.#legs.add(leg);
+    void leg.settled.then(() => this.#legs.delete(leg));
+    return leg;
+  }
+
+  async bridge(a: CallLeg, b: CallLeg): Promise<MediaBridge> {
+    if (!(a instanceof DrachtioLeg) || !(b instanceof DrachtioLeg) || !this.#legs.has(a) || !this.#legs.has(b) || a === b) {
+      throw new Error('bridge needs two distinct legs of this engine');
+    }
+    return EndpointBridge.open(a, b, (path) => this.#mapPath(path, 'recordings'), this.#log);
+  }
+
+  /** The connected FreeSWITCH with the fewest endpoints of ours. */
+  #pickServer(): FreeswitchLink | undefined {
+    let best: FreeswitchLink | undefined;
+    for (const link of this.#links) {
+      if (link.server && (!best || link.endpoints < best.endpoints)) best = link;
+    }
+    return best;
+  }
+
+  #endLegs(which: (leg: DrachtioLeg) => boolean, reason: string): void {
+    for (const leg of this.#legs) if (which(leg)) leg.terminate({ by: 'engine', reason });
+  }
+
+  #update(): void {
+    const servers = this.#links.filter((link) => link.server).length;
+    const available = this.#running && this.#drachtioUp && servers > 0;
+    if (available === this.#available) return;
+    this.#available = available;
+    const reason = !this.#running
+      ? 'engine stopped'
+      : !this.#drachtioUp
+        ? 'drachtio-server not connected'
+        : servers === 0
+          ? 'no FreeSWITCH connected'
+          : `drachtio-server and ${servers} of ${this.#links.length} FreeSWITCH connected`;
+    this.#log.info({ available, reason }, 'availability');
+    this.emit('availability', available, reason);
+  }
+
+  /** A local path under mediaDir/recordingsDir as FreeSWITCH sees it (same path by default). */
+  #mapPath(path: string, kind: 'media' | 'recordings'): string {
+    const remoteDir = kind === 'media' ? this.#config.freeswitchMediaDir : this.#config.freeswitchRecordingsDir;
+    const localDir = kind === 'media' ? this.#dirs?.mediaDir : this.#dirs?.recordingsDir;
+    if (!remoteDir || !localDir) return path;
+    const inside = relative(resolve(localDir), resolve(path));
+    if (inside.startsWith('..') || isAbsolute(inside)) return path;
+    return join(remoteDir, inside);
+  }
+}

@@ -1,0 +1,323 @@
+/**
+ * One dialled party as a CallLeg. A FreeSWITCH endpoint anchors the media; a
+ * SIP call placed through drachtio-server offers the endpoint's SDP to the
+ * party, and the party's early (18x) and final (2xx) SDP go back to the
+ * endpoint with a re-INVITE (endpoint.modify). `ended` is decided once and
+ * emitted on a later tick; clean-up (CANCEL, the BYE of a 2xx that raced it,
+ * the endpoint's teardown) may go on after it, until `settled`.
+ */
+import { nanoid } from 'nanoid';
+import type { Logger } from 'pino';
+import type Srf from 'drachtio-srf';
+import type Mrf from 'drachtio-fsmrf';
+import { TypedEventEmitter } from '../../util/TypedEmitter.js';
+import type { CallLeg, CallLegEvents, DialRequest, LegEnd, PlayResult } from '../../telephony/TelephonyEngine.js';
+import type { FreeswitchLink } from './FreeswitchLink.js';
+import { withTimeout } from './withTimeout.js';
+
+/** What the engine lends every leg. */
+export interface LegContext {
+  readonly srf: Srf;
+  /** The least-loaded connected FreeSWITCH, if any. */
+  pickServer(): FreeswitchLink | undefined;
+  /** A local media path as FreeSWITCH sees it. */
+  mediaPath(path: string): string;
+}
+
+/** A leg's media anchor, for bridging. */
+export interface LegMedia {
+  readonly endpoint: Mrf.Endpoint;
+  readonly link: FreeswitchLink;
+}
+
+const ENDPOINT_TIMEOUT_MS = 10_000;
+const MODIFY_TIMEOUT_MS = 5000;
+const TEARDOWN_TIMEOUT_MS = 3000;
+
+/**
+ * drachtio-srf 5.0.29 calls cbRequest(err, req), not cbRequest(req) as its
+ * typings say.
+ */
+type InviteSentCallback = (err: Error | null, req?: Srf.SrfRequest) => void;
+
+export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements CallLeg {
+  readonly id = nanoid();
+  /** Resolves when the leg's SIP and FreeSWITCH clean-up is done. */
+  readonly settled: Promise<void>;
+  readonly #request: DialRequest;
+  readonly #ctx: LegContext;
+  readonly #log: Logger;
+  readonly #media: Promise<LegMedia | undefined>;
+  readonly #cleanups: Promise<unknown>[] = [];
+  readonly #endSignal: Promise<void>;
+  #signalEnd!: () => void;
+  #link: FreeswitchLink | undefined;
+  #endpoint: Mrf.Endpoint | undefined;
+  #endpointReleased = false;
+  #invite: Srf.SrfRequest | undefined;
+  #dialog: Srf.Dialog | undefined;
+  #end: LegEnd | undefined;
+  /** Serializes SDP updates of the endpoint and the events that wait for them. */
+  #sdpQueue: Promise<void> = Promise.resolve();
+  #sdpApplied: string | undefined;
+  #playing: { stopped: boolean } | undefined;
+
+  constructor(request: DialRequest, ctx: LegContext, log: Logger) {
+    super();
+    this.#request = request;
+    this.#ctx = ctx;
+    this.#log = log;
+    this.#endSignal = new Promise((resolve) => (this.#signalEnd = resolve));
+    this.#media = this.#createEndpoint();
+    const started = this.#media.then((media) => (media ? this.#dial(media.endpoint) : undefined));
+    this.settled = this.#endSignal
+      .then(() => started)
+      .then(() => Promise.allSettled(this.#cleanups))
+      .then(() => undefined);
+  }
+
+  /** The FreeSWITCH server this leg's media is on (set once the endpoint is being created). */
+  get link(): FreeswitchLink | undefined {
+    return this.#link;
+  }
+
+  get ended(): boolean {
+    return this.#end !== undefined;
+  }
+
+  /** The leg's endpoint once created; undefined if the leg ended first. */
+  async media(): Promise<LegMedia | undefined> {
+    const media = await this.#media;
+    return this.#end ? undefined : media;
+  }
+
+  async play(files: readonly string[], repeat: number): Promise<PlayResult> {
+    const media = await this.media();
+    if (!media || this.#end) return { completed: false };
+    const once = files.map((file) => this.#ctx.mediaPath(file));
+    const list = Array.from({ length: repeat + 1 }, () => once).flat();
+    if (list.length === 0) return { completed: true };
+    const playing = { stopped: false };
+    this.#playing = playing;
+    this.#log.info({ files, repeat }, 'play');
+    try {
+      // The endpoint's execute never settles once its channel is gone.
+      await Promise.race([media.endpoint.play(list), this.#endSignal]);
+    } catch (err) {
+      if (this.#end || playing.stopped) return { completed: false };
+      this.#log.warn({ err: (err as Error).message, files }, 'playback failed');
+      throw err;
+    } finally {
+      if (this.#playing === playing) this.#playing = undefined;
+    }
+    return { completed: !playing.stopped && !this.#end };
+  }
+
+  stopPlay(): void {
+    const playing = this.#playing;
+    const endpoint = this.#endpoint;
+    if (!playing || !endpoint) return;
+    playing.stopped = true;
+    this.#log.info('stop play');
+    void this.api(`uuid_break ${endpoint.uuid} all`);
+  }
+
+  hangup(): void {
+    this.terminate({ by: 'local', reason: 'hangup' });
+  }
+
+  /** Ends the leg with `end`: BYE after answer, CANCEL before, and releases the endpoint. */
+  terminate(end: LegEnd): void {
+    if (this.#end) return;
+    this.#finish(end);
+    if (this.#dialog) this.#bye(this.#dialog);
+    else if (this.#invite) this.#cancel(this.#invite);
+    // Neither yet: #dial sees #end, and an INVITE sent later is cancelled in #onInviteSent.
+  }
+
+  /** A FreeSWITCH API command on this leg's server; resolves with the reply, '' on failure. */
+  async api(command: string): Promise<string> {
+    const server = this.#link?.server;
+    if (!server) return '';
+    try {
+      const reply = await withTimeout(server.api(command), TEARDOWN_TIMEOUT_MS, 'no reply');
+      this.#log.debug({ command, reply: reply.trim() }, 'FreeSWITCH API');
+      return reply;
+    } catch (err) {
+      this.#log.warn({ command, err: (err as Error).message }, 'FreeSWITCH API failed');
+      return '';
+    }
+  }
+
+  async #createEndpoint(): Promise<LegMedia | undefined> {
+    const link = this.#ctx.pickServer();
+    const server = link?.server;
+    if (!link || !server) {
+      this.#finish({ by: 'engine', reason: 'no media server available' });
+      return undefined;
+    }
+    this.#link = link;
+    link.endpoints++;
+    const pending = server.createEndpoint();
+    let endpoint: Mrf.Endpoint;
+    try {
+      endpoint = await withTimeout(pending, ENDPOINT_TIMEOUT_MS, 'timed out');
+    } catch (err) {
+      // One that arrives after we gave up is hung up at once.
+      pending.then((late) => late.destroy(), () => undefined).catch(() => undefined);
+      link.endpoints--;
+      this.#log.error({ err: (err as Error).message, freeswitch: link.name }, 'cannot create media endpoint');
+      this.#finish({ by: 'engine', reason: `cannot create media endpoint: ${(err as Error).message}` });
+      return undefined;
+    }
+    this.#endpoint = endpoint;
+    endpoint.on('destroy', () => this.terminate({ by: 'engine', reason: 'media endpoint hung up by FreeSWITCH' }));
+    if (this.#end) {
+      this.#releaseEndpoint();
+      return undefined;
+    }
+    return { endpoint, link };
+  }
+
+  async #dial(endpoint: Mrf.Endpoint): Promise<void> {
+    if (this.#end) return;
+    const { requestUri, fromUri, gateway } = this.#request;
+    const proxy = `sip:${gateway.host}:${gateway.port}${gateway.transport === 'tcp' ? ';transport=tcp' : ''}`;
+    const options: Srf.CreateUACOptions = {
+      localSdp: endpoint.local.sdp,
+      proxy,
+      headers: { From: `<${fromUri}>` },
+    };
+    if (gateway.username !== undefined && gateway.password !== undefined) {
+      options.auth = { username: gateway.username, password: gateway.password };
+    }
+    this.#log.info({ to: requestUri, proxy, freeswitch: this.#link?.name, uuid: endpoint.uuid }, 'dialling');
+    const onInviteSent: InviteSentCallback = (err, req) => {
+      if (err || !req) return;
+      this.#log.debug('> INVITE');
+      this.#invite = req;
+      if (this.#end) this.#cancel(req);
+    };
+    let dialog: Srf.Dialog;
+    try {
+      dialog = await this.#ctx.srf.createUAC(requestUri, options, {
+        cbRequest: onInviteSent as unknown as (req: Srf.SrfRequest) => void,
+        cbProvisional: this.#onProvisional,
+      });
+    } catch (err) {
+      this.#onInviteFailed(err);
+      return;
+    }
+    this.#log.debug('< 200 OK');
+    if (this.#end) {
+      // The 2xx raced our CANCEL (or the engine ended the leg): it must still be hung up.
+      this.#log.info('answered after the leg ended: BYE');
+      this.#bye(dialog);
+      return;
+    }
+    this.#dialog = dialog;
+    dialog.on('destroy', () => {
+      this.#log.debug('< BYE');
+      this.#finish({ by: 'remote', reason: 'BYE' });
+    });
+    this.#applySdp(dialog.remote.sdp, () => {
+      this.#log.info('answered');
+      this.emit('answered');
+    });
+  }
+
+  readonly #onProvisional = (res: Srf.SrfResponse): void => {
+    this.#log.debug(`< ${res.status} ${res.reason}`);
+    if (res.status === 100 || this.#end) return;
+    const earlyMedia = Boolean(res.body);
+    this.#applySdp(earlyMedia ? res.body : undefined, () => {
+      this.#log.info({ status: res.status, earlyMedia }, 'progress');
+      this.emit('progress', { sipStatus: res.status, earlyMedia });
+    });
+  };
+
+  #onInviteFailed(err: unknown): void {
+    if (this.#end) return; // e.g. the 487 after our CANCEL
+    const { status, reason } = err as { status?: unknown; reason?: unknown };
+    if (typeof status === 'number' && status >= 300) {
+      this.#log.debug(`< ${status} ${String(reason ?? '')}`);
+      this.#finish({ by: 'remote', sipStatus: status, reason: `${status} ${typeof reason === 'string' ? reason : ''}`.trim() });
+    } else {
+      this.#log.error({ err: (err as Error).message }, 'INVITE failed');
+      this.#finish({ by: 'engine', reason: `INVITE failed: ${(err as Error).message}` });
+    }
+  }
+
+  /** Queues `sdp` (if new) for the endpoint, then `then` — so events follow the media they announce. */
+  #applySdp(sdp: string | undefined, then: () => void): void {
+    this.#sdpQueue = this.#sdpQueue
+      .then(async () => {
+        const endpoint = this.#endpoint;
+        if (this.#end || !endpoint) return;
+        if (sdp && sdp !== this.#sdpApplied) {
+          this.#sdpApplied = sdp;
+          await withTimeout(endpoint.modify(sdp), MODIFY_TIMEOUT_MS, 'timed out');
+        }
+        if (!this.#end) then();
+      })
+      .catch((err: unknown) => {
+        this.#log.error({ err: (err as Error).message }, 'media endpoint rejected the far end SDP');
+        this.terminate({ by: 'engine', reason: `media endpoint rejected the far end SDP: ${(err as Error).message}` });
+      });
+  }
+
+  #cancel(invite: Srf.SrfRequest): void {
+    this.#log.debug('> CANCEL');
+    try {
+      invite.cancel((err: unknown) => {
+        if (err) this.#log.warn({ err: String(err) }, 'CANCEL failed');
+      });
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message }, 'CANCEL failed');
+    }
+  }
+
+  #bye(dialog: Srf.Dialog): void {
+    this.#log.debug('> BYE');
+    const sent = new Promise<void>((resolve) => {
+      try {
+        dialog.destroy(undefined, (err: unknown) => {
+          if (err) this.#log.warn({ err: String(err) }, 'BYE failed');
+          resolve();
+        });
+      } catch (err) {
+        this.#log.warn({ err: (err as Error).message }, 'BYE failed');
+        resolve();
+      }
+    });
+    this.#cleanups.push(withTimeout(sent, TEARDOWN_TIMEOUT_MS, 'no answer to BYE'));
+  }
+
+  /** Decides the end once: playback stops now, the endpoint goes, `ended` follows on the next tick. */
+  #finish(end: LegEnd): void {
+    if (this.#end) return;
+    this.#end = end;
+    const fields = { by: end.by, sipStatus: end.sipStatus, reason: end.reason };
+    if (end.by === 'engine') this.#log.warn(fields, 'ended');
+    else this.#log.info(fields, 'ended');
+    if (this.#playing) this.#playing.stopped = true;
+    this.#signalEnd();
+    this.#releaseEndpoint();
+    process.nextTick(() => this.emit('ended', end));
+  }
+
+  /** Hangs up the FreeSWITCH channel, by uuid_kill when the endpoint will not go by itself. */
+  #releaseEndpoint(): void {
+    const endpoint = this.#endpoint;
+    const link = this.#link;
+    if (!endpoint || !link || this.#endpointReleased) return;
+    this.#endpointReleased = true;
+    const released = withTimeout(endpoint.destroy(), TEARDOWN_TIMEOUT_MS, 'timed out')
+      .catch(async (err: unknown) => {
+        this.#log.warn({ err: (err as Error).message, uuid: endpoint.uuid }, 'endpoint teardown failed: uuid_kill');
+        await this.api(`uuid_kill ${endpoint.uuid}`);
+      })
+      .finally(() => link.endpoints--);
+    this.#cleanups.push(released);
+  }
+}

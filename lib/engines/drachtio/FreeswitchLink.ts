@@ -1,0 +1,126 @@
+/**
+ * One configured FreeSWITCH server: keeps a drachtio-fsmrf MediaServer
+ * connected, reconnecting with capped backoff, and counts the endpoints this
+ * engine holds there (the load used to pick a server).
+ */
+import { connect as tcpConnect } from 'node:net';
+import type { Logger } from 'pino';
+import type Mrf from 'drachtio-fsmrf';
+import type { FreeswitchServerConfig } from '../../config/ServerConfig.js';
+import { TypedEventEmitter } from '../../util/TypedEmitter.js';
+import { withTimeout } from './withTimeout.js';
+
+export type FreeswitchLinkEvents = {
+  up: () => void;
+  /** The connection was lost: every endpoint on this server is gone with it. */
+  down: (reason: string) => void;
+};
+
+const FIRST_RETRY_MS = 500;
+const MAX_RETRY_MS = 10_000;
+const CONNECT_TIMEOUT_MS = 5000;
+
+export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
+  readonly name: string;
+  /** Endpoints of ours on this server (being created or live). */
+  endpoints = 0;
+  readonly #mrf: Mrf;
+  readonly #config: FreeswitchServerConfig;
+  readonly #listenAddress: string;
+  readonly #log: Logger;
+  #server: Mrf.MediaServer | undefined;
+  #retryMs = FIRST_RETRY_MS;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(mrf: Mrf, config: FreeswitchServerConfig, listenAddress: string, log: Logger) {
+    super();
+    this.#mrf = mrf;
+    this.#config = config;
+    this.#listenAddress = listenAddress;
+    this.name = `${config.host}:${config.port}`;
+    this.#log = log.child({ freeswitch: this.name });
+  }
+
+  /** The connected media server, if any. */
+  get server(): Mrf.MediaServer | undefined {
+    return this.#server;
+  }
+
+  start(): void {
+    this.#stopped = false;
+    void this.#connect();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    const server = this.#server;
+    this.#server = undefined;
+    server?.disconnect();
+  }
+
+  async #connect(): Promise<void> {
+    try {
+      // A refused mrf.connect() leaves drachtio-modesl retrying on its own forever,
+      // so only call it once the event socket accepts TCP connections.
+      await probe(this.#config.host, this.#config.port);
+      const pending = this.#mrf.connect({
+        address: this.#config.host,
+        port: this.#config.port,
+        secret: this.#config.secret,
+        listenAddress: this.#listenAddress,
+      });
+      // A handshake that completes after we gave up must not stay connected.
+      const server = await withTimeout(pending, CONNECT_TIMEOUT_MS, 'FreeSWITCH event socket handshake timed out').catch(
+        (err: unknown) => {
+          pending.then((late) => late.disconnect(), () => undefined);
+          throw err;
+        },
+      );
+      if (this.#stopped) return server.disconnect();
+      this.#server = server;
+      this.#retryMs = FIRST_RETRY_MS;
+      // A reset socket emits only 'error', an orderly close only 'end'.
+      server.on('end', () => this.#lost(server, 'FreeSWITCH connection closed'));
+      server.conn.on('error', (err: Error) => this.#lost(server, `FreeSWITCH connection error: ${err.message}`));
+      this.#log.info('connected to FreeSWITCH');
+      this.emit('up');
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message, retryMs: this.#retryMs }, 'cannot connect to FreeSWITCH');
+      this.#retry();
+    }
+  }
+
+  #lost(server: Mrf.MediaServer, reason: string): void {
+    if (this.#server !== server) return;
+    this.#server = undefined;
+    // Stops drachtio-modesl's own (unbounded) reconnect; we start afresh instead.
+    server.disconnect();
+    this.#log.error({ reason }, 'lost FreeSWITCH');
+    this.emit('down', reason);
+    this.#retry();
+  }
+
+  #retry(): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => void this.#connect(), this.#retryMs);
+    this.#retryMs = Math.min(this.#retryMs * 2, MAX_RETRY_MS);
+  }
+}
+
+function probe(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = tcpConnect({ host, port, timeout: CONNECT_TIMEOUT_MS });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve();
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      reject(new Error('connect timed out'));
+    });
+    socket.once('error', reject);
+  });
+}
+
