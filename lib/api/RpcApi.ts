@@ -3,7 +3,7 @@ import type { EventHub } from '../events/EventHub.js';
 import type { CallService } from '../service/CallService.js';
 import { ServiceError, type ServiceErrorKind } from '../service/ServiceError.js';
 import type { Logger } from '../util/logger.js';
-import type * as T from './generated/types.js';
+import type { RpcMethods } from './generated/types.js';
 import { RpcErrorCode } from './RpcErrorCode.js';
 import type { RpcContract } from './RpcContract.js';
 
@@ -12,6 +12,9 @@ export interface RpcCaller {
   readonly sessionId: string;
 }
 
+/** One handler per schema method, typed by the generated params and result. */
+type Handlers = { readonly [M in keyof RpcMethods]: (params: RpcMethods[M]['params'], caller: RpcCaller) => RpcMethods[M]['result'] };
+/** A handler once its params passed validation against the same schema. */
 type Handler = (params: Record<string, unknown>, caller: RpcCaller) => unknown;
 
 const CODE_FOR: Readonly<Record<ServiceErrorKind, number>> = {
@@ -44,35 +47,33 @@ export class RpcApi {
     hub: EventHub,
     private readonly log: Logger,
   ) {
-    const handlers: Readonly<Record<string, Handler>> = {
-      'ext.duo_callback.construct': (p, c) => service.constructDuoCallback(p as unknown as T.ExtDuoCallbackConstructParams, c.sessionId),
+    const handlers: Handlers = {
+      'ext.duo_callback.construct': (p, c) => service.constructDuoCallback(p, c.sessionId),
       'ext.duo_callback.cancel': (p) => {
-        service.cancelDuoCallback((p as unknown as T.ExtDuoCallbackCancelParams).res_id);
+        service.cancelDuoCallback(p.res_id);
         return null;
       },
-      'ext.notify_call.construct': (p, c) => service.constructNotifyCall(p as unknown as T.ExtNotifyCallConstructParams, c.sessionId),
-      'sys.resource.get': (p) => service.getResource((p as unknown as T.SysResourceGetParams).res_id),
-      'sys.resource.exists': (p) => service.resourceExists((p as unknown as T.SysResourceExistsParams).res_id),
-      'sys.subscribe': (p, c): T.SysSubscribeResult => {
-        const f = p as T.SysSubscribeParams;
-        const subscription_id = hub.subscribe(c.sessionId, {
-          ...(f.class ? { resourceClass: f.class } : {}),
-          ...(f.event ? { event: f.event } : {}),
-          ...(f.res_id ? { resId: f.res_id } : {}),
-        });
-        return { subscription_id };
-      },
-      'sys.unsubscribe': (p, c) => hub.unsubscribe(c.sessionId, (p as unknown as T.SysUnsubscribeParams).subscription_id),
+      'ext.notify_call.construct': (p, c) => service.constructNotifyCall(p, c.sessionId),
+      'sys.resource.get': (p) => service.getResource(p.res_id),
+      'sys.resource.exists': (p) => service.resourceExists(p.res_id),
+      'sys.subscribe': (p, c) => ({
+        subscription_id: hub.subscribe(c.sessionId, {
+          ...(p.class ? { resourceClass: p.class } : {}),
+          ...(p.event ? { event: p.event } : {}),
+          ...(p.res_id ? { resId: p.res_id } : {}),
+        }),
+      }),
+      'sys.unsubscribe': (p, c) => hub.unsubscribe(c.sessionId, p.subscription_id),
       'rpc.discover': () => contract.document,
     };
     const methods = contract.document.methods.map((m) => m.name);
-    const unwired = methods.filter((m) => !handlers[m]);
+    const unwired = methods.filter((m) => !(m in handlers));
     const extra = Object.keys(handlers).filter((m) => !methods.includes(m));
     if (unwired.length || extra.length) {
       throw new Error(`RPC handlers do not match rpc-schema: missing ${unwired.join(', ') || 'none'}, not in schema ${extra.join(', ') || 'none'}`);
     }
-    for (const name of methods) {
-      const handler = handlers[name]!;
+    for (const name of methods as Array<keyof RpcMethods>) {
+      const handler = handlers[name] as Handler;
       this.#server.addMethod(name, (raw: unknown, caller: RpcCaller) => this.#invoke(name, handler, raw, caller));
     }
   }

@@ -211,3 +211,15 @@ export type ExtDuoCallbackOnProgressParams = ProgressEvent;
 export type ExtDuoCallbackOnReleasedParams = DuoCallbackReleased;
 export type ExtNotifyCallOnProgressParams = ProgressEvent;
 export type ExtNotifyCallOnReleasedParams = NotifyCallReleased;
+
+/** Every method: its params (by name) and result. */
+export interface RpcMethods {
+  'ext.duo_callback.construct': { params: ExtDuoCallbackConstructParams; result: ExtDuoCallbackConstructResult };
+  'ext.duo_callback.cancel': { params: ExtDuoCallbackCancelParams; result: ExtDuoCallbackCancelResult };
+  'ext.notify_call.construct': { params: ExtNotifyCallConstructParams; result: ExtNotifyCallConstructResult };
+  'sys.resource.get': { params: SysResourceGetParams; result: SysResourceGetResult };
+  'sys.resource.exists': { params: SysResourceExistsParams; result: SysResourceExistsResult };
+  'sys.subscribe': { params: SysSubscribeParams; result: SysSubscribeResult };
+  'sys.unsubscribe': { params: SysUnsubscribeParams; result: SysUnsubscribeResult };
+  'rpc.discover': { params: RpcDiscoverParams; result: RpcDiscoverResult };
+}
