@@ -101,8 +101,12 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
     this.#playing = playing;
     this.#log.info({ files, repeat }, 'play');
     try {
-      // The endpoint's execute never settles once its channel is gone.
-      await Promise.race([media.endpoint.play(list), this.#endSignal]);
+      // One playback per file: uuid_break stops only the current file of a `!` list.
+      for (const file of list) {
+        if (playing.stopped || this.#end) return { completed: false };
+        // The endpoint's execute never settles once its channel is gone.
+        await Promise.race([media.endpoint.play(file), this.#endSignal]);
+      }
     } catch (err) {
       if (this.#end || playing.stopped) return { completed: false };
       this.#log.warn({ err: (err as Error).message, files }, 'playback failed');
