@@ -1,0 +1,297 @@
+// Conformance: every ext.duo_callback flow of shared/spec/API.md, end to end
+// over the public WebSocket API, against SIPp far ends, per engine target.
+// Each party's RtpEar talks its own tone, so what each ear hears (and what a
+// recording holds) tells whose audio went where.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { readWav } from '../support/audio/wav.js';
+import { dominantFrequency } from '../support/audio/signal.js';
+import type { RtpEar } from '../support/sipp/RtpEar.js';
+import {
+  RING_FILE_MS,
+  TONE,
+  carrierCall,
+  checkEnd,
+  checkResource,
+  describeHearing,
+  forEachTarget,
+  hearing,
+  setup,
+  toneOf,
+  type Fixture,
+} from './support.js';
+
+const EARLY_SECS = 1.5;
+
+/** Makes an ear talk its tone to the media address the server offered in its INVITE to `user`. */
+async function talkToServer(t: Test, fx: Fixture, ear: RtpEar, user: string, freq: number): Promise<void> {
+  const call = await carrierCall(fx.carrier, user);
+  const to = call.offer();
+  if (!to) {
+    t.fail(`no SDP offer in the INVITE to ${user}`);
+    return;
+  }
+  await ear.talk({ to, freq });
+}
+
+/** Waits for the party's answer and starts its ear talking; both parties talk during the call. */
+async function talkOnceAnswered(t: Test, fx: Fixture, resId: string, party: 1 | 2, ear: RtpEar, user: string): Promise<void> {
+  await fx.progress(resId, 'answered', party);
+  await talkToServer(t, fx, ear, user, party === 1 ? TONE.party1Talks : TONE.party2Talks);
+}
+
+/** Checks both directions of the bridge in a window after `from` (epoch ms). */
+function checkBothWays(t: Test, ear1: RtpEar, ear2: RtpEar, from: number, to: number): void {
+  const h1 = hearing(ear1, from, to);
+  const h2 = hearing(ear2, from, to);
+  const span = to - from;
+  t.equal(h1.main, TONE.party2Talks, `party 1 hears party 2 (${describeHearing(h1)})`);
+  t.ok(h1.soundMs >= span * 0.7 && h1.purity >= 0.9, 'party 1 hears party 2 steadily');
+  t.equal(h2.main, TONE.party1Talks, `party 2 hears party 1 (${describeHearing(h2)})`);
+  t.ok(h2.soundMs >= span * 0.7 && h2.purity >= 0.9, 'party 2 hears party 1 steadily');
+}
+
+forEachTarget(t, 'duo_callback full flow: early media passed through, then audio both ways', async (t, target) => {
+  const fx = await setup(t, target);
+  if (!fx) return;
+  const [ear1, ear2] = [await fx.ear(), await fx.ear()];
+  const user1 = `answer-${ear1.port}`;
+  const user2 = `early-${EARLY_SECS}-${ear2.port}`;
+  const resId = await fx.construct('ext.duo_callback.construct', {
+    from1_uri: 'sip:4001@cti.test',
+    to1_uri: `sip:${user1}@carrier`,
+    from2_uri: null,
+    to2_uri: `sip:${user2}@carrier`,
+    max_answer_seconds: 3,
+    max_ring_seconds: 10,
+    ring_play_file: null,
+    ring_play_mode: 3,
+    record_file: null,
+    user_data: 'duo-full',
+  });
+  const talking1 = talkOnceAnswered(t, fx, resId, 1, ear1, user1);
+  const talking2 = talkOnceAnswered(t, fx, resId, 2, ear2, user2);
+  const early = await fx.progress(resId, 'early_media', 2);
+  t.equal(early.params.sip_status, 183);
+  const answered2 = await fx.progress(resId, 'answered', 2);
+  const connected = await fx.progress(resId, 'connected', 2);
+  await Promise.all([talking1, talking2]);
+
+  const ringing = hearing(ear1, early.at + 200, answered2.at - 100);
+  t.equal(ringing.main, TONE.early, `while party 2 rings, party 1 hears its early media (${describeHearing(ringing)})`);
+  t.ok(ringing.soundMs >= (EARLY_SECS * 1000 - 300) * 0.7, 'early media heard for most of the ringing');
+  t.ok(ringing.purity >= 0.9, 'and nothing else');
+
+  const released = await fx.released(resId);
+  checkBothWays(t, ear1, ear2, connected.at + 300, released.at - 200);
+  const params = await checkResource(t, fx, resId, 'duo-full');
+  t.match(params, { error: null, dropped_by: 'sys', answer_time: Number, connect_time: Number });
+  t.notOk('record_file' in params, 'no record_file without recording');
+
+  const [c1, c2] = [await carrierCall(fx.carrier, user1), await carrierCall(fx.carrier, user2)];
+  t.match(c1.invite?.firstLine, /^INVITE sip:answer-/, 'party 1 dialled');
+  t.ok(c2.invite && c1.invite && c2.invite.at >= c1.messages.find((m) => m.status === 200)!.at, 'party 2 dialled after party 1 answered');
+  t.equal(c1.received('BYE').length, 1, 'party 1 hung up by the server');
+  t.equal(c2.received('BYE').length, 1, 'party 2 hung up by the server');
+  await checkEnd(t, fx, 2);
+});
+
+for (const mode of [0, 1, 2, 3] as const) {
+  forEachTarget(t, `duo_callback ring_play_mode ${mode} with a ring file`, async (t, target) => {
+    const fx = await setup(t, target);
+    if (!fx) return;
+    const [ear1, ear2] = [await fx.ear(), await fx.ear()];
+    const user1 = `answer-${ear1.port}`;
+    const user2 = `early-${EARLY_SECS}-${ear2.port}`;
+    const resId = await fx.construct('ext.duo_callback.construct', {
+      to1_uri: `sip:${user1}@carrier`,
+      to2_uri: `sip:${user2}@carrier`,
+      max_answer_seconds: 2,
+      max_ring_seconds: 10,
+      ring_play_file: 'ring.wav',
+      ring_play_mode: mode,
+      user_data: `mode-${mode}`,
+    });
+    const talking1 = talkOnceAnswered(t, fx, resId, 1, ear1, user1);
+    const talking2 = talkOnceAnswered(t, fx, resId, 2, ear2, user2);
+    const answered1 = await fx.progress(resId, 'answered', 1);
+    const dialing2 = await fx.progress(resId, 'dialing', 2);
+    const early = await fx.progress(resId, 'early_media', 2);
+    const answered2 = await fx.progress(resId, 'answered', 2);
+    const connected = await fx.progress(resId, 'connected', 2);
+    await Promise.all([talking1, talking2]);
+
+    // What party 1 hears while party 2 rings with early media.
+    const ringing = hearing(ear1, early.at + 200, answered2.at - 100);
+    const expected = mode === 0 || mode === 2 ? TONE.ringFile : TONE.early;
+    t.equal(ringing.main, expected, `mode ${mode}: during party 2's early media party 1 hears ${expected} Hz (${describeHearing(ringing)})`);
+    t.ok(ringing.purity >= 0.9, 'and nothing else');
+    t.ok(ringing.soundMs >= (answered2.at - early.at - 300) * 0.7, 'for most of the ringing');
+
+    if (mode === 3) {
+      // The file to its end first, then party 2 is dialled.
+      const filePackets = ear1.packets.filter((p) => toneOf(p) === TONE.ringFile);
+      const first = filePackets[0];
+      const last = filePackets.at(-1);
+      t.ok(first && last, 'the ring file is heard');
+      if (first && last) {
+        const endMs = last.at + 20;
+        t.ok(Math.abs(filePackets.length * 20 - RING_FILE_MS) <= 60, `the whole file (${RING_FILE_MS} ms) is heard once: ${filePackets.length * 20} ms`);
+        t.ok(endMs - first.at <= RING_FILE_MS + 150, `in one go (${(endMs - first.at).toFixed(0)} ms from first to last packet)`);
+        t.ok(first.at >= answered1.at - 200, 'the file starts once party 1 answered');
+        const invite2 = (await carrierCall(fx.carrier, user2)).invite;
+        t.ok(invite2 && invite2.at >= endMs - 60, `party 2's INVITE comes after the file ended (${invite2 ? (invite2.at - endMs).toFixed(0) : '?'} ms after)`);
+        t.ok(dialing2.at >= endMs - 60, 'dialing of party 2 is reported after the file ended');
+      }
+    } else {
+      // Party 2 is dialled at once; mode 1 and 2 play the file from dialling.
+      t.ok(dialing2.at - answered1.at < 500, 'party 2 dialled right after party 1 answered');
+    }
+
+    // Once connected: the file stops, party 2's voice is heard.
+    const released = await fx.released(resId);
+    const talk = hearing(ear1, connected.at + 300, released.at - 200);
+    t.equal(talk.main, TONE.party2Talks, `connected: party 1 hears party 2 (${describeHearing(talk)})`);
+    t.notOk(talk.tones[TONE.ringFile], 'the ring file stopped');
+    t.match(await checkResource(t, fx, resId, `mode-${mode}`), { error: null, dropped_by: 'sys', connect_time: Number });
+    await checkEnd(t, fx, 2);
+  });
+}
+
+forEachTarget(t, 'duo_callback recording: stereo WAV, party 1 left, party 2 right', async (t, target) => {
+  const fx = await setup(t, target);
+  if (!fx) return;
+  const [ear1, ear2] = [await fx.ear(), await fx.ear()];
+  const user1 = `answer-${ear1.port}`;
+  const user2 = `answer-${ear2.port}`;
+  const resId = await fx.construct('ext.duo_callback.construct', {
+    to1_uri: `sip:${user1}@carrier`,
+    to2_uri: `sip:${user2}@carrier`,
+    max_answer_seconds: 2,
+    record_file: 'calls/rec-1.wav',
+    user_data: 'rec',
+  });
+  await Promise.all([talkOnceAnswered(t, fx, resId, 1, ear1, user1), talkOnceAnswered(t, fx, resId, 2, ear2, user2)]);
+  const params = await checkResource(t, fx, resId, 'rec');
+  t.match(params, { error: null, dropped_by: 'sys', record_file: 'calls/rec-1.wav', connect_time: Number });
+  const path = join(fx.ts.config.recordingsDir, 'calls', 'rec-1.wav');
+  t.ok(existsSync(path), `the recording exists once on_released is sent (${path})`);
+  if (existsSync(path)) {
+    const wav = await readWav(path);
+    t.equal(wav.channels, 2, 'stereo');
+    t.equal(wav.rate, 8000, '8 kHz');
+    t.ok(wav.durationMs >= 1200 && wav.durationMs <= 3000, `about max_answer_seconds long (${wav.durationMs.toFixed(0)} ms)`);
+    const candidates = [TONE.party1Talks, TONE.party2Talks, TONE.early, TONE.ringFile, TONE.prompt];
+    const [left, right] = wav.channelData;
+    // Skip the first 300 ms (the talkers start a moment after connection).
+    const cut = (x: Int16Array | undefined): Int16Array => (x ?? new Int16Array()).subarray(2400);
+    t.equal(dominantFrequency(cut(left), { candidates }), TONE.party1Talks, 'left channel carries party 1');
+    t.equal(dominantFrequency(cut(right), { candidates }), TONE.party2Talks, 'right channel carries party 2');
+  }
+  await checkEnd(t, fx, 2);
+});
+
+forEachTarget(t, 'duo_callback max_answer_seconds: both hung up by the system; cancel once connected → invalid state', async (t, target) => {
+  const fx = await setup(t, target);
+  if (!fx) return;
+  const [ear1, ear2] = [await fx.ear(), await fx.ear()];
+  const user1 = `answer-${ear1.port}`;
+  const user2 = `answer-${ear2.port}`;
+  const resId = await fx.construct('ext.duo_callback.construct', [null, `sip:${user1}@carrier`, null, `sip:${user2}@carrier`, 2, 10, null, null, null, 'max-answer']);
+  const talking = Promise.all([talkOnceAnswered(t, fx, resId, 1, ear1, user1), talkOnceAnswered(t, fx, resId, 2, ear2, user2)]);
+  const connected = await fx.progress(resId, 'connected', 2);
+  const refused = await fx.client.call('ext.duo_callback.cancel', [resId]);
+  t.match(refused.error, { code: -32002, data: { res_id: resId, state: 'Connected' } }, 'cancel after connect: invalid state');
+  await talking;
+  const releasedEvent = await fx.released(resId);
+  const talked = releasedEvent.at - connected.at;
+  t.ok(talked >= 1800 && talked <= 2800, `released ~2 s after connect (${talked.toFixed(0)} ms)`);
+  checkBothWays(t, ear1, ear2, connected.at + 300, releasedEvent.at - 200);
+  t.match(await checkResource(t, fx, resId, 'max-answer'), { error: null, dropped_by: 'sys', connect_time: Number });
+  t.equal((await carrierCall(fx.carrier, user1)).received('BYE').length, 1, 'party 1 got BYE');
+  t.equal((await carrierCall(fx.carrier, user2)).received('BYE').length, 1, 'party 2 got BYE');
+  t.match((await fx.client.call('ext.duo_callback.cancel', [resId])).error, { code: -32001 }, 'cancel after release: not found');
+  await checkEnd(t, fx, 2);
+});
+
+forEachTarget(t, 'duo_callback: party 2 busy → error busy for party 2, party 1 hung up', async (t, target) => {
+  const fx = await setup(t, target);
+  if (!fx) return;
+  const ear1 = await fx.ear();
+  const user1 = `answer-${ear1.port}`;
+  const resId = await fx.construct('ext.duo_callback.construct', { to1_uri: `sip:${user1}@carrier`, to2_uri: 'sip:busy@carrier' });
+  const params = await checkResource(t, fx, resId, null);
+  t.match(params, { error: { code: 'busy', party: 2, sip_status: 486 }, answer_time: Number, connect_time: null, dropped_by: 'usr' });
+  t.equal((await carrierCall(fx.carrier, user1)).received('BYE').length, 1, 'party 1 got BYE');
+  await checkEnd(t, fx, 2);
+});
+
+forEachTarget(t, 'duo_callback: party 1 does not answer within max_ring_seconds → no_answer, CANCEL', async (t, target) => {
+  const fx = await setup(t, target);
+  if (!fx) return;
+  const resId = await fx.construct('ext.duo_callback.construct', { to1_uri: 'sip:ring@carrier', to2_uri: 'sip:answer-9@carrier', max_ring_seconds: 1 });
+  const dialing = await fx.progress(resId, 'dialing', 1);
+  const releasedEvent = await fx.released(resId);
+  const waited = releasedEvent.at - dialing.at;
+  t.ok(waited >= 900 && waited <= 2500, `released ~1 s after dialling (${waited.toFixed(0)} ms)`);
+  t.match(await checkResource(t, fx, resId, null), { error: { code: 'no_answer', party: 1 }, answer_time: null, connect_time: null, dropped_by: 'sys' });
+  const call = await carrierCall(fx.carrier, 'ring');
+  t.equal(call.received('CANCEL').length, 1, 'CANCEL reached the carrier');
+  t.ok(call.sentStatuses().includes(487), 'the INVITE ended with 487');
+  await checkEnd(t, fx, 1);
+});
+
+forEachTarget(t, 'duo_callback: cancel while party 1 rings', async (t, target) => {
+  const fx = await setup(t, target);
+  if (!fx) return;
+  const resId = await fx.construct('ext.duo_callback.construct', { to1_uri: 'sip:ring@carrier', to2_uri: 'sip:answer-9@carrier', user_data: 'c1' });
+  await fx.progress(resId, 'ringing', 1);
+  t.match(await fx.client.call('ext.duo_callback.cancel', { res_id: resId }), { result: null }, 'cancel accepted');
+  t.match(await checkResource(t, fx, resId, 'c1'), { error: { code: 'cancelled' }, answer_time: null, dropped_by: 'sys' });
+  const call = await carrierCall(fx.carrier, 'ring');
+  t.equal(call.received('CANCEL').length, 1, 'CANCEL reached the carrier');
+  t.ok(call.sentStatuses().includes(487), 'the INVITE ended with 487');
+  t.match((await fx.client.call('ext.duo_callback.cancel', [resId])).error, { code: -32001 }, 'a second cancel: not found');
+  await checkEnd(t, fx, 1);
+});
+
+forEachTarget(t, 'duo_callback: cancel while party 2 rings', async (t, target) => {
+  const fx = await setup(t, target);
+  if (!fx) return;
+  const ear1 = await fx.ear();
+  const user1 = `answer-${ear1.port}`;
+  const resId = await fx.construct('ext.duo_callback.construct', { to1_uri: `sip:${user1}@carrier`, to2_uri: 'sip:ring@carrier', user_data: 'c2' });
+  await fx.progress(resId, 'ringing', 2);
+  t.match(await fx.client.call('ext.duo_callback.cancel', [resId]), { result: null }, 'cancel accepted');
+  t.match(await checkResource(t, fx, resId, 'c2'), { error: { code: 'cancelled' }, answer_time: Number, connect_time: null, dropped_by: 'sys' });
+  const call2 = await carrierCall(fx.carrier, 'ring');
+  t.equal(call2.received('CANCEL').length, 1, 'party 2: CANCEL reached the carrier');
+  t.equal((await carrierCall(fx.carrier, user1)).received('BYE').length, 1, 'party 1: BYE');
+  await checkEnd(t, fx, 2);
+});
+
+forEachTarget(t, 'duo_callback: party 2 hangs up after connect → dropped_by usr, party 1 BYEd', async (t, target) => {
+  const fx = await setup(t, target);
+  if (!fx) return;
+  const [ear1, ear2] = [await fx.ear(), await fx.ear()];
+  const user1 = `answer-${ear1.port}`;
+  const user2 = `hangup-1.5-${ear2.port}`;
+  const resId = await fx.construct('ext.duo_callback.construct', { to1_uri: `sip:${user1}@carrier`, to2_uri: `sip:${user2}@carrier`, max_answer_seconds: 30 });
+  await Promise.all([talkOnceAnswered(t, fx, resId, 1, ear1, user1), talkOnceAnswered(t, fx, resId, 2, ear2, user2)]);
+  await fx.progress(resId, 'connected', 2);
+  t.match(await checkResource(t, fx, resId, null), { error: null, dropped_by: 'usr', connect_time: Number });
+  t.same((await carrierCall(fx.carrier, user2)).received('BYE'), [], 'party 2 hung up itself (no BYE from the server)');
+  t.equal((await carrierCall(fx.carrier, user1)).received('BYE').length, 1, 'party 1 got BYE');
+  await checkEnd(t, fx, 2);
+});
+
+forEachTarget(t, 'duo_callback: the same number for both parties → invalid params, nothing dialled', async (t, target) => {
+  const fx = await setup(t, target);
+  if (!fx) return;
+  const reply = await fx.client.call('ext.duo_callback.construct', { to1_uri: 'sip:answer-5@carrier', to2_uri: 'sip:answer-5@carrier-auth' });
+  t.equal(reply.error?.code, -32602, 'invalid params');
+  t.match(reply.error?.data?.errors, [{ param: 'to2_uri', message: /same number/ }]);
+  t.same(fx.events, [], 'no event');
+  await checkEnd(t, fx, 0);
+});

@@ -1,0 +1,427 @@
+// Shared fixture of the conformance suite: per test, SIPp carrier(s) as the far
+// ends, the target's engine under the real CtiServer, a WebSocket client that
+// timestamps every event, and RTP ears; plus the checks every flow ends with.
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TAP, Test } from 'tap';
+import { RpcContract } from '../../lib/api/RpcContract.js';
+import type { GatewayConfig } from '../../lib/config/ServerConfig.js';
+import type { TelephonyEngine } from '../../lib/telephony/TelephonyEngine.js';
+import { goertzelPower, rms } from '../support/audio/signal.js';
+import { encodeWav } from '../support/audio/wav.js';
+import { RpcTestClient, type RpcMessage } from '../support/RpcTestClient.js';
+import { RtpEar, type RtpPacket } from '../support/sipp/RtpEar.js';
+import { SippCarrier } from '../support/sipp/SippCarrier.js';
+import { startTestServer, type TestServer } from '../support/startTestServer.js';
+import { isSkip, selectedTargets, targetLogger, type EngineTarget } from './targets.js';
+import { decodeAlaw, decodeUlaw } from '../support/audio/g711.js';
+import { concatSamples, silence, toneSamples } from '../support/audio/signal.js';
+
+export const contract = new RpcContract();
+
+/** Tones used across the suite: each source of audio has its own frequency. */
+export const TONE = {
+  prompt: 1000,
+  ringFile: 600,
+  /** The carrier's early media (party 2's ringback in early-<secs>-<ear>). */
+  early: 440,
+  party1Talks: 1300,
+  party2Talks: 900,
+} as const;
+const ALL_TONES = [TONE.prompt, TONE.ringFile, TONE.early, TONE.party1Talks, TONE.party2Talks];
+
+export const PROMPT_TONE_MS = 300;
+export const PROMPT_GAP_MS = 500;
+export const RING_FILE_MS = 800;
+
+/** Media files every test server gets (8 kHz mono 16-bit PCM). */
+export const MEDIA: Record<string, Buffer> = {
+  // One burst per play: 300 ms of 1 kHz then 500 ms of silence.
+  'prompt.wav': encodeWav({ format: 'pcm16', samples: concatSamples(toneSamples(TONE.prompt, PROMPT_TONE_MS), silence(PROMPT_GAP_MS)) }),
+  // The ring file: a steady tone, so a loop of it is one continuous sound.
+  'ring.wav': encodeWav({ format: 'pcm16', samples: toneSamples(TONE.ringFile, RING_FILE_MS) }),
+};
+
+export const CARRIER_AUTH = { user: 'carrier', password: 'secret' };
+
+// ---------------------------------------------------------------- SIP log of the carrier
+
+export interface LoggedSip {
+  /** Epoch ms (SIPp's local timestamp). */
+  at: number;
+  direction: 'received' | 'sent';
+  firstLine: string;
+  method: string;
+  status: number | undefined;
+  callId: string;
+  body: string;
+}
+
+/** Parses SIPp's -trace_msg file into messages. */
+export function parseMessagesLog(text: string): LoggedSip[] {
+  const out: LoggedSip[] = [];
+  const blocks = text.split(/^-{20,} (\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d\.\d+)\s*$/m);
+  for (let i = 1; i + 2 < blocks.length + 1; i += 3) {
+    const [date, time, rest = ''] = [blocks[i], blocks[i + 1], blocks[i + 2]];
+    const m = /^\s*(UDP|TCP|TLS) message (received|sent)[^\n]*\n\s*\n([\s\S]*)$/i.exec(rest);
+    if (!m) continue;
+    const msg = m[3]!.replace(/\r\n/g, '\n');
+    const split = msg.indexOf('\n\n');
+    const head = split >= 0 ? msg.slice(0, split) : msg;
+    const body = split >= 0 ? msg.slice(split + 2).trim() : '';
+    const firstLine = head.split('\n')[0]!.trim();
+    const status = /^SIP\/2\.0 (\d{3})/.exec(firstLine)?.[1];
+    const cseqMethod = /^(?:CSeq|cseq):\s*\d+\s+(\S+)/im.exec(head)?.[1] ?? '';
+    out.push({
+      at: new Date(`${date}T${time!.slice(0, 8)}`).getTime() + Number(`0.${time!.slice(9)}`) * 1000,
+      direction: m[2]!.toLowerCase() as 'received' | 'sent',
+      firstLine,
+      method: status ? cseqMethod : firstLine.split(' ')[0]!,
+      status: status ? Number(status) : undefined,
+      callId: /^(?:Call-ID|i):\s*(\S+)/im.exec(head)?.[1] ?? '',
+      body,
+    });
+  }
+  return out;
+}
+
+/** What the carrier saw of the call(s) to one user part. */
+export class CarrierCall {
+  constructor(
+    readonly user: string,
+    readonly messages: LoggedSip[],
+  ) {}
+
+  get invite(): LoggedSip | undefined {
+    return this.messages.find((m) => m.direction === 'received' && m.method === 'INVITE' && m.status === undefined);
+  }
+
+  received(method: string): LoggedSip[] {
+    return this.messages.filter((m) => m.direction === 'received' && m.status === undefined && m.method === method);
+  }
+
+  sentStatuses(): number[] {
+    return this.messages.filter((m) => m.direction === 'sent' && m.status !== undefined).map((m) => m.status!);
+  }
+
+  /** The media address the server offered in its INVITE (where to talk to it). */
+  offer(): { address: string; port: number } | undefined {
+    const sdp = this.invite?.body ?? '';
+    const address = /^c=IN IP4 (\S+)/m.exec(sdp)?.[1];
+    const port = /^m=audio (\d+)/m.exec(sdp)?.[1];
+    return address && port ? { address, port: Number(port) } : undefined;
+  }
+}
+
+/** The messages of every dialog whose INVITE went to `user` (all Call-IDs). */
+export async function carrierCall(carrier: SippCarrier, user: string): Promise<CarrierCall> {
+  const all = parseMessagesLog(await carrier.messages());
+  const ids = new Set(
+    all.filter((m) => m.direction === 'received' && m.method === 'INVITE' && m.status === undefined && m.firstLine.startsWith(`INVITE sip:${user}@`)).map((m) => m.callId),
+  );
+  return new CarrierCall(user, all.filter((m) => ids.has(m.callId)));
+}
+
+// ---------------------------------------------------------------- audio analysis
+
+function decode(p: RtpPacket): Int16Array {
+  return p.payloadType === 8 ? decodeAlaw(p.payload) : decodeUlaw(p.payload);
+}
+
+/** The suite tone a 20 ms packet carries, or 0 for silence / none of them. */
+export function toneOf(p: RtpPacket, silenceRms = 200): number {
+  if (p.payloadType !== 0 && p.payloadType !== 8) return 0;
+  const pcm = decode(p);
+  if (rms(pcm) < silenceRms) return 0;
+  let best = 0;
+  let bestPower = 0;
+  let total = 0;
+  for (const f of ALL_TONES) {
+    const power = goertzelPower(pcm, f);
+    total += power;
+    if (power > bestPower) {
+      bestPower = power;
+      best = f;
+    }
+  }
+  return total > 0 && bestPower / total > 0.5 ? best : -1;
+}
+
+export interface Hearing {
+  /** Packets received in the window. */
+  packets: number;
+  /** Sounding packets per tone (-1: sound that is none of the suite's tones). */
+  tones: Record<number, number>;
+  /** Milliseconds of sound heard. */
+  soundMs: number;
+  /** The tone of most sounding packets (0 when silent). */
+  main: number;
+  /** Share of sounding packets that carry `main`. */
+  purity: number;
+}
+
+/** What an ear heard in [t0, t1) (epoch ms). */
+export function hearing(ear: RtpEar, t0: number, t1: number): Hearing {
+  const packets = ear.packetsBetween(t0, t1);
+  const tones: Record<number, number> = {};
+  let sounding = 0;
+  for (const p of packets) {
+    const tone = toneOf(p);
+    if (tone === 0) continue;
+    sounding++;
+    tones[tone] = (tones[tone] ?? 0) + 1;
+  }
+  const [main = 0, count = 0] = Object.entries(tones).map(([k, v]) => [Number(k), v] as const).sort((a, b) => b[1] - a[1])[0] ?? [];
+  return { packets: packets.length, tones, soundMs: sounding * 20, main, purity: sounding ? count / sounding : 0 };
+}
+
+export const describeHearing = (h: Hearing): string =>
+  `${h.packets} packets, ${h.soundMs} ms of sound, tones ${JSON.stringify(h.tones)}`;
+
+// ---------------------------------------------------------------- the fixture
+
+export interface TimedEvent {
+  at: number;
+  method: string;
+  params: Record<string, unknown>;
+}
+
+export interface SetupOptions {
+  /** Start a second carrier on TCP, reachable as gateway `carrier-tcp`. */
+  tcp?: boolean;
+  /** More server env (limits etc.). */
+  env?: Record<string, string>;
+}
+
+export interface Fixture {
+  readonly target: string;
+  readonly carrier: SippCarrier;
+  readonly tcpCarrier: SippCarrier | undefined;
+  readonly ts: TestServer<TelephonyEngine>;
+  readonly client: RpcTestClient;
+  /** Every notification with its arrival time (RtpEar.now() clock). */
+  readonly events: TimedEvent[];
+  /** A fresh ear on an OS-chosen port, closed with the test. */
+  ear(): Promise<RtpEar>;
+  construct(method: 'ext.notify_call.construct' | 'ext.duo_callback.construct', params: unknown): Promise<string>;
+  /** The first event of resId matching, waiting up to ms. */
+  waitEvent(resId: string, match: (e: TimedEvent) => boolean, ms?: number, what?: string): Promise<TimedEvent>;
+  released(resId: string, ms?: number): Promise<TimedEvent>;
+  progress(resId: string, progress: string, party?: number, ms?: number): Promise<TimedEvent>;
+  resourceEvents(resId: string): TimedEvent[];
+}
+
+/** Gateways of every test server; all but carrier-tcp point at the UDP carrier. */
+function gatewaysFor(carrier: SippCarrier, tcp: SippCarrier | undefined): GatewayConfig[] {
+  const base = { host: carrier.host, port: carrier.port, transport: 'udp' as const, maxConcurrentCalls: 50 };
+  const gws: GatewayConfig[] = [
+    { ...base, name: 'carrier', callerId: 'sip:075500000001@cti.test' },
+    { ...base, name: 'carrier-auth', callerId: 'sip:075500000002@cti.test', username: CARRIER_AUTH.user, password: CARRIER_AUTH.password },
+    { ...base, name: 'carrier-badauth', callerId: 'sip:075500000003@cti.test', username: CARRIER_AUTH.user, password: 'wrong' },
+    { ...base, name: 'carrier-small', callerId: 'sip:075500000004@cti.test', maxConcurrentCalls: 1 },
+  ];
+  if (tcp) gws.push({ host: tcp.host, port: tcp.port, transport: 'tcp', maxConcurrentCalls: 50, name: 'carrier-tcp', callerId: 'sip:075500000005@cti.test' });
+  return gws;
+}
+
+export async function setup(t: Test, target: EngineTarget, opts: SetupOptions = {}): Promise<Fixture | undefined> {
+  const early = await target.unavailable?.();
+  if (early) {
+    t.pass(early, { skip: early });
+    return undefined;
+  }
+  const carrier = await SippCarrier.start({ earlyToneHz: TONE.early });
+  t.teardown(() => carrier.stop());
+  let tcpCarrier: SippCarrier | undefined;
+  if (opts.tcp) {
+    tcpCarrier = await SippCarrier.start({ transport: 'tcp', earlyToneHz: TONE.early });
+    t.teardown(() => tcpCarrier!.stop());
+  }
+  const root = mkdtempSync(join(tmpdir(), `cti-conformance-${target.name}-`));
+  const mediaDir = join(root, 'media');
+  const recordingsDir = join(root, 'recordings');
+  mkdirSync(mediaDir, { recursive: true });
+  mkdirSync(recordingsDir, { recursive: true });
+  const gateways = gatewaysFor(carrier, tcpCarrier);
+  const log = targetLogger();
+  const prepared = await target.prepare({ gateways, mediaDir, recordingsDir, log });
+  if (isSkip(prepared)) {
+    t.pass(prepared.skip, { skip: prepared.skip });
+    return undefined;
+  }
+  const ts = await startTestServer({
+    engine: prepared.engine,
+    media: MEDIA,
+    env: {
+      CTI_MEDIA_DIR: mediaDir,
+      CTI_RECORDINGS_DIR: recordingsDir,
+      CTI_GATEWAYS: JSON.stringify(gateways),
+      CTI_DEFAULT_GATEWAY: 'carrier',
+      CTI_LIMITS__DIAL_TIMEOUT_SECONDS: '5',
+      CTI_SHUTDOWN_GRACE_SECONDS: '3',
+      ...prepared.env,
+      ...opts.env,
+    },
+  });
+  const client = await RpcTestClient.connect(ts.url);
+  // Registered in this order, torn down in reverse: client, server (+engine), then the carriers.
+  t.teardown(() => ts.server.stop());
+  t.teardown(() => client.close());
+  const events: TimedEvent[] = [];
+  client.socket.on('message', (data) => {
+    const m = JSON.parse(data.toString()) as RpcMessage;
+    if (!Array.isArray(m) && m.method && m.id === undefined) events.push({ at: RtpEar.now(), method: m.method, params: m.params ?? {} });
+  });
+  t.comment(`target ${target.name}: carrier ${carrier.uri('x')}, logs in ${carrier.logDir}`);
+
+  const forRes = (resId: string): TimedEvent[] => events.filter((e) => e.params.res_id === resId);
+  const waitEvent: Fixture['waitEvent'] = async (resId, match, ms = 10_000, what = 'event') => {
+    try {
+      return await client.until(() => forRes(resId).find(match), ms);
+    } catch {
+      throw new Error(`no ${what} for ${resId} within ${ms} ms; got ${JSON.stringify(forRes(resId).map((e) => [e.method, e.params.progress ?? e.params.error]))}`);
+    }
+  };
+  return {
+    target: target.name,
+    carrier,
+    tcpCarrier,
+    ts,
+    client,
+    events,
+    async ear() {
+      const ear = await RtpEar.open();
+      t.teardown(() => ear.close());
+      return ear;
+    },
+    async construct(method, params) {
+      const reply = await client.call(method, params);
+      if (reply.error) throw new Error(`${method} failed: ${JSON.stringify(reply.error)}`);
+      const result = reply.result as { res_id: string };
+      return result.res_id;
+    },
+    waitEvent,
+    released: (resId, ms = 15_000) => waitEvent(resId, (e) => e.method.endsWith('.on_released'), ms, 'on_released'),
+    progress: (resId, progress, party = 1, ms = 10_000) =>
+      waitEvent(resId, (e) => e.method.endsWith('.on_progress') && e.params.progress === progress && e.params.party === party, ms, `${progress} of party ${party}`),
+    resourceEvents: forRes,
+  };
+}
+
+/** Runs `body` once per selected target as a subtest named `<target>: <name>`. */
+export function forEachTarget(t: TAP, name: string, body: (t: Test, target: EngineTarget) => Promise<void>): void {
+  for (const target of selectedTargets()) {
+    void t.test(`${target.name}: ${name}`, (tt) => body(tt, target));
+  }
+}
+
+// ---------------------------------------------------------------- checks every flow ends with
+
+type ProgressParams = { progress: string; party: number; state: string; time: number; sip_status: number | null };
+
+/** Expected resource state carried by a progress event. */
+function expectedState(cls: string, p: ProgressParams): string {
+  if (cls === 'ext.notify_call') return p.progress === 'answered' ? 'Answered' : 'Initiated';
+  if (p.progress === 'connected') return 'Connected';
+  if (p.party === 1) return p.progress === 'answered' ? 'Answer1' : 'Initiated';
+  return p.progress === 'answered' ? 'Answer2' : 'Answer1';
+}
+
+/** Problems with the order and content of one resource's progress events (empty = sane). */
+export function progressProblems(cls: string, events: TimedEvent[]): string[] {
+  const problems: string[] = [];
+  const seen: Array<{ progress: string; party: number }> = [];
+  let lastTime = 0;
+  const has = (progress: string, party: number): boolean => seen.some((s) => s.progress === progress && s.party === party);
+  for (const e of events) {
+    const p = e.params as unknown as ProgressParams;
+    const label = `${p.progress}#${p.party}`;
+    if (p.time < lastTime) problems.push(`${label}: time goes back (${p.time} < ${lastTime})`);
+    lastTime = p.time;
+    if (p.state !== expectedState(cls, p)) problems.push(`${label}: state ${p.state}, expected ${expectedState(cls, p)}`);
+    if (cls === 'ext.notify_call' && p.party !== 1) problems.push(`${label}: notify_call has one party`);
+    if (p.progress === 'connected') {
+      if (cls !== 'ext.duo_callback') problems.push('connected on a notify_call');
+      if (!has('answered', 2)) problems.push('connected before party 2 answered');
+      if (has('connected', 2)) problems.push('connected twice');
+    } else {
+      if (p.progress === 'dialing') {
+        if (has('dialing', p.party)) problems.push(`${label}: dialled twice`);
+        if (p.party === 2 && !has('answered', 1)) problems.push('party 2 dialled before party 1 answered');
+        if (p.sip_status !== null) problems.push(`${label}: sip_status ${p.sip_status}, expected null`);
+      } else {
+        if (!has('dialing', p.party)) problems.push(`${label}: before dialing`);
+        if (has('answered', p.party)) problems.push(`${label}: after answered`);
+      }
+      if (p.progress === 'answered' && p.sip_status !== 200) problems.push(`${label}: sip_status ${p.sip_status}`);
+      if ((p.progress === 'ringing' || p.progress === 'early_media') && !(p.sip_status! >= 180 && p.sip_status! < 200)) {
+        problems.push(`${label}: sip_status ${p.sip_status}`);
+      }
+    }
+    seen.push({ progress: p.progress, party: p.party });
+  }
+  return problems;
+}
+
+/**
+ * What every flow ends with: exactly one on_released, last, valid against the
+ * schema; every progress event valid and in a sane order; user_data carried;
+ * times consistent; the registry empty. Returns the on_released params.
+ */
+export async function checkResource(t: Test, fx: Fixture, resId: string, userData: string | null): Promise<Record<string, unknown>> {
+  const cls = resId.includes('ext.duo_callback') ? 'ext.duo_callback' : 'ext.notify_call';
+  await fx.released(resId);
+  const events = fx.resourceEvents(resId);
+  const released = events.filter((e) => e.method === `${cls}.on_released`);
+  t.equal(released.length, 1, 'exactly one on_released');
+  t.equal(events.at(-1)?.method, `${cls}.on_released`, 'on_released is the last event');
+  const progress = events.filter((e) => e.method === `${cls}.on_progress`);
+  t.equal(progress.length + released.length, events.length, 'only on_progress and on_released events');
+  for (const e of events) {
+    t.same(contract.eventProblems(e.method, e.params), [], `${e.method} ${String(e.params.progress ?? '')} matches the schema`);
+    t.equal(e.params.user_data, userData, `${e.method} carries user_data`);
+  }
+  t.same(progressProblems(cls, progress), [], `progress order: ${progress.map((e) => `${String(e.params.progress)}#${String(e.params.party)}`).join(' ')}`);
+  const r = released[0]!.params as Record<string, number | null>;
+  const order = [r.begin_time, r.answer_time, r.connect_time, r.end_time].filter((x): x is number => typeof x === 'number');
+  t.ok(order.every((x, i) => i === 0 || x >= order[i - 1]!), `begin ≤ answer ≤ connect ≤ end: ${JSON.stringify(order)}`);
+  for (const e of progress) {
+    const time = e.params.time as number;
+    t.ok(time >= r.begin_time! && time <= r.end_time!, `progress time ${time} within [begin, end]`);
+  }
+  t.equal(fx.ts.server.registry.get(resId), undefined, 'the registry forgot it');
+  t.equal((await fx.client.call('sys.resource.exists', [resId])).result, false, 'sys.resource.exists is false');
+  return released[0]!.params;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The end of every flow: the server's registry is empty, and each carrier
+ * saw the given number of calls, none left up, none failed.
+ */
+export async function checkEnd(t: Test, fx: Fixture, calls: number, tcpCalls?: number): Promise<void> {
+  t.equal(fx.ts.server.registry.size, 0, 'server registry is empty');
+  await checkIdleCarrier(t, fx.carrier, calls);
+  if (fx.tcpCarrier) await checkIdleCarrier(t, fx.tcpCarrier, tcpCalls ?? 0);
+}
+
+/**
+ * No call left up at the carrier: waits (bounded) until SIPp counts `calls`
+ * dialogs and none current, then stops it for exact final counters.
+ */
+async function checkIdleCarrier(t: Test, carrier: SippCarrier, calls: number, ms = 6000): Promise<void> {
+  const deadline = Date.now() + ms;
+  let stats = await carrier.stats();
+  while (!(stats.totalCalls >= calls && stats.currentCalls === 0) && Date.now() < deadline) {
+    await sleep(100);
+    stats = await carrier.stats();
+  }
+  await carrier.stop();
+  stats = await carrier.stats();
+  const label = `carrier ${carrier.transport}`;
+  t.equal(stats.currentCalls, 0, `${label}: no call left up`);
+  t.equal(stats.totalCalls, calls, `${label}: ${calls} call(s) reached it`);
+  t.equal(stats.failedCalls, 0, `${label}: no dialog failed${stats.failedCalls ? ` (see ${carrier.logDir}/errors.log)` : ''}`);
+}
