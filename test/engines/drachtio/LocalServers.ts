@@ -97,9 +97,7 @@ export class LocalServers {
       RTP_END: rtpStart + 999,
     });
     try {
-      servers.#drachtio = run('drachtio', ['-f', join(dir, 'drachtio.conf.xml')], join(dir, 'drachtio.log'));
-      await servers.startFreeswitch();
-      await servers.#waitFor(servers.adminPort, () => servers.#drachtio, 'drachtio');
+      await Promise.all([servers.startDrachtio(), servers.startFreeswitch()]);
     } catch (err) {
       await servers.stop();
       throw err;
@@ -116,8 +114,21 @@ export class LocalServers {
     };
   }
 
-  /** (Re)starts FreeSWITCH and waits for its event socket. */
+  /** (Re)starts drachtio-server unless running, and waits for its admin port. */
+  async startDrachtio(): Promise<void> {
+    if (this.#drachtio) return;
+    this.#drachtio = run('drachtio', ['-f', join(this.dir, 'drachtio.conf.xml')], join(this.dir, `drachtio-${Date.now()}.log`));
+    await this.#waitFor(this.adminPort, () => this.#drachtio, 'drachtio');
+  }
+
+  async stopDrachtio(): Promise<void> {
+    await kill(this.#drachtio);
+    this.#drachtio = undefined;
+  }
+
+  /** (Re)starts FreeSWITCH unless running, and waits for its event socket. */
   async startFreeswitch(): Promise<void> {
+    if (this.#freeswitch) return;
     const fs = join(this.dir, 'fs');
     const args = ['-nonat', '-nc', '-nf', '-conf', fs, '-log', join(fs, 'log'), '-db', join(fs, 'db'), '-run', join(fs, 'run'), '-temp', join(fs, 'tmp')];
     this.#freeswitch = run('freeswitch', args, join(fs, 'log', 'stdout.log'));
