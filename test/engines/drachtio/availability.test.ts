@@ -1,12 +1,11 @@
 // Availability of the drachtio engine, and what losing FreeSWITCH or
 // drachtio-server does to calls that are up. The loss cases kill and restart
 // the servers, so they run only on servers this test started itself.
+import { pino } from 'pino';
 import t from 'tap';
-import type { DrachtioEngine } from '../../../lib/engines/drachtio/DrachtioEngine.js';
+import { DrachtioEngine } from '../../../lib/engines/drachtio/DrachtioEngine.js';
 import { eslApi } from './eslApi.js';
 import { callOutcome, ended, next, openEar, request, sleep, startCarrier, startEngine, waitAvailable } from './harness.js';
-import { DrachtioEngine as Engine } from '../../../lib/engines/drachtio/DrachtioEngine.js';
-import { pino } from 'pino';
 import { findServices } from './services.js';
 
 /** Availability changes as [available, reason] pairs. */
@@ -26,7 +25,7 @@ if ('skip' in services) {
 
   t.test('no FreeSWITCH reachable: unavailable, and a dial ends by engine', async (tt) => {
     const config = { ...services.config, freeswitch: [{ host: '127.0.0.1', port: 9, secret: 'ClueCon' }] };
-    const engine = new Engine(config, pino({ level: 'silent' }));
+    const engine = new DrachtioEngine(config, pino({ level: 'silent' }));
     tt.teardown(() => engine.stop());
     const seen = watch(engine);
     await engine.start();
