@@ -18,7 +18,7 @@ try {
 }
 
 const log = createLogger(config.logLevel);
-const server = new CtiServer({ config, engine: createEngine(config.engine, log.child({ layer: 'engine' })), log });
+const server = new CtiServer({ config, engine: createEngine(config.engine, log.child({ layer: 'engine' }), config), log });
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
