@@ -1,7 +1,7 @@
 // Conformance: every ext.notify_call flow of shared/spec/API.md, end to end
 // over the public WebSocket API, against SIPp far ends, per engine target.
 import t from 'tap';
-import { PROMPT_GAP_MS, PROMPT_TONE_MS, TONE, carrierCall, checkEnd, checkResource, describeHearing, forEachTarget, hearing, setup } from './support.js';
+import { PROMPT_GAP_MS, PROMPT_TONE_MS, TONE, carrierCall, receivedCount, carrierCallWhen, checkEnd, checkResource, describeHearing, forEachTarget, hearing, setup } from './support.js';
 
 const GAP = 300; // < PROMPT_GAP_MS: one segment per play of the prompt
 
@@ -38,7 +38,7 @@ forEachTarget(t, 'notify_call answered: prompt played play_repeat+1 times, then 
   t.ok(segments[0] && segments[0].startMs >= answered.at - 200, 'the prompt starts after the answer');
 
   const call = await carrierCall(fx.carrier, user);
-  t.equal(call.received('BYE').length, 1, 'the server sent BYE');
+  t.equal(await receivedCount(fx.carrier, call.user, 'BYE'), 1, 'the server sent BYE');
   t.same(call.received('CANCEL'), [], 'no CANCEL');
   await checkEnd(t, fx, 1);
 });
@@ -92,8 +92,8 @@ forEachTarget(t, 'notify_call: rings past max_ring_seconds → no_answer, CANCEL
   const released = await checkResource(t, fx, resId, null);
   t.match(released, { error: { code: 'no_answer' }, answer_time: null, dropped_by: 'sys' });
   const call = await carrierCall(fx.carrier, 'ring');
-  t.equal(call.received('CANCEL').length, 1, 'CANCEL reached the carrier');
-  t.ok(call.sentStatuses().includes(487), 'the INVITE ended with 487');
+  t.equal(await receivedCount(fx.carrier, call.user, 'CANCEL'), 1, 'CANCEL reached the carrier');
+  t.ok((await carrierCallWhen(fx.carrier, 'ring', (c) => c.sentStatuses().includes(487))).sentStatuses().includes(487), 'the INVITE ended with 487');
   await checkEnd(t, fx, 1);
 });
 
@@ -164,6 +164,6 @@ forEachTarget(t, 'notify_call: TCP gateway', async (t, target) => {
   t.equal(segments.length, 2, `2 bursts over TCP signalling: ${describeHearing(hearing(ear, 0, Infinity))}`);
   const call = await carrierCall(fx.tcpCarrier!, user);
   t.ok(call.invite, 'the INVITE came over TCP');
-  t.equal(call.received('BYE').length, 1, 'BYE over TCP');
+  t.equal(await receivedCount(fx.tcpCarrier!, call.user, 'BYE'), 1, 'BYE over TCP');
   await checkEnd(t, fx, 0, 1);
 });

@@ -123,6 +123,24 @@ export async function carrierCall(carrier: SippCarrier, user: string): Promise<C
   return new CarrierCall(user, all.filter((m) => ids.has(m.callId)));
 }
 
+/**
+ * Waits (bounded) until what the carrier saw of `user` satisfies `ok`; returns
+ * the last view either way. Hang-ups may reach the carrier a moment after on_released.
+ */
+export async function carrierCallWhen(carrier: SippCarrier, user: string, ok: (c: CarrierCall) => boolean, ms = 5000): Promise<CarrierCall> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const call = await carrierCall(carrier, user);
+    if (ok(call) || Date.now() > deadline) return call;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The number of `method` requests the carrier received for `user`, once at least `n` arrived (or after ms). */
+export async function receivedCount(carrier: SippCarrier, user: string, method: string, n = 1, ms = 5000): Promise<number> {
+  return (await carrierCallWhen(carrier, user, (c) => c.received(method).length >= n, ms)).received(method).length;
+}
+
 // ---------------------------------------------------------------- audio analysis
 
 function decode(p: RtpPacket): Int16Array {
@@ -228,7 +246,7 @@ function gatewaysFor(carrier: SippCarrier, tcp: SippCarrier | undefined): Gatewa
 export async function setup(t: Test, target: EngineTarget, opts: SetupOptions = {}): Promise<Fixture | undefined> {
   const early = await target.unavailable?.();
   if (early) {
-    t.pass(early, { skip: early });
+    t.pass(`${target.name} target skipped`, { skip: early });
     return undefined;
   }
   const carrier = await SippCarrier.start({ earlyToneHz: TONE.early });
@@ -247,7 +265,7 @@ export async function setup(t: Test, target: EngineTarget, opts: SetupOptions = 
   const log = targetLogger();
   const prepared = await target.prepare({ gateways, mediaDir, recordingsDir, log });
   if (isSkip(prepared)) {
-    t.pass(prepared.skip, { skip: prepared.skip });
+    t.pass(`${target.name} target skipped`, { skip: prepared.skip });
     return undefined;
   }
   const ts = await startTestServer({
@@ -310,7 +328,15 @@ export async function setup(t: Test, target: EngineTarget, opts: SetupOptions = 
 }
 
 /** Runs `body` once per selected target as a subtest named `<target>: <name>`. */
+let disposing = false;
+
 export function forEachTarget(t: TAP, name: string, body: (t: Test, target: EngineTarget) => Promise<void>): void {
+  if (!disposing) {
+    disposing = true;
+    t.teardown(async () => {
+      for (const target of selectedTargets()) await target.dispose?.();
+    });
+  }
   for (const target of selectedTargets()) {
     void t.test(`${target.name}: ${name}`, (tt) => body(tt, target));
   }

@@ -44,9 +44,11 @@ export interface EngineTarget {
   prepare(ctx: TargetContext): Promise<StartedTarget | Skip>;
   /** Optional cheap check before any far end is started: a skip reason, or undefined to go on. */
   unavailable?(): Promise<string | undefined>;
+  /** Optional: frees what the target shares between tests (e.g. servers it started); run once per test file. */
+  dispose?(): Promise<void>;
 }
 
-export const isSkip = (x: StartedTarget | Skip): x is Skip => 'skip' in x;
+export const isSkip = <T extends object>(x: T | Skip): x is Skip => 'skip' in x;
 
 /** A port free for both UDP and TCP on host (the embedded engine binds both). */
 export async function freeSipPort(host: string): Promise<number> {
@@ -86,15 +88,53 @@ const embedded: EngineTarget = {
   },
 };
 
-/** Env vars that point the drachtio target at a running drachtio-server and FreeSWITCH. */
-export const DRACHTIO_ENV = ['DRACHTIO_HOST', 'DRACHTIO_PORT', 'DRACHTIO_SECRET', 'FREESWITCH_HOST', 'FREESWITCH_PORT', 'FREESWITCH_SECRET'] as const;
+/**
+ * Env vars of the drachtio target, as test/engines/drachtio/services.ts reads
+ * them: DRACHTIO_HOST enables it; the others default (9022, cymru, 127.0.0.1,
+ * 8021, ClueCon, 127.0.0.1).
+ */
+export const DRACHTIO_ENV = ['DRACHTIO_HOST', 'DRACHTIO_PORT', 'DRACHTIO_SECRET', 'FREESWITCH_HOST', 'FREESWITCH_PORT', 'FREESWITCH_SECRET', 'ESL_LISTEN_HOST'] as const;
 
-const DRACHTIO_FILE = join(ROOT, 'lib', 'engines', 'drachtio', 'DrachtioEngine.ts');
+const DRACHTIO_ENGINE_FILE = join(ROOT, 'lib', 'engines', 'drachtio', 'DrachtioEngine.ts');
+const DRACHTIO_SERVICES_FILE = join(ROOT, 'test', 'engines', 'drachtio', 'services.ts');
+
+type DrachtioEngineClass = new (config: DrachtioEngineConfig, log: Logger, dirs?: { mediaDir: string; recordingsDir: string }) => TelephonyEngine;
+type ServicesOrSkip = { config: DrachtioEngineConfig; local?: { stop(): Promise<void> } } | { skip: string };
 
 function drachtioUnavailable(): string | undefined {
-  const missing = DRACHTIO_ENV.filter((k) => !process.env[k]);
-  if (missing.length) return `drachtio target needs ${missing.join(', ')} (a running drachtio-server + FreeSWITCH)`;
-  if (!existsSync(DRACHTIO_FILE)) return `drachtio target: ${DRACHTIO_FILE} does not exist yet`;
+  // DRACHTIO_LOCAL=1: let the drachtio tests' helper start drachtio + freeswitch found on PATH.
+  if (!process.env.DRACHTIO_HOST && process.env.DRACHTIO_LOCAL !== '1') {
+    return 'drachtio target: set DRACHTIO_HOST (+ DRACHTIO_PORT, DRACHTIO_SECRET, FREESWITCH_HOST, FREESWITCH_PORT, FREESWITCH_SECRET) to run it against a running drachtio-server + FreeSWITCH, or DRACHTIO_LOCAL=1 to start local ones';
+  }
+  if (!existsSync(DRACHTIO_ENGINE_FILE)) return `drachtio target: ${DRACHTIO_ENGINE_FILE} does not exist yet`;
+  if (!existsSync(DRACHTIO_SERVICES_FILE)) return `drachtio target: ${DRACHTIO_SERVICES_FILE} does not exist yet`;
+  return undefined;
+}
+
+/** Servers are found (or started) once per test file and shared by its tests. */
+let drachtioServices: Promise<ServicesOrSkip> | undefined;
+
+async function loadDrachtio(): Promise<{ Engine: DrachtioEngineClass; services: ServicesOrSkip } | Skip> {
+  try {
+    // Loaded at run time so this suite compiles and runs without that engine.
+    const mod = (await import(pathToFileURL(DRACHTIO_ENGINE_FILE).href)) as { DrachtioEngine?: DrachtioEngineClass };
+    if (!mod.DrachtioEngine) return { skip: 'drachtio target: DrachtioEngine.ts exports no DrachtioEngine' };
+    const helper = (await import(pathToFileURL(DRACHTIO_SERVICES_FILE).href)) as { findServices?: () => Promise<ServicesOrSkip> };
+    if (!helper.findServices) return { skip: 'drachtio target: services.ts exports no findServices' };
+    drachtioServices ??= helper.findServices();
+    return { Engine: mod.DrachtioEngine, services: await drachtioServices };
+  } catch (err) {
+    return { skip: `drachtio target: cannot load or start it: ${(err as Error).message}` };
+  }
+}
+
+/** Resolves once the engine says it can place calls (it connects in the background). */
+async function waitAvailable(engine: TelephonyEngine, ms: number): Promise<string | undefined> {
+  const until = Date.now() + ms;
+  while (!engine.available) {
+    if (Date.now() > until) return `not available ${ms} ms after start`;
+    await new Promise((r) => setTimeout(r, 50));
+  }
   return undefined;
 }
 
@@ -104,25 +144,22 @@ const drachtio: EngineTarget = {
   async prepare(ctx) {
     const reason = drachtioUnavailable();
     if (reason) return { skip: reason };
-    const file = DRACHTIO_FILE;
-    let Engine: new (config: DrachtioEngineConfig, log: Logger) => TelephonyEngine;
-    try {
-      // Loaded at run time so this suite compiles before (and without) that engine.
-      const mod = (await import(pathToFileURL(file).href)) as { DrachtioEngine?: typeof Engine };
-      if (!mod.DrachtioEngine) return { skip: 'drachtio target: DrachtioEngine.ts exports no DrachtioEngine' };
-      Engine = mod.DrachtioEngine;
-    } catch (err) {
-      return { skip: `drachtio target: cannot load DrachtioEngine.ts: ${(err as Error).message}` };
+    const loaded = await loadDrachtio();
+    if (isSkip(loaded)) return loaded;
+    if ('skip' in loaded.services) return { skip: `drachtio target: ${loaded.services.skip}` };
+    const engine = new loaded.Engine(loaded.services.config, ctx.log, { mediaDir: ctx.mediaDir, recordingsDir: ctx.recordingsDir });
+    await engine.start(); // CtiServer.start() calls it again (idempotent); calls need the connections up first
+    const notReady = await waitAvailable(engine, 15_000);
+    if (notReady) {
+      await engine.stop();
+      throw new Error(`drachtio engine ${notReady}`);
     }
-    const config: DrachtioEngineConfig = {
-      type: 'drachtio',
-      drachtio: { host: process.env.DRACHTIO_HOST!, port: Number(process.env.DRACHTIO_PORT), secret: process.env.DRACHTIO_SECRET! },
-      freeswitch: [{ host: process.env.FREESWITCH_HOST!, port: Number(process.env.FREESWITCH_PORT), secret: process.env.FREESWITCH_SECRET! }],
-      eslListenHost: process.env.ESL_LISTEN_HOST ?? '127.0.0.1',
-      ...(process.env.FREESWITCH_MEDIA_DIR ? { freeswitchMediaDir: process.env.FREESWITCH_MEDIA_DIR } : {}),
-      ...(process.env.FREESWITCH_RECORDINGS_DIR ? { freeswitchRecordingsDir: process.env.FREESWITCH_RECORDINGS_DIR } : {}),
-    };
-    return { engine: new Engine(config, ctx.log), env: {} };
+    return { engine, env: {} };
+  },
+  async dispose() {
+    const services = await drachtioServices;
+    drachtioServices = undefined;
+    if (services && 'local' in services) await services.local?.stop();
   },
 };
 
