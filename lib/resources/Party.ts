@@ -30,7 +30,8 @@ export class Party extends TypedEventEmitter<PartyEvents> {
     private readonly route: Route,
     private readonly engine: TelephonyEngine,
     private readonly clock: Clock,
-    private readonly label: string,
+    /** The resource's id: groups its legs for the engine. */
+    private readonly group: string,
   ) {
     super();
   }
@@ -49,7 +50,8 @@ export class Party extends TypedEventEmitter<PartyEvents> {
       requestUri: this.route.target.requestUri,
       fromUri: this.route.fromUri,
       gateway: this.route.target.gateway,
-      label: this.label,
+      label: `${this.group}#${this.number}`,
+      group: this.group,
     });
     this.#leg = leg;
     this.#state = 'CREATED';

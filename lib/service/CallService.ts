@@ -158,7 +158,7 @@ export class CallService {
   }
 
   #party(number: 1 | 2, route: Route, identity: ResourceIdentity): Party {
-    return new Party(number, route, this.deps.engine, this.deps.clock, `${identity.resId}#${number}`);
+    return new Party(number, route, this.deps.engine, this.deps.clock, identity.resId);
   }
 
   #launch(resource: DuoCallback | NotifyCall): ConstructResult {

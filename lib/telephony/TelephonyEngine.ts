@@ -34,6 +34,11 @@ export interface DialRequest {
   readonly gateway: GatewayTarget;
   /** For logs only: names the resource and party, e.g. `0.0.0-ext.duo_callback-12#1`. */
   readonly label: string;
+  /**
+   * Legs of one group (one resource) may be bridged together: an engine with
+   * several media servers keeps a group on one of them. Absent: a group of one.
+   */
+  readonly group?: string;
 }
 
 /** How a leg ended. */

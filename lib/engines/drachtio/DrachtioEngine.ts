@@ -126,7 +126,7 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
   dial(request: DialRequest): CallLeg {
     const ctx: LegContext = {
       srf: this.#srf,
-      pickServer: () => (this.#available ? this.#pickServer() : undefined),
+      pickServer: () => (this.#available ? this.#pickServer(request.group) : undefined),
       mediaPath: (path) => this.#mapPath(path, 'media'),
     };
     const leg = new DrachtioLeg(request, ctx, this.#log.child({ leg: request.label }));
@@ -143,7 +143,11 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
   }
 
   /** The connected FreeSWITCH with the fewest endpoints of ours. */
-  #pickServer(): FreeswitchLink | undefined {
+  /** The server another leg of the group is on (uuid_bridge needs both on one), else the least loaded. */
+  #pickServer(group: string | undefined): FreeswitchLink | undefined {
+    for (const leg of this.#legs) {
+      if (group !== undefined && leg.group === group && leg.link?.server) return leg.link;
+    }
     let best: FreeswitchLink | undefined;
     for (const link of this.#links) {
       if (link.server && (!best || link.endpoints < best.endpoints)) best = link;

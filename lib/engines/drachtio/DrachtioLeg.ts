@@ -76,6 +76,11 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
       .then(() => undefined);
   }
 
+  /** The resource this leg belongs to (DialRequest.group). */
+  get group(): string | undefined {
+    return this.#request.group;
+  }
+
   /** The FreeSWITCH server this leg's media is on (set once the endpoint is being created). */
   get link(): FreeswitchLink | undefined {
     return this.#link;
