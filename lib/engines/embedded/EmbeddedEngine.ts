@@ -34,9 +34,17 @@ export class EmbeddedEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
     this.#config = config;
     this.#log = logger.child({ engine: 'embedded' });
     this.#ctx = {
-      stack: new SipStack({ host: config.sipHost, port: config.sipPort, publicHost: config.publicHost ?? config.sipHost }, this.#log),
+      stack: new SipStack(
+        { host: config.sipHost, port: config.sipPort, publicHost: config.publicHost ?? config.sipHost },
+        this.#log,
+        (reason) => this.#setAvailable(false, reason),
+      ),
       ports: new RtpPortPool(config.rtpPortMin, config.rtpPortMax),
-      pacer: new Pacer({ periodMs: FRAME_MS, maxCatchUp: MAX_CATCH_UP_TICKS }),
+      pacer: new Pacer({
+        periodMs: FRAME_MS,
+        maxCatchUp: MAX_CATCH_UP_TICKS,
+        onError: (err) => this.#log.error({ err }, 'media tick failed; that player or recorder stops'),
+      }),
       watchdog: new MediaWatchdog(config.mediaTimeoutSeconds),
       rtpHost: config.rtpHost,
       mediaAddress: config.publicHost ?? config.rtpHost,

@@ -65,7 +65,13 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     this.#ctx = ctx;
     this.#log = log;
     this.settled = new Promise((resolve) => (this.#resolveSettled = resolve));
-    this.#ready = this.#start();
+    // Never rejects: nothing awaits it before bridge/play, and an unhandled rejection ends the process.
+    this.#ready = this.#start().catch((err: unknown) => {
+      this.#log.error({ err }, 'placing the call failed');
+      this.#finish({ by: 'engine', reason: `placing the call failed: ${String(err)}` });
+      this.#settle();
+      return undefined;
+    });
   }
 
   /** The leg's RTP session, once open; undefined if the leg ended without one. */
@@ -102,10 +108,10 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     let session: RtpSession;
     let dialog: ClientDialog;
     try {
-      if (!stack.running) throw new Error('engine not available');
+      if (!stack.usable) throw new Error('engine not available');
       if (!sip.parseUri(this.#request.requestUri)) throw new Error(`invalid request URI ${this.#request.requestUri}`);
       const target = await stack.resolve(this.#request.gateway);
-      session = await RtpSession.open(ports, rtpHost);
+      session = await RtpSession.open(ports, rtpHost, (err) => this.#log.error({ err }, 'relaying RTP failed (further failures only counted)'));
       dialog = new ClientDialog(stack, target, this.#request, this.#log);
     } catch (err) {
       this.#log.warn({ err }, 'cannot place the call');
@@ -153,7 +159,11 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
   };
 
   readonly #onMediaTimeout = (): void => {
-    this.terminate({ by: 'engine', reason: 'media timeout' });
+    try {
+      this.terminate({ by: 'engine', reason: 'media timeout' });
+    } catch (err) {
+      this.#log.error({ err }, 'ending the call on media timeout failed');
+    }
   };
 
   /** Requests from the far end inside our dialog. */
@@ -224,7 +234,13 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
       this.#ctx.watchdog.unwatch(this.#session);
       this.#session.close();
     }
-    process.nextTick(() => this.emit('ended', end));
+    process.nextTick(() => {
+      try {
+        this.emit('ended', end);
+      } catch (err) {
+        this.#log.error({ err }, "an 'ended' listener threw");
+      }
+    });
     if (!this.#settled) this.#linger = setTimeout(() => this.#settle(), LINGER_MS).unref();
   }
 

@@ -13,12 +13,15 @@ export interface PacerOptions {
   readonly periodMs: number;
   readonly maxCatchUp: number;
   readonly now?: () => number;
+  /** A listener that throws is removed and reported here, so one bug cannot stop every leg's audio. */
+  readonly onError?: (err: unknown) => void;
 }
 
 export class Pacer {
   readonly #periodMs: number;
   readonly #maxCatchUp: number;
   readonly #now: () => number;
+  readonly #onError: (err: unknown) => void;
   readonly #listeners = new Set<TickListener>();
   #start = 0;
   #ticks = 0;
@@ -28,6 +31,7 @@ export class Pacer {
     this.#periodMs = options.periodMs;
     this.#maxCatchUp = options.maxCatchUp;
     this.#now = options.now ?? (() => performance.now());
+    this.#onError = options.onError ?? ((err) => console.error(err));
   }
 
   /** Starts the clock with the first listener; the first tick comes one period later. */
@@ -56,7 +60,14 @@ export class Pacer {
     this.#ticks += due - run; // skipped ticks
     for (let i = 0; i < run; i++) {
       this.#ticks++;
-      for (const listener of this.#listeners) listener();
+      for (const listener of this.#listeners) {
+        try {
+          listener();
+        } catch (err) {
+          this.remove(listener);
+          this.#onError(err);
+        }
+      }
     }
   }
 

@@ -14,10 +14,14 @@ import type { RemoteMedia } from './Sdp.js';
 /** Receives every RTP packet of a session; `packet` may be rewritten and sent on, not kept. */
 export type RtpSink = (packet: Buffer, headerLength: number, from: RtpSession) => void;
 
+/** Told about the first failure while handling a received packet (later ones are only counted). */
+export type RtpErrorHandler = (err: unknown) => void;
+
 export class RtpSession {
   readonly port: number;
   readonly #socket: dgram.Socket;
   readonly #pool: RtpPortPool;
+  readonly #onError: RtpErrorHandler;
   #remoteAddress: string | undefined;
   #remotePort = 0;
   #latched = false;
@@ -33,21 +37,24 @@ export class RtpSession {
   #closed = false;
   /** Counts received packets; the media watchdog compares it over time. */
   packetsReceived = 0;
+  /** Received packets whose handling threw (a bug): counted, logged once. */
+  packetErrors = 0;
   /** The bridge, when there is one. */
   sink: RtpSink | undefined;
   /** While a player sends, relayed audio is dropped: a prompt overrides the bridge. */
   playing = false;
 
-  private constructor(socket: dgram.Socket, port: number, pool: RtpPortPool) {
+  private constructor(socket: dgram.Socket, port: number, pool: RtpPortPool, onError: RtpErrorHandler) {
     this.#socket = socket;
     this.port = port;
     this.#pool = pool;
+    this.#onError = onError;
     socket.on('message', this.#onMessage);
     socket.on('error', () => {}); // send errors (e.g. unreachable) must not crash the engine; media just stops
   }
 
   /** Binds a socket on the next free even port of `pool`, skipping ports other programs hold. */
-  static async open(pool: RtpPortPool, host: string): Promise<RtpSession> {
+  static async open(pool: RtpPortPool, host: string, onError: RtpErrorHandler = () => {}): Promise<RtpSession> {
     for (let attempt = 0; attempt < pool.size; attempt++) {
       const port = pool.take();
       if (port === undefined) break;
@@ -56,7 +63,7 @@ export class RtpSession {
         socket.once('error', () => resolve(false));
         socket.bind(port, host, () => resolve(true));
       });
-      if (bound) return new RtpSession(socket, port, pool);
+      if (bound) return new RtpSession(socket, port, pool, onError);
       socket.close();
       pool.release(port);
     }
@@ -75,9 +82,14 @@ export class RtpSession {
     return this.#telephoneEventPt;
   }
 
-  /** Applies the far end's SDP; latching starts over since the far end may have moved. */
+  /**
+   * Applies the far end's SDP; latching starts over since the far end may have
+   * moved. Port 0 (a rejected stream) or an out-of-range port is no
+   * destination: `send` would throw; we wait for the far end's RTP instead.
+   */
   setRemote(media: RemoteMedia): void {
-    this.#remoteAddress = media.address;
+    const usable = Number.isInteger(media.port) && media.port > 0 && media.port <= 65535;
+    this.#remoteAddress = usable ? media.address : undefined;
     this.#remotePort = media.port;
     this.#latched = false;
     this.#codec = media.codec;
@@ -159,6 +171,11 @@ export class RtpSession {
     if (headerLength === 0) return; // RTCP or junk
     this.packetsReceived++;
     if (!this.#latched || rinfo.port !== this.#remotePort || rinfo.address !== this.#remoteAddress) this.#latch(packet, rinfo);
-    this.sink?.(packet, headerLength, this);
+    try {
+      this.sink?.(packet, headerLength, this);
+    } catch (err) {
+      // A throw here would leave the socket's event handler: the process would end.
+      if (this.packetErrors++ === 0) this.#onError(err);
+    }
   };
 }

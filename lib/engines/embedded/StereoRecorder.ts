@@ -61,6 +61,8 @@ export class StereoRecorder {
   #chunkBytes = 0;
   #dataBytes = 0;
   #writes: Promise<unknown> = Promise.resolve();
+  /** The first failed write: kept for close(), since a rejected chain nobody awaits yet would end the process. */
+  #writeError: unknown;
   #closing: Promise<void> | undefined;
 
   private constructor(file: FileHandle, pacer: Pacer) {
@@ -91,6 +93,7 @@ export class StereoRecorder {
     this.#flush();
     try {
       await this.#writes;
+      if (this.#writeError !== undefined) throw this.#writeError;
       await this.#file.write(pcmWavHeader(this.#dataBytes, 2), 0, 44, 0);
     } finally {
       await this.#file.close();
@@ -116,6 +119,8 @@ export class StereoRecorder {
     this.#chunk = Buffer.alloc(this.#chunk.length);
     this.#chunkBytes = 0;
     // Positional writes chained in order; an error surfaces on close().
-    this.#writes = this.#writes.then(() => this.#file.write(data, 0, data.length, position));
+    this.#writes = this.#writes
+      .then(() => this.#file.write(data, 0, data.length, position))
+      .catch((err: unknown) => (this.#writeError ??= err));
   }
 }
