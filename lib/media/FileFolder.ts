@@ -29,7 +29,8 @@ export class FileFolder {
   newFile(name: string, param: string): string {
     const path = this.#inside(name, param);
     mkdirSync(dirname(path), { recursive: true });
-    if (!this.#contains(realpathSync(dirname(path)))) throw this.#problem(param, `'${name}' links outside its folder`);
+    const parent = realpathSync(dirname(path));
+    if (parent !== this.root && !this.#contains(parent)) throw this.#problem(param, `'${name}' links outside its folder`);
     return path;
   }
 

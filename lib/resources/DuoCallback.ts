@@ -26,6 +26,9 @@ export interface DuoCallbackPlan {
 /** What party 1 hears while party 2 is dialled. */
 type Party1Hears = 'silence' | 'ring_play_file' | 'ringback_tone' | 'party2';
 
+/** Longest wait for the bridge (and its recording) to close before the calls are hung up anyway. */
+const BRIDGE_CLOSE_LIMIT_MS = 3000;
+
 /** Loops a ring tone until it is stopped; far more than any ring timeout allows. */
 const LOOP = 10_000;
 
@@ -186,10 +189,15 @@ export class DuoCallback extends Resource<DuoCallbackReleased> {
 
   protected async teardown(): Promise<void> {
     this.#timers.cancelAll();
+    // The recording is finished while both channels are still up (a media
+    // server may only finalize the file on an explicit stop), but a bridge
+    // that does not close in time must not keep the calls up.
+    let limit: NodeJS.Timeout | undefined;
+    const closing = this.#bridge?.then((bridge) => bridge.close()).catch(() => undefined);
+    await Promise.race([closing, new Promise((resolve) => (limit = setTimeout(resolve, BRIDGE_CLOSE_LIMIT_MS)))]);
+    clearTimeout(limit);
     this.party1.hangup();
     this.party2.hangup();
-    const bridge = await this.#bridge?.catch(() => undefined);
-    await bridge?.close();
   }
 
   protected releaseParams(base: ReleaseBase): DuoCallbackReleased {

@@ -431,3 +431,29 @@ t.test('abort (server shutdown) releases in any state', async (t) => {
   t.ok(h.engine.legs.every((l) => l.ended), 'no call left up');
   t.equal(h.clock.pending, 0, 'no timer left');
 });
+
+t.test('teardown closes the bridge (finishing the recording) before hanging up', async (t) => {
+  const h = serviceHarness();
+  const { res_id } = await construct(h, { record_file: 'b.wav' });
+  const { leg1, leg2 } = await connect(h);
+  const bridge = h.engine.bridges[0]!;
+  let legsUpAtClose: boolean[] = [];
+  bridge.close = async () => {
+    legsUpAtClose = [leg1, leg2].map((l) => !l.ended);
+  };
+  h.clock.advance(h.config.limits.defaultMaxAnswerSeconds * 1000);
+  await h.tick();
+  t.same(legsUpAtClose, [true, true], 'both calls still up while the recording is stopped');
+  t.equal(h.released(res_id).length, 1);
+});
+
+t.test('a bridge that never closes does not keep the calls up', async (t) => {
+  const h = serviceHarness();
+  const { res_id } = await construct(h);
+  const { leg1, leg2 } = await connect(h);
+  h.engine.bridges[0]!.close = () => new Promise(() => undefined);
+  leg2.hangUpRemotely();
+  await new Promise((resolve) => setTimeout(resolve, 3200));
+  t.equal(leg1.hangups, 1, 'party 1 hung up after the close limit');
+  t.match(h.released(res_id), [{ error: null, dropped_by: 'usr' }]);
+});

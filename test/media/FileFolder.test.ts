@@ -1,0 +1,47 @@
+import t from 'tap';
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileFolder } from '../../lib/media/FileFolder.js';
+import { ServiceError } from '../../lib/service/ServiceError.js';
+
+const base = mkdtempSync(join(tmpdir(), 'cti-folder-'));
+const folder = new FileFolder(join(base, 'media'));
+const outside = join(base, 'secret.wav');
+writeFileSync(outside, 'x');
+writeFileSync(join(folder.root, 'a.wav'), 'x');
+mkdirSync(join(folder.root, 'sub'));
+writeFileSync(join(folder.root, 'sub', 'b.wav'), 'x');
+symlinkSync(outside, join(folder.root, 'link.wav'));
+symlinkSync(base, join(folder.root, 'escape'));
+
+const problem = (fn: () => unknown): string => {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ServiceError && err.kind === 'invalid_params') {
+      return (err.data!.errors as Array<{ param: string; message: string }>).map((e) => `${e.param}: ${e.message}`).join();
+    }
+    throw err;
+  }
+  return '';
+};
+
+t.test('existing files resolve inside the folder only', async (t) => {
+  t.equal(folder.existingFile('a.wav', 'p'), join(folder.root, 'a.wav'));
+  t.equal(folder.existingFile('sub/b.wav', 'p'), join(folder.root, 'sub', 'b.wav'));
+  t.match(problem(() => folder.existingFile('missing.wav', 'p')), /^p: 'missing.wav' does not exist/);
+  t.match(problem(() => folder.existingFile('../secret.wav', 'p')), /leaves its folder/);
+  t.match(problem(() => folder.existingFile(outside, 'p')), /must be a relative file name/);
+  t.match(problem(() => folder.existingFile('link.wav', 'p')), /links outside its folder/);
+  t.match(problem(() => folder.existingFile('escape/secret.wav', 'p')), /links outside its folder/);
+  t.match(problem(() => folder.existingFile('sub', 'p')), /is not a file/);
+});
+
+t.test('new files: at the top, in new sub-folders, never outside', async (t) => {
+  t.equal(folder.newFile('r.wav', 'record_file'), join(folder.root, 'r.wav'));
+  t.equal(folder.newFile('2026/11/r.wav', 'record_file'), join(folder.root, '2026', '11', 'r.wav'));
+  t.match(problem(() => folder.newFile('../r.wav', 'record_file')), /record_file: '..\/r.wav' leaves its folder/);
+  t.match(problem(() => folder.newFile('escape/r.wav', 'record_file')), /links outside its folder/);
+  t.match(problem(() => folder.newFile('/tmp/r.wav', 'record_file')), /relative/);
+});
