@@ -53,6 +53,7 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
   #session: RtpSession | undefined;
   #player: Player | undefined;
   #answered = false;
+  #playGeneration = 0;
   #end: LegEnd | undefined;
   #settled = false;
   #linger: NodeJS.Timeout | undefined;
@@ -80,12 +81,15 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
   }
 
   async play(files: readonly string[], repeat: number): Promise<PlayResult> {
+    const generation = ++this.#playGeneration;
     await this.#ready;
-    if (this.#end || !this.#player) return { completed: false };
+    // A stopPlay() or newer play() while we waited wins (else a ringback stopped at answer would loop over the bridge).
+    if (this.#end || !this.#player || generation !== this.#playGeneration) return { completed: false };
     return this.#player.play(files, repeat);
   }
 
   stopPlay(): void {
+    this.#playGeneration++;
     this.#player?.stop();
   }
 

@@ -19,6 +19,8 @@ export class Player {
   readonly #session: RtpSession;
   readonly #pacer: Pacer;
   #playback: Playback | undefined;
+  /** Bumped by every play() and stop(): a play() whose files are still loading is cancelled by a later call. */
+  #generation = 0;
 
   constructor(session: RtpSession, pacer: Pacer) {
     this.#session = session;
@@ -27,8 +29,11 @@ export class Player {
 
   /** Plays the list `repeat + 1` times; a new play() stops the previous one first. */
   async play(files: readonly string[], repeat: number): Promise<PlayResult> {
+    const generation = ++this.#generation;
     const loaded = await Promise.all(files.map(load));
-    this.stop();
+    // stop() or another play() while the files loaded (e.g. party 2 answered during a ringback's load)
+    if (generation !== this.#generation) return { completed: false };
+    this.#finish(false);
     if (this.#session.closed) return { completed: false }; // the leg ended while files loaded
     const items = Array.from({ length: (repeat + 1) * loaded.length }, (_, i) => loaded[i % loaded.length]!);
     if (items.length === 0) return { completed: true };
@@ -40,6 +45,7 @@ export class Player {
   }
 
   stop(): void {
+    this.#generation++;
     this.#finish(false);
   }
 

@@ -87,6 +87,27 @@ if (!sippInstalled()) {
     tt.same(await ended(refused), { by: 'engine', reason: 'engine not available' });
   });
 
+  for (const when of ['at once', 'once the player reads the file'] as const) {
+    t.test(`stopPlay() ${when}, before the first frame, cancels that play (no endless ringback over the bridge)`, async (tt) => {
+      const engine = await startEngine(tt);
+      const ear = await Ear.open(tt);
+      const leg = await answerCall(tt, engine, ear.port);
+      const dir = mkdtempSync(join(tmpdir(), 'embedded-robust-'));
+      const file = join(dir, 'long.wav');
+      const data = Buffer.alloc(8000 * 2 * 5, 1);
+      writeFileSync(file, Buffer.concat([pcmWavHeader(data.length, 1), data]));
+      const playing = leg.play([file], 0);
+      if (when !== 'at once') await new Promise((r) => setImmediate(r)); // the leg handed over to the player, which is reading
+      leg.stopPlay();
+      tt.same(await playing, { completed: false });
+      await new Promise((r) => setTimeout(r, 200));
+      tt.equal(ear.packets.length, 0, 'nothing was played');
+      const end = ended(leg);
+      leg.hangup();
+      await end;
+    });
+  }
+
   t.test('a far end answering with m=audio 0: playback sends nothing and does not throw', async (tt) => {
     const engine = await startEngine(tt);
     const leg = await answerCall(tt, engine, 0);
