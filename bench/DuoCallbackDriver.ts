@@ -1,0 +1,103 @@
+/** Places duo_callbacks over one RPC connection and records, per call, when it was sent, connected and released. */
+import type { RpcClient } from './RpcClient.js';
+
+export interface CallRecord {
+  readonly sentAt: number;
+  resId?: string;
+  connectedAt?: number;
+  releasedAt?: number;
+  /** on_released's error (null for a normal end), or the construct's RPC error. */
+  error?: unknown;
+}
+
+export interface ConstructParams {
+  readonly to1_uri: string;
+  readonly to2_uri: string;
+  readonly max_answer_seconds: number;
+}
+
+export class DuoCallbackDriver {
+  readonly calls: CallRecord[] = [];
+  readonly #byResId = new Map<string, CallRecord>();
+  /** Events that beat their construct's reply. */
+  readonly #early = new Map<string, { connectedAt?: number; releasedAt?: number; error?: unknown }>();
+  readonly #client: RpcClient;
+
+  constructor(client: RpcClient) {
+    this.#client = client;
+    client.onNotification = (method, params) => this.#onEvent(method, params);
+  }
+
+  construct(params: ConstructParams): void {
+    const record: CallRecord = { sentAt: performance.now() };
+    this.calls.push(record);
+    this.#client.call('ext.duo_callback.construct', { ...params }).then(
+      (result) => {
+        const resId = (result as { res_id: string }).res_id;
+        record.resId = resId;
+        this.#byResId.set(resId, record);
+        const early = this.#early.get(resId);
+        if (early) Object.assign(record, early);
+        this.#early.delete(resId);
+      },
+      (err: unknown) => {
+        record.releasedAt = performance.now();
+        record.error = { code: 'rpc', message: String(err) };
+      },
+    );
+  }
+
+  get connected(): number {
+    return this.calls.filter((c) => c.connectedAt !== undefined).length;
+  }
+
+  get released(): number {
+    return this.calls.filter((c) => c.releasedAt !== undefined).length;
+  }
+
+  /** Released with an error, or refused. */
+  get failed(): CallRecord[] {
+    return this.calls.filter((c) => c.releasedAt !== undefined && c.error !== null && c.error !== undefined);
+  }
+
+  async waitFor(done: () => boolean, timeoutMs: number): Promise<boolean> {
+    const until = performance.now() + timeoutMs;
+    while (!done()) {
+      if (performance.now() > until) return false;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return true;
+  }
+
+  #onEvent(method: string, params: Record<string, unknown>): void {
+    const resId = params['res_id'] as string;
+    const now = performance.now();
+    const update =
+      method === 'ext.duo_callback.on_progress' && params['progress'] === 'connected'
+        ? { connectedAt: now }
+        : method === 'ext.duo_callback.on_released'
+          ? { releasedAt: now, error: params['error'] ?? null }
+          : undefined;
+    if (!update) return;
+    const record = this.#byResId.get(resId);
+    if (record) Object.assign(record, update);
+    else this.#early.set(resId, { ...this.#early.get(resId), ...update });
+  }
+}
+
+/** Calls `fn(i)` for i < count at `rate` per second, on schedule (late calls catch up, they do not drift). */
+export async function paced(rate: number, count: number, fn: (i: number) => void): Promise<void> {
+  const start = performance.now();
+  let i = 0;
+  while (i < count) {
+    const due = start + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    while (i < count && start + (i * 1000) / rate <= performance.now()) fn(i++);
+  }
+}
+
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}

@@ -1,0 +1,96 @@
+/**
+ * The CTI server under test in its own process (`node --import tsx lib/main.ts`),
+ * pinned to one core, configured through CTI_* variables: the embedded engine
+ * and one gateway, the SIPp carrier, with limits high enough for the load.
+ */
+import { createWriteStream } from 'node:fs';
+import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { CpuMeter } from './CpuMeter.js';
+import type { ProcessGroup } from './ProcessGroup.js';
+import { RpcClient } from './RpcClient.js';
+
+export interface ServerOptions {
+  readonly wsPort: number;
+  readonly sipPort: number;
+  readonly rtpPortMin: number;
+  readonly rtpPortMax: number;
+  readonly carrierHost: string;
+  readonly carrierPort: number;
+  /** Scratch folder: media, recordings, server.log, CPU profiles. */
+  readonly dir: string;
+  readonly cpu: string;
+  /** Write a V8 CPU profile into `dir` on exit. */
+  readonly cpuProfile: boolean;
+}
+
+export class ServerUnderTest {
+  readonly #child: ChildProcess;
+  readonly url: string;
+  readonly cpu: CpuMeter;
+  readonly logPath: string;
+
+  private constructor(child: ChildProcess, url: string, logPath: string) {
+    this.#child = child;
+    this.url = url;
+    this.cpu = new CpuMeter(child.pid ?? -1);
+    this.logPath = logPath;
+  }
+
+  static async start(group: ProcessGroup, o: ServerOptions): Promise<ServerUnderTest> {
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      CTI_LOG_LEVEL: 'warn',
+      CTI_LISTEN__HOST: '127.0.0.1',
+      CTI_LISTEN__PORT: String(o.wsPort),
+      CTI_ENGINE__TYPE: 'embedded',
+      CTI_ENGINE__SIP_HOST: '127.0.0.1',
+      CTI_ENGINE__SIP_PORT: String(o.sipPort),
+      CTI_ENGINE__RTP_HOST: '127.0.0.1',
+      CTI_ENGINE__RTP_PORT_MIN: String(o.rtpPortMin),
+      CTI_ENGINE__RTP_PORT_MAX: String(o.rtpPortMax),
+      CTI_GATEWAYS: JSON.stringify([
+        { name: 'carrier', host: o.carrierHost, port: o.carrierPort, transport: 'udp', maxConcurrentCalls: 10000, callerId: '1000' },
+      ]),
+      CTI_LIMITS__MAX_RESOURCES: '10000',
+      CTI_MEDIA_DIR: join(o.dir, 'media'),
+      CTI_RECORDINGS_DIR: join(o.dir, 'recordings'),
+    };
+    const nodeArgs = o.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${o.dir}`] : [];
+    const logPath = join(o.dir, 'server.log');
+    const log = createWriteStream(logPath);
+    const child = group.spawn('taskset', ['-a', '-c', o.cpu, process.execPath, ...nodeArgs, '--import', 'tsx', 'lib/main.ts'], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.pipe(log);
+    child.stderr?.pipe(log);
+    const url = `ws://127.0.0.1:${o.wsPort}`;
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}; see ${logPath}`);
+      try {
+        (await RpcClient.connect(url)).close();
+        break;
+      } catch {
+        if (Date.now() > deadline) throw new Error(`server not listening on ${url} after 20 s; see ${logPath}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    return new ServerUnderTest(child, url, logPath);
+  }
+
+  get alive(): boolean {
+    return this.#child.exitCode === null && this.#child.signalCode === null;
+  }
+
+  /** SIGTERM (the server's clean shutdown, which also writes a CPU profile), SIGKILL after `graceMs`. */
+  async stop(graceMs = 15_000): Promise<void> {
+    if (!this.alive) return;
+    const exited = new Promise<void>((resolve) => this.#child.once('exit', () => resolve()));
+    this.#child.kill('SIGTERM');
+    const timer = setTimeout(() => this.#child.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
+  }
+}

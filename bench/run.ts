@@ -1,0 +1,170 @@
+/**
+ * `npm run bench [-- --quick] [-- --profile]`: the embedded engine's load
+ * benchmarks, each next to a baseline measured in the same run, printed as one
+ * table and saved as JSON under bench/results/. See docs/performance.md.
+ *
+ * Core 0 runs the system under test (the CTI server, or the baseline: a bare
+ * UDP relay / SIPp's own UAC); core 1 runs everything else (this process,
+ * the SIPp carrier, the phone farm). Every child process ends with the run.
+ */
+import { execFileSync } from 'node:child_process';
+import dgram from 'node:dgram';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { SippCarrier } from '../test/support/sipp/SippCarrier.js';
+import { ProcessGroup } from './ProcessGroup.js';
+import { BASELINE_UAC_HOST, FARM_HOST, relayConcurrency, serverConcurrency, setupRate, sipBaseline, type ConcurrencyResult, type ConcurrencyTiming, type SetupRateResult } from './scenarios.js';
+import { ServerUnderTest } from './ServerUnderTest.js';
+import { Table } from './Table.js';
+
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, profile: { type: 'boolean' } } });
+const quick = args.quick ?? false;
+
+/** Targets (issue text): 300 concurrent bridged calls under 0.1 % RTP loss on one core; 100 setups/s. */
+const TARGET_CALLS = 300;
+const TARGET_LOSS_PCT = 0.1;
+const TARGET_SETUPS = 100;
+
+const plan = quick
+  ? { setupRates: [100], setupSeconds: 5, concurrency: [300], rampPerSec: 100, warmupSec: 1, holdSec: 8, uacRate: 400, uacSeconds: 3, deadlineSec: 180 }
+  : { setupRates: [50, 100, 150, 200], setupSeconds: 10, concurrency: [100, 200, 300, 400], rampPerSec: 100, warmupSec: 2, holdSec: 20, uacRate: 800, uacSeconds: 6, deadlineSec: 600 };
+
+const SERVER_CPU = '0';
+const OTHERS_CPU = '1';
+
+const group = new ProcessGroup();
+let carrier: SippCarrier | undefined;
+let server: ServerUnderTest | undefined;
+let ear: dgram.Socket | undefined;
+
+async function cleanup(): Promise<void> {
+  try {
+    ear?.close();
+  } catch {
+    // already closed
+  }
+  ear = undefined;
+  await server?.stop(3000).catch(() => undefined);
+  await carrier?.stop().catch(() => undefined);
+  await group.killAll();
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`\n${signal}: stopping every child process`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+const deadline = setTimeout(() => {
+  console.error(`bench: still running after ${plan.deadlineSec} s, giving up`);
+  void cleanup().finally(() => process.exit(1));
+}, plan.deadlineSec * 1000);
+
+async function freePort(host: string): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+const log = (s: string): void => console.log(`[${new Date().toISOString().slice(11, 19)}] ${s}`);
+const f = (n: number, digits = 0): string => (Number.isFinite(n) ? n.toFixed(digits) : '-');
+
+async function main(): Promise<void> {
+  if (cpus().length < 2) throw new Error('the bench needs 2 cores: one for the system under test, one for the load');
+  // This process and what it starts (SIPp carrier, phone farm) stay off the measured core.
+  execFileSync('taskset', ['-a', '-p', '-c', OTHERS_CPU, String(process.pid)], { stdio: 'ignore' });
+  const dir = mkdtempSync(join(tmpdir(), 'cti-bench-'));
+  log(`bench ${quick ? '--quick ' : ''}in ${dir}`);
+
+  carrier = await SippCarrier.start({ host: '127.0.0.2', earHost: FARM_HOST, traceMessages: false, extraArgs: ['-buff_size', '8388608'], maxLifetimeSec: plan.deadlineSec + 60 });
+  // Setup-rate calls carry no RTP; their SDP names this socket, which hears nothing.
+  ear = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => ear!.bind(0, FARM_HOST, resolve));
+  const earPort = ear.address().port;
+
+  log(`baseline: SIPp UAC → carrier at ${plan.uacRate} calls/s`);
+  const uac = await sipBaseline(group, carrier, dir, { rate: plan.uacRate, seconds: plan.uacSeconds, earPort, cpu: SERVER_CPU, port: await freePort(BASELINE_UAC_HOST) });
+  log(`  ${uac.successful}/${uac.calls} calls in ${f(uac.elapsedSec, 1)} s = ${f(uac.callsPerSec)} calls/s, ${uac.failed} failed`);
+
+  server = await ServerUnderTest.start(group, {
+    wsPort: await freePort('127.0.0.1'),
+    sipPort: await freePort('127.0.0.1'),
+    rtpPortMin: 30000,
+    rtpPortMax: 39999,
+    carrierHost: carrier.host,
+    carrierPort: carrier.port,
+    dir,
+    cpu: SERVER_CPU,
+    cpuProfile: args.profile ?? false,
+  });
+  log(`server pid ${server.cpu.pid} on core ${SERVER_CPU}, log ${server.logPath}`);
+
+  const setups: SetupRateResult[] = [];
+  for (const rate of plan.setupRates) {
+    log(`setup rate: ${rate} duo_callbacks/s for ${plan.setupSeconds} s`);
+    const r = await setupRate(server, { rate, seconds: plan.setupSeconds, earPort });
+    setups.push(r);
+    log(`  ${r.connected}/${r.constructs} connected, ${f(r.setupsPerSec, 1)}/s, p50/p95/p99 ${f(r.latencyMs.p50)}/${f(r.latencyMs.p95)}/${f(r.latencyMs.p99)} ms, ${r.failed} failed, CPU ${f(r.serverCpuPct)} %`);
+    if (r.failures.length) log(`  failures: ${JSON.stringify(r.failures)}`);
+  }
+
+  const concurrency: { timing: ConcurrencyTiming; server: ConcurrencyResult; baseline: ConcurrencyResult }[] = [];
+  for (const calls of plan.concurrency) {
+    const timing: ConcurrencyTiming = { calls, rampPerSec: plan.rampPerSec, warmupSec: plan.warmupSec, holdSec: plan.holdSec };
+    log(`concurrency: ${calls} bridged calls through the server, ${plan.holdSec} s window`);
+    const s = await serverConcurrency(group, server, timing, OTHERS_CPU);
+    log(`  connected ${s.connected}, legs flowing ${s.legsFlowing}/${2 * calls}, loss ${f(s.lossPct, 3)} %, ${f(s.packetsPerSec)} pkt/s, CPU ${f(s.cpuPct)} %`);
+    log(`baseline: ${calls} calls through a bare UDP relay`);
+    const b = await relayConcurrency(group, timing, SERVER_CPU, OTHERS_CPU);
+    log(`  legs flowing ${b.legsFlowing}/${2 * calls}, loss ${f(b.lossPct, 3)} %, ${f(b.packetsPerSec)} pkt/s, CPU ${f(b.cpuPct)} %`);
+    concurrency.push({ timing, server: s, baseline: b });
+  }
+
+  await server.stop();
+  server = undefined;
+  if (args.profile) log(`CPU profile (.cpuprofile) written in ${dir}`);
+
+  const table = new Table();
+  const best = setups.filter((r) => r.failed === 0).reduce((m, r) => Math.max(m, r.setupsPerSec), 0);
+  for (const r of setups) {
+    const scenario = `setup ${r.offeredPerSec}/s`;
+    table.add({ scenario, metric: 'duo_callbacks connected/s', server: f(r.setupsPerSec, 1), baseline: `${f(uac.callsPerSec)} SIP calls/s`, target: '', pass: undefined });
+    table.add({ scenario, metric: 'SIP calls/s (2 per duo)', server: f(2 * r.setupsPerSec), baseline: f(uac.callsPerSec), target: '' });
+    table.add({ scenario, metric: 'construct→connected p50/p95/p99 ms', server: `${f(r.latencyMs.p50)}/${f(r.latencyMs.p95)}/${f(r.latencyMs.p99)}`, baseline: '', target: '' });
+    table.add({ scenario, metric: 'failed / constructs', server: `${r.failed}/${r.constructs}`, baseline: `${uac.failed}/${uac.calls}`, target: '0', pass: r.failed === 0 });
+    table.add({ scenario, metric: 'server CPU % (1 core = 100)', server: f(r.serverCpuPct), baseline: '', target: '' });
+  }
+  table.add({ scenario: 'setup (best, no failures)', metric: 'duo_callbacks connected/s', server: f(best, 1), baseline: `${f(uac.callsPerSec / 2)} (far ends' ceiling ÷ 2)`, target: `≥ ${TARGET_SETUPS}`, pass: best >= TARGET_SETUPS });
+  for (const { timing, server: s, baseline: b } of concurrency) {
+    const scenario = `${timing.calls} bridged calls`;
+    const targeted = timing.calls >= TARGET_CALLS;
+    table.add({ scenario, metric: 'RTP loss % (both ways)', server: f(s.lossPct, 3), baseline: f(b.lossPct, 3), target: targeted ? `< ${TARGET_LOSS_PCT}` : '', pass: targeted ? s.lossPct < TARGET_LOSS_PCT && s.legsFlowing === 2 * timing.calls : undefined });
+    table.add({ scenario, metric: 'legs with loss / worst leg %', server: `${s.legsWithLoss} / ${f(s.worstLegLossPct, 2)}`, baseline: `${b.legsWithLoss} / ${f(b.worstLegLossPct, 2)}`, target: '' });
+    table.add({ scenario, metric: 'connected / legs flowing', server: `${s.connected} / ${s.legsFlowing}`, baseline: `- / ${b.legsFlowing}`, target: targeted ? `${timing.calls} / ${2 * timing.calls}` : '', pass: targeted ? s.connected === timing.calls && s.legsFlowing === 2 * timing.calls : undefined });
+    table.add({ scenario, metric: 'packets/s relayed', server: f(s.packetsPerSec), baseline: f(b.packetsPerSec), target: '' });
+    table.add({ scenario, metric: 'CPU % (1 core = 100)', server: f(s.cpuPct), baseline: f(b.cpuPct), target: targeted ? '< 100' : '', pass: targeted ? s.cpuPct < 100 : undefined });
+  }
+
+  const rendered = table.render();
+  console.log(`\n${rendered}\n`);
+  const resultsDir = join(process.cwd(), 'bench', 'results');
+  mkdirSync(resultsDir, { recursive: true });
+  const file = join(resultsDir, `${new Date().toISOString().replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`);
+  writeFileSync(file, JSON.stringify({ quick, plan, machine: { cpus: cpus().map((c) => c.model), node: process.version }, uac, setups, concurrency, table: table.rows, allPassed: table.allPassed }, null, 2));
+  console.log(`${table.allPassed ? 'all targets met' : 'SOME TARGETS MISSED'}; raw numbers: ${file}`);
+}
+
+main()
+  .catch((err: unknown) => {
+    console.error('bench failed:', err);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    clearTimeout(deadline);
+    await cleanup();
+  });
