@@ -3,18 +3,15 @@
 // suite then runs every flow of shared/spec/API.md against each target.
 //
 // Adding an engine = adding one entry to TARGETS.
-import { existsSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { pino, type Logger } from 'pino';
+import { DrachtioEngine } from '../../lib/engines/drachtio/DrachtioEngine.js';
 import { EmbeddedEngine } from '../../lib/engines/embedded/EmbeddedEngine.js';
-import type { DrachtioEngineConfig, GatewayConfig } from '../../lib/config/ServerConfig.js';
+import { findServices, type ServicesOrSkip } from '../engines/drachtio/services.js';
+import type { GatewayConfig } from '../../lib/config/ServerConfig.js';
 import type { TelephonyEngine } from '../../lib/telephony/TelephonyEngine.js';
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** What a target is given: the gateways (pointing at the SIPp carriers) and the server's folders. */
 export interface TargetContext {
@@ -88,45 +85,8 @@ const embedded: EngineTarget = {
   },
 };
 
-/**
- * Env vars of the drachtio target, as test/engines/drachtio/services.ts reads
- * them: DRACHTIO_HOST enables it; the others default (9022, cymru, 127.0.0.1,
- * 8021, ClueCon, 127.0.0.1).
- */
-export const DRACHTIO_ENV = ['DRACHTIO_HOST', 'DRACHTIO_PORT', 'DRACHTIO_SECRET', 'FREESWITCH_HOST', 'FREESWITCH_PORT', 'FREESWITCH_SECRET', 'ESL_LISTEN_HOST'] as const;
-
-const DRACHTIO_ENGINE_FILE = join(ROOT, 'lib', 'engines', 'drachtio', 'DrachtioEngine.ts');
-const DRACHTIO_SERVICES_FILE = join(ROOT, 'test', 'engines', 'drachtio', 'services.ts');
-
-type DrachtioEngineClass = new (config: DrachtioEngineConfig, log: Logger, dirs?: { mediaDir: string; recordingsDir: string }) => TelephonyEngine;
-type ServicesOrSkip = { config: DrachtioEngineConfig; local?: { stop(): Promise<void> } } | { skip: string };
-
-function drachtioUnavailable(): string | undefined {
-  // DRACHTIO_LOCAL=1: let the drachtio tests' helper start drachtio + freeswitch found on PATH.
-  if (!process.env.DRACHTIO_HOST && process.env.DRACHTIO_LOCAL !== '1') {
-    return 'drachtio target: set DRACHTIO_HOST (+ DRACHTIO_PORT, DRACHTIO_SECRET, FREESWITCH_HOST, FREESWITCH_PORT, FREESWITCH_SECRET) to run it against a running drachtio-server + FreeSWITCH, or DRACHTIO_LOCAL=1 to start local ones';
-  }
-  if (!existsSync(DRACHTIO_ENGINE_FILE)) return `drachtio target: ${DRACHTIO_ENGINE_FILE} does not exist yet`;
-  if (!existsSync(DRACHTIO_SERVICES_FILE)) return `drachtio target: ${DRACHTIO_SERVICES_FILE} does not exist yet`;
-  return undefined;
-}
-
 /** Servers are found (or started) once per test file and shared by its tests. */
 let drachtioServices: Promise<ServicesOrSkip> | undefined;
-
-async function loadDrachtio(): Promise<{ Engine: DrachtioEngineClass; services: ServicesOrSkip } | Skip> {
-  try {
-    // Loaded at run time so this suite compiles and runs without that engine.
-    const mod = (await import(pathToFileURL(DRACHTIO_ENGINE_FILE).href)) as { DrachtioEngine?: DrachtioEngineClass };
-    if (!mod.DrachtioEngine) return { skip: 'drachtio target: DrachtioEngine.ts exports no DrachtioEngine' };
-    const helper = (await import(pathToFileURL(DRACHTIO_SERVICES_FILE).href)) as { findServices?: () => Promise<ServicesOrSkip> };
-    if (!helper.findServices) return { skip: 'drachtio target: services.ts exports no findServices' };
-    drachtioServices ??= helper.findServices();
-    return { Engine: mod.DrachtioEngine, services: await drachtioServices };
-  } catch (err) {
-    return { skip: `drachtio target: cannot load or start it: ${(err as Error).message}` };
-  }
-}
 
 /** Resolves once the engine says it can place calls (it connects in the background). */
 async function waitAvailable(engine: TelephonyEngine, ms: number): Promise<string | undefined> {
@@ -138,16 +98,15 @@ async function waitAvailable(engine: TelephonyEngine, ms: number): Promise<strin
   return undefined;
 }
 
+// Same rules as the drachtio engine tests (test/engines/drachtio/services.ts):
+// DRACHTIO_HOST names running servers; else binaries on PATH are started here; else skipped.
 const drachtio: EngineTarget = {
   name: 'drachtio',
-  unavailable: () => Promise.resolve(drachtioUnavailable()),
   async prepare(ctx) {
-    const reason = drachtioUnavailable();
-    if (reason) return { skip: reason };
-    const loaded = await loadDrachtio();
-    if (isSkip(loaded)) return loaded;
-    if ('skip' in loaded.services) return { skip: `drachtio target: ${loaded.services.skip}` };
-    const engine = new loaded.Engine(loaded.services.config, ctx.log, { mediaDir: ctx.mediaDir, recordingsDir: ctx.recordingsDir });
+    drachtioServices ??= findServices();
+    const services = await drachtioServices;
+    if ('skip' in services) return { skip: `drachtio target: ${services.skip}` };
+    const engine = new DrachtioEngine(services.config, ctx.log, { mediaDir: ctx.mediaDir, recordingsDir: ctx.recordingsDir });
     await engine.start(); // CtiServer.start() calls it again (idempotent); calls need the connections up first
     const notReady = await waitAvailable(engine, 15_000);
     if (notReady) {
@@ -159,7 +118,7 @@ const drachtio: EngineTarget = {
   async dispose() {
     const services = await drachtioServices;
     drachtioServices = undefined;
-    if (services && 'local' in services) await services.local?.stop();
+    if (services && !('skip' in services)) await services.local?.stop();
   },
 };
 
