@@ -39,7 +39,8 @@ const MESSAGE_FOR: Readonly<Record<ServiceErrorKind, string>> = {
  * unknown methods are answered by json-rpc-2.0 as the spec prescribes.
  */
 export class RpcApi {
-  readonly #server = new JSONRPCServer<RpcCaller>();
+  // Every error is logged once by #invoke, as JSON; the library's console.warn would repeat it as text.
+  readonly #server = new JSONRPCServer<RpcCaller>({ errorListener: () => undefined });
 
   constructor(
     private readonly contract: RpcContract,

@@ -304,3 +304,27 @@ forEachTarget(t, 'duo_callback: the same number for both parties → invalid par
   t.same(fx.events, [], 'no event');
   await checkEnd(t, fx, 0);
 });
+
+forEachTarget(t, 'duo_callback: party 2 rings without early media, party 1 hears the ringback tone', async (t, target) => {
+  const fx = await setup(t, target);
+  if (!fx) return;
+  const [ear1, ear2] = [await fx.ear(), await fx.ear()];
+  const user1 = `answer-${ear1.port}`;
+  const user2 = `ringans-1.5-${ear2.port}`;
+  const resId = await fx.construct('ext.duo_callback.construct', {
+    to1_uri: `sip:${user1}@carrier`,
+    to2_uri: `sip:${user2}@carrier`,
+    max_answer_seconds: 1,
+    user_data: 'plain-180',
+  });
+  const ringing = await fx.progress(resId, 'ringing', 2);
+  t.equal(ringing.params.sip_status, 180);
+  const answered2 = await fx.progress(resId, 'answered', 2);
+  const heard = hearing(ear1, ringing.at + 200, answered2.at - 100);
+  t.equal(heard.main, TONE.ringback, `party 1 hears the ringback tone while party 2 rings (${describeHearing(heard)})`);
+  t.ok(heard.soundMs >= (answered2.at - ringing.at - 300) * 0.7 && heard.purity >= 0.9, 'steadily, and nothing else');
+  await fx.progress(resId, 'connected', 2);
+  const params = await checkResource(t, fx, resId, 'plain-180');
+  t.match(params, { error: null, dropped_by: 'sys' });
+  await checkEnd(t, fx, 2);
+});

@@ -28,6 +28,8 @@ export const TONE = {
   early: 440,
   party1Talks: 1300,
   party2Talks: 900,
+  /** The server's own ringback tone (440 + 480 Hz), reported as one value. */
+  ringback: 460,
 } as const;
 const ALL_TONES = [TONE.prompt, TONE.ringFile, TONE.early, TONE.party1Talks, TONE.party2Talks];
 
@@ -152,6 +154,13 @@ export function toneOf(p: RtpPacket, silenceRms = 200): number {
   if (p.payloadType !== 0 && p.payloadType !== 8) return 0;
   const pcm = decode(p);
   if (rms(pcm) < silenceRms) return 0;
+  // 440 and 480 Hz sit under one 50 Hz Goertzel bin of a 20 ms frame and beat
+  // within it, so the pair counts as ringback when each holds a fair share;
+  // a pure 440 Hz tone leaks only ~5 % into 480.
+  const [p440, p480] = [goertzelPower(pcm, 440), goertzelPower(pcm, 480)];
+  const others = ALL_TONES.filter((f) => f !== 440).reduce((sum, f) => sum + goertzelPower(pcm, f), 0);
+  const pair = p440 + p480;
+  if (pair > 2 * others && Math.min(p440, p480) / pair > 0.2) return TONE.ringback;
   let best = 0;
   let bestPower = 0;
   let total = 0;
