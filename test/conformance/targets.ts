@@ -4,11 +4,10 @@
 //
 // Adding an engine = adding one entry to TARGETS.
 import { randomInt } from 'node:crypto';
-import dgram from 'node:dgram';
-import net from 'node:net';
 import { pino, type Logger } from 'pino';
 import { DrachtioEngine } from '../../lib/engines/drachtio/DrachtioEngine.js';
 import { EmbeddedEngine } from '../../lib/engines/embedded/EmbeddedEngine.js';
+import { freeSipPort, waitAvailable } from '../support/engineTestKit.js';
 import { findServices, type ServicesOrSkip } from '../engines/drachtio/services.js';
 import type { GatewayConfig } from '../../lib/config/ServerConfig.js';
 import type { TelephonyEngine } from '../../lib/telephony/TelephonyEngine.js';
@@ -47,22 +46,6 @@ export interface EngineTarget {
 
 export const isSkip = <T extends object>(x: T | Skip): x is Skip => 'skip' in x;
 
-/** A port free for both UDP and TCP on host (the embedded engine binds both). */
-export async function freeSipPort(host: string): Promise<number> {
-  for (;;) {
-    const port = 20000 + randomInt(40000);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = dgram.createSocket('udp4');
-      s.once('error', () => resolve(false));
-      s.bind(port, host, () => {
-        const server = net.createServer();
-        server.once('error', () => s.close(() => resolve(false)));
-        server.listen(port, host, () => server.close(() => s.close(() => resolve(true))));
-      });
-    });
-    if (ok) return port;
-  }
-}
 
 const embedded: EngineTarget = {
   name: 'embedded',
@@ -88,15 +71,6 @@ const embedded: EngineTarget = {
 /** Servers are found (or started) once per test file and shared by its tests. */
 let drachtioServices: Promise<ServicesOrSkip> | undefined;
 
-/** Resolves once the engine says it can place calls (it connects in the background). */
-async function waitAvailable(engine: TelephonyEngine, ms: number): Promise<string | undefined> {
-  const until = Date.now() + ms;
-  while (!engine.available) {
-    if (Date.now() > until) return `not available ${ms} ms after start`;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return undefined;
-}
 
 // Same rules as the drachtio engine tests (test/engines/drachtio/services.ts):
 // DRACHTIO_HOST names running servers; else binaries on PATH are started here; else skipped.
@@ -108,11 +82,10 @@ const drachtio: EngineTarget = {
     if ('skip' in services) return { skip: `drachtio target: ${services.skip}` };
     const engine = new DrachtioEngine(services.config, ctx.log, { mediaDir: ctx.mediaDir, recordingsDir: ctx.recordingsDir });
     await engine.start(); // CtiServer.start() calls it again (idempotent); calls need the connections up first
-    const notReady = await waitAvailable(engine, 15_000);
-    if (notReady) {
+    await waitAvailable(engine).catch(async (err: unknown) => {
       await engine.stop();
-      throw new Error(`drachtio engine ${notReady}`);
-    }
+      throw err;
+    });
     return { engine, env: {} };
   },
   async dispose() {

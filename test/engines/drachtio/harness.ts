@@ -4,28 +4,21 @@
 // services.ts (environment variables, or started here from test/telephony-config/).
 import { pino } from 'pino';
 import type { DrachtioEngineConfig } from '../../../lib/config/ServerConfig.js';
-import type { CallLeg, CallLegEvents, DialRequest, LegEnd } from '../../../lib/telephony/TelephonyEngine.js';
+import type { CallLeg, DialRequest } from '../../../lib/telephony/TelephonyEngine.js';
 import { DrachtioEngine } from '../../../lib/engines/drachtio/DrachtioEngine.js';
 import { RtpEar } from '../../support/sipp/RtpEar.js';
 import { SippCarrier, type SipTransport } from '../../support/sipp/SippCarrier.js';
+import { waitAvailable } from '../../support/engineTestKit.js';
+
+export { ended, next, sleep, waitAvailable } from '../../support/engineTestKit.js';
 
 export interface Teardown {
   teardown(fn: () => unknown): void;
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
 
-/** Resolves once `engine.available` is true, or rejects after `ms`. */
-export async function waitAvailable(engine: DrachtioEngine, wanted = true, ms = 15_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (engine.available !== wanted) {
-    if (Date.now() > until) throw new Error(`engine not ${wanted ? 'available' : 'unavailable'} after ${ms} ms`);
-    await sleep(50);
-  }
-}
-
+/** A started engine, available, stopped with the test. */
 export async function startEngine(t: Teardown, config: DrachtioEngineConfig): Promise<DrachtioEngine> {
   const engine = new DrachtioEngine(config, logger);
   t.teardown(() => engine.stop());
@@ -62,21 +55,6 @@ export function request(carrier: SippCarrier, user: string, auth = false): DialR
   };
 }
 
-/** The arguments of a leg's next `event`, or a rejection after `ms`. */
-export function next(leg: CallLeg, event: keyof CallLegEvents, ms = 10_000): Promise<unknown[]> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ${event} within ${ms} ms`)), ms);
-    const listener = (...args: unknown[]): void => {
-      clearTimeout(timer);
-      resolve(args);
-    };
-    leg.once(event, listener as never);
-  });
-}
-
-export async function ended(leg: CallLeg, ms = 10_000): Promise<LegEnd> {
-  return (await next(leg, 'ended', ms))[0] as LegEnd;
-}
 
 /** Counts every `ended` of a leg, to prove there is exactly one. */
 export function countEnded(leg: CallLeg): () => number {

@@ -10,8 +10,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import type { EmbeddedEngineConfig } from '../../../lib/config/ServerConfig.js';
-import type { CallLeg, CallLegEvents, LegEnd } from '../../../lib/telephony/TelephonyEngine.js';
 import { EmbeddedEngine } from '../../../lib/engines/embedded/EmbeddedEngine.js';
+import { freeSipPort, sleep } from '../../support/engineTestKit.js';
+
+export { ended, next, sleep } from '../../support/engineTestKit.js';
 
 export interface Teardown {
   teardown(fn: () => unknown): void;
@@ -22,7 +24,6 @@ export const FAR_HOST = '127.0.0.2';
 export const EAR_HOST = '127.0.0.3';
 export const SIPP_MISSING = 'install SIPp: apt-get install sip-tester';
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export function sippInstalled(): boolean {
   return !spawnSync('sipp', ['-v']).error;
@@ -30,30 +31,13 @@ export function sippInstalled(): boolean {
 
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
 
-/** A UDP+TCP port free on `host` now. */
-export async function freePort(host: string): Promise<number> {
-  for (;;) {
-    const port = 20000 + randomInt(40000);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = dgram.createSocket('udp4');
-      s.once('error', () => resolve(false));
-      s.bind(port, host, () => {
-        const server = net.createServer();
-        server.once('error', () => s.close(() => resolve(false)));
-        server.listen(port, host, () => server.close(() => s.close(() => resolve(true))));
-      });
-    });
-    if (ok) return port;
-  }
-}
-
 export async function startEngine(t: Teardown, config: Partial<EmbeddedEngineConfig> = {}): Promise<EmbeddedEngine> {
   const rtpBase = 20000 + 2 * randomInt(20000);
   const engine = new EmbeddedEngine(
     {
       type: 'embedded',
       sipHost: ENGINE_HOST,
-      sipPort: await freePort(ENGINE_HOST),
+      sipPort: await freeSipPort(ENGINE_HOST),
       rtpHost: ENGINE_HOST,
       rtpPortMin: rtpBase,
       rtpPortMax: rtpBase + 99,
@@ -92,7 +76,7 @@ const scenarioDir = join(fileURLToPath(new URL('.', import.meta.url)), 'sipp');
 
 /** Runs one call of a UAS scenario from ./sipp on FAR_HOST, killed with the test. */
 export async function runSipp(t: Teardown, scenario: string, o: SippOptions): Promise<Sipp> {
-  const port = await freePort(FAR_HOST);
+  const port = await freeSipPort(FAR_HOST);
   const codec = o.codec ?? 'PCMU';
   const dir = mkdtempSync(join(tmpdir(), 'embedded-sipp-'));
   const args = [
@@ -187,20 +171,4 @@ export class Ear {
       // already closed
     }
   }
-}
-
-/** The arguments of a leg's next `event`, or a rejection after `ms`. */
-export function next(leg: CallLeg, event: keyof CallLegEvents, ms = 10000): Promise<unknown[]> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ${event} within ${ms} ms`)), ms);
-    const listener = (...args: unknown[]): void => {
-      clearTimeout(timer);
-      resolve(args);
-    };
-    leg.once(event, listener as never);
-  });
-}
-
-export async function ended(leg: CallLeg, ms = 10000): Promise<LegEnd> {
-  return (await next(leg, 'ended', ms))[0] as LegEnd;
 }
