@@ -35,7 +35,7 @@ export class CtiServer {
     this.#config = config;
     this.#engine = engine;
     this.#log = log;
-    const media = new FileFolder(config.mediaDir);
+    const media = new FileFolder(config.mediaDir, 'media');
     const ringbackFile = join(media.root, config.ringbackFile);
     ensureRingbackTone(ringbackFile);
     this.registry = new ResourceRegistry(config.nodeId, config.limits.maxResources, clock);
@@ -46,7 +46,7 @@ export class CtiServer {
       engine,
       router: new GatewayRouter(config.gateways, config.defaultGateway),
       media,
-      recordings: new FileFolder(config.recordingsDir),
+      recordings: new FileFolder(config.recordingsDir, 'recordings'),
       ringbackFile: media.existingFile(config.ringbackFile, 'ringbackFile'),
       registry: this.registry,
       clock,

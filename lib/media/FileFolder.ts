@@ -10,7 +10,11 @@ import { ServiceError } from '../service/ServiceError.js';
 export class FileFolder {
   readonly root: string;
 
-  constructor(dir: string) {
+  /** `label` names the folder in errors ("media", "recordings"): clients never see server paths. */
+  constructor(
+    dir: string,
+    private readonly label: string,
+  ) {
     mkdirSync(dir, { recursive: true });
     this.root = realpathSync(dir);
   }
@@ -18,7 +22,7 @@ export class FileFolder {
   /** An existing regular file inside the folder. */
   existingFile(name: string, param: string): string {
     const path = this.#inside(name, param);
-    if (!existsSync(path)) throw this.#problem(param, `'${name}' does not exist in the ${this.root} folder`);
+    if (!existsSync(path)) throw this.#problem(param, `'${name}' does not exist in the ${this.label} folder`);
     const real = realpathSync(path);
     if (!this.#contains(real)) throw this.#problem(param, `'${name}' links outside its folder`);
     if (!statSync(real).isFile()) throw this.#problem(param, `'${name}' is not a file`);

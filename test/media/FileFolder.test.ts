@@ -6,7 +6,7 @@ import { FileFolder } from '../../lib/media/FileFolder.js';
 import { ServiceError } from '../../lib/service/ServiceError.js';
 
 const base = mkdtempSync(join(tmpdir(), 'cti-folder-'));
-const folder = new FileFolder(join(base, 'media'));
+const folder = new FileFolder(join(base, 'media'), 'media');
 const outside = join(base, 'secret.wav');
 writeFileSync(outside, 'x');
 writeFileSync(join(folder.root, 'a.wav'), 'x');
@@ -30,7 +30,7 @@ const problem = (fn: () => unknown): string => {
 t.test('existing files resolve inside the folder only', async (t) => {
   t.equal(folder.existingFile('a.wav', 'p'), join(folder.root, 'a.wav'));
   t.equal(folder.existingFile('sub/b.wav', 'p'), join(folder.root, 'sub', 'b.wav'));
-  t.match(problem(() => folder.existingFile('missing.wav', 'p')), /^p: 'missing.wav' does not exist/);
+  t.match(problem(() => folder.existingFile('missing.wav', 'p')), /^p: 'missing.wav' does not exist in the media folder$/);
   t.match(problem(() => folder.existingFile('../secret.wav', 'p')), /leaves its folder/);
   t.match(problem(() => folder.existingFile(outside, 'p')), /must be a relative file name/);
   t.match(problem(() => folder.existingFile('link.wav', 'p')), /links outside its folder/);

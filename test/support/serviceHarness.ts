@@ -43,7 +43,7 @@ export function serviceHarness(env: Record<string, string> = {}): Harness {
       ...env,
     },
   });
-  const media = new FileFolder(config.mediaDir);
+  const media = new FileFolder(config.mediaDir, 'media');
   for (const name of ['ring.wav', 'prompt.wav', 'prompt2.wav', 'ringback.wav']) writeFileSync(join(media.root, name), 'RIFF');
   const clock = new ManualClock();
   const engine = new ScriptedTelephonyEngine();
@@ -55,7 +55,7 @@ export function serviceHarness(env: Record<string, string> = {}): Harness {
     engine,
     router: new GatewayRouter(config.gateways, config.defaultGateway),
     media,
-    recordings: new FileFolder(config.recordingsDir),
+    recordings: new FileFolder(config.recordingsDir, 'recordings'),
     ringbackFile: join(media.root, 'ringback.wav'),
     registry,
     clock,
