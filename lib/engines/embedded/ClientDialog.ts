@@ -72,7 +72,7 @@ export class ClientDialog {
   ack(rs: Message): void {
     const seq = rs.headers.cseq?.seq ?? 0;
     if (this.#ack && this.#ackSeq === seq) {
-      this.#stack.ack(this.#ack, this.#target, nanoid());
+      this.#stack.ack(this.#ack, this.#target, `z9hG4bK${nanoid()}`);
       return;
     }
     this.#remoteTo = rs.headers.to;
@@ -81,7 +81,7 @@ export class ClientDialog {
     this.#routeSet = [...(rs.headers['record-route'] ?? [])].reverse();
     this.#ackSeq = seq;
     this.#ack = this.#inDialog('ACK', seq);
-    this.#stack.ack(this.#ack, this.#target, nanoid());
+    this.#stack.ack(this.#ack, this.#target, `z9hG4bK${nanoid()}`);
   }
 
   /** CANCELs the INVITE now, or as soon as it has a provisional response. */
