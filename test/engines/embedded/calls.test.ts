@@ -1,7 +1,7 @@
 // The engine's SIP call flows against a real SIPp far end (UDP and TCP).
 import t from 'tap';
 import type { DialRequest, LegProgress } from '../../../lib/telephony/TelephonyEngine.js';
-import { Ear, FAR_HOST, SIPP_MISSING, ended, next, runSipp, sippInstalled, startEngine, type Sipp } from './harness.js';
+import { Ear, FAR_HOST, SIPP_MISSING, ended, next, runSipp, sippInstalled, sleep, startEngine, type Sipp } from './harness.js';
 
 function request(sipp: Sipp, extra: Partial<DialRequest['gateway']> = {}): DialRequest {
   return {
@@ -51,6 +51,27 @@ if (!sippInstalled()) {
     leg.hangup();
     tt.same(await ended(leg), { by: 'local', reason: 'hangup' });
     await sippPassed(tt, sipp);
+  });
+
+  t.test('a 200 racing our CANCEL is ACKed and BYEd; the leg ends once, by local', async (tt) => {
+    const engine = await startEngine(tt);
+    const ear = await Ear.open(tt);
+    const sipp = await runSipp(tt, 'cancel-race', { mediaPort: ear.port });
+    const leg = engine.dial(request(sipp));
+    const ends: unknown[] = [];
+    let answered = false;
+    leg.on('ended', (end) => ends.push(end));
+    leg.on('answered', () => (answered = true));
+    await next(leg, 'progress');
+    leg.hangup();
+    await sippPassed(tt, sipp);
+    await sleep(200); // room for a second, wrong 'ended'
+    tt.same(ends, [{ by: 'local', reason: 'hangup' }], 'ended exactly once');
+    tt.notOk(answered, 'a call we hung up is never reported answered');
+    const received = sipp.received();
+    tt.same(received.map((m) => m.split(' ', 1)[0]), ['INVITE', 'CANCEL', 'ACK', 'BYE'], 'SIPp got the ACK for its 200, then our BYE');
+    tt.match(received[2], /^Via: .*;branch=z9hG4bK/m, 'the ACK has an RFC 3261 branch');
+    tt.equal(ear.packets.length, 0, 'no media towards a call we hung up');
   });
 
   t.test('hangup while the leg is still starting sends nothing', async (tt) => {

@@ -56,6 +56,8 @@ export interface SippOptions {
   /** Where the far end's SDP sends our RTP: a test ear, or SIPp's own echo port. */
   readonly mediaPort: number;
   readonly mediaHost?: string;
+  /** A second media port for scenarios that move the far end's media (re-INVITE); defaults to mediaPort. */
+  readonly mediaPort2?: number;
   readonly codec?: 'PCMU' | 'PCMA';
   readonly telephoneEventPt?: number;
   /** Makes SIPp echo RTP arriving on mediaPort (then mediaHost must be FAR_HOST). */
@@ -70,6 +72,8 @@ export interface Sipp {
   readonly exit: Promise<number | null>;
   /** SIPp's error log, for failure messages. */
   errors(): string;
+  /** Every SIP message SIPp received, in order (from its message trace). */
+  received(): string[];
 }
 
 const scenarioDir = join(fileURLToPath(new URL('.', import.meta.url)), 'sipp');
@@ -86,10 +90,11 @@ export async function runSipp(t: Teardown, scenario: string, o: SippOptions): Pr
     '-t', o.transport === 'tcp' ? 't1' : 'u1',
     '-key', 'ear_ip', o.mediaHost ?? EAR_HOST,
     '-key', 'ear_port', String(o.mediaPort),
+    '-key', 'ear_port2', String(o.mediaPort2 ?? o.mediaPort),
     '-key', 'codec', codec === 'PCMU' ? '0' : '8',
     '-key', 'codec_name', codec,
     '-key', 'te', String(o.telephoneEventPt ?? 101),
-    '-nostdin', '-trace_err',
+    '-nostdin', '-trace_err', '-trace_msg',
     ...(o.rtpEcho ? ['-rtp_echo', '-mi', FAR_HOST, '-mp', String(o.mediaPort)] : []),
   ];
   const child = spawn('timeout', args, { cwd: dir, stdio: 'ignore' });
@@ -98,15 +103,22 @@ export async function runSipp(t: Teardown, scenario: string, o: SippOptions): Pr
     if (child.exitCode === null) child.kill('SIGTERM');
   });
   await waitUntilBound(FAR_HOST, port, o.transport ?? 'udp');
+  const log = (suffix: string): string =>
+    readdirSync(dir)
+      .filter((f) => f.endsWith(suffix))
+      .map((f) => readFileSync(join(dir, f), 'utf8'))
+      .join('\n');
   return {
     host: FAR_HOST,
     port,
     exit,
-    errors: () =>
-      readdirSync(dir)
-        .filter((f) => f.endsWith('errors.log'))
-        .map((f) => readFileSync(join(dir, f), 'utf8'))
-        .join('\n'),
+    errors: () => log('errors.log'),
+    // Each entry: a dashed timestamp line, "UDP message received [n] bytes :", a blank line, the message.
+    received: () =>
+      log('messages.log')
+        .split(/^-{10,}.*$/m)
+        .map((entry) => /message received \[\d+\] bytes :\s*\n\n([^]*)/.exec(entry)?.[1]?.trim())
+        .filter((m): m is string => m !== undefined),
   };
 }
 
