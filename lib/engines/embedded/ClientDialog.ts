@@ -16,6 +16,10 @@ import type { SipStack, SipTarget } from './SipStack.js';
 const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY';
 /** Challenges answered per request before the failure is passed on (a wrong password loops otherwise). */
 const MAX_AUTH_ATTEMPTS = 2;
+/** RFC 3261 timers for resending our 2xx to an INVITE (§13.3.1.4): T1 doubling up to T2, for 64·T1. */
+const T1_MS = 500;
+const T2_MS = 4000;
+const RESEND_FOR_MS = 64 * T1_MS;
 
 export class ClientDialog {
   readonly callId = `${nanoid()}@cti`;
@@ -36,6 +40,8 @@ export class ClientDialog {
   #remoteTarget: string;
   #routeSet: NameAddr[] = [];
   #auth: DigestContext = {};
+  /** Our 2xx to a far-end INVITE that no ACK has confirmed yet. */
+  #unacked: { seq: number; timer: NodeJS.Timeout } | undefined;
 
   constructor(stack: SipStack, target: SipTarget, request: DialRequest, log: Logger) {
     this.#stack = stack;
@@ -123,6 +129,39 @@ export class ClientDialog {
     const rs = sip.makeResponse(rq, status, reason, { headers, ...(sdp === undefined ? {} : { content: sdp }) });
     this.#log.debug(`> ${status} ${reason} (${rq.method ?? ''})`);
     this.#stack.respond(rs);
+    if (rq.method === 'INVITE' && status >= 200 && status < 300) this.#resendUntilAck(rs, rq.headers.cseq?.seq ?? 0);
+  }
+
+  /** An ACK from the far end: stops resending the 2xx it confirms. */
+  acked(ack: Message): void {
+    if (this.#unacked && this.#unacked.seq === ack.headers.cseq?.seq) this.stopResending();
+  }
+
+  stopResending(): void {
+    clearTimeout(this.#unacked?.timer);
+    this.#unacked = undefined;
+  }
+
+  /**
+   * `sip` sends a 2xx to an INVITE once, and its transaction swallows the
+   * INVITE's retransmissions: a lost 2xx would never be repeated and the far
+   * end would give up on the re-INVITE. So we resend it, as RFC 3261 asks of
+   * the UAS core, until the ACK comes or 64·T1 passed.
+   */
+  #resendUntilAck(rs: Message, seq: number): void {
+    this.stopResending();
+    const resend = (interval: number, waited: number): void => {
+      if (waited >= RESEND_FOR_MS) {
+        this.#unacked = undefined;
+        this.#log.warn({ seq }, 'no ACK for our 2xx to the far end\'s INVITE');
+        return;
+      }
+      this.#log.debug(`> ${rs.status ?? ''} ${rs.reason ?? ''} (INVITE, resent)`);
+      this.#stack.respond(rs);
+      const next = Math.min(interval * 2, T2_MS);
+      this.#unacked = { seq, timer: setTimeout(resend, next, next, waited + next) };
+    };
+    this.#unacked = { seq, timer: setTimeout(resend, T1_MS, T1_MS, T1_MS) };
   }
 
   /** Sends `rq` in a new transaction, answering challenges; CANCEL is held until a provisional. */

@@ -177,6 +177,7 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     this.#log.debug(`< ${rq.method ?? ''} (in dialog)`);
     switch (rq.method) {
       case 'ACK':
+        dialog.acked(rq);
         if (rq.content) this.#applyRemoteSdp(rq.content); // answer to our offer in a 200 to an empty re-INVITE
         return;
       case 'BYE':
@@ -234,6 +235,7 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     this.#end = end;
     this.#log.info({ by: end.by, sipStatus: end.sipStatus, reason: end.reason }, 'ended');
     this.#player?.stop();
+    this.#dialog?.stopResending(); // after our BYE a 2xx to their re-INVITE is moot
     if (this.#session) {
       this.#ctx.watchdog.unwatch(this.#session);
       this.#session.close();
