@@ -1,4 +1,7 @@
-/** One timer for every answered leg: ends a leg whose far end sent no RTP for the configured time. */
+/**
+ * One timer for every answered leg: ends a leg whose far end sent no RTP for
+ * the configured time, unless its SDP said it sends none (held with recvonly/inactive).
+ */
 import { performance } from 'node:perf_hooks';
 import type { RtpSession } from './RtpSession.js';
 
@@ -35,7 +38,7 @@ export class MediaWatchdog {
   readonly #check = (): void => {
     const now = performance.now();
     for (const [session, w] of this.#watched) {
-      if (session.packetsReceived !== w.count) {
+      if (session.packetsReceived !== w.count || !session.remoteSends) {
         w.count = session.packetsReceived;
         w.since = now;
       } else if (now - w.since >= this.#timeoutMs) {

@@ -19,7 +19,7 @@ import type { Pacer } from './Pacer.js';
 import { Player } from './Player.js';
 import type { RtpPortPool } from './RtpPortPool.js';
 import { RtpSession } from './RtpSession.js';
-import { OUR_TELEPHONE_EVENT_PT, buildSdp, parseSdp, type RemoteMedia } from './Sdp.js';
+import { ANSWER_DIRECTION, OUR_TELEPHONE_EVENT_PT, buildSdp, parseSdp, type RemoteMedia, type SdpDirection } from './Sdp.js';
 import type { SipStack } from './SipStack.js';
 
 /** What the engine lends every leg. */
@@ -59,6 +59,8 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
   #linger: NodeJS.Timeout | undefined;
   readonly #sdpSessionId = randomInt(2 ** 31);
   #sdpVersion = 1;
+  /** What our last SDP described, to tell whether the next one changed. */
+  #sdpDescribed: string | undefined;
 
   constructor(request: DialRequest, ctx: LegContext, log: Logger) {
     super();
@@ -196,7 +198,7 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     }
   };
 
-  /** A re-INVITE/UPDATE: keep our codec if still offered, answer with our current SDP. */
+  /** A re-INVITE/UPDATE: keep our codec if still offered, follow a move or hold, answer with our current SDP. */
   #answerOffer(rq: Message, dialog: ClientDialog): void {
     const session = this.#session;
     if (!session || this.#end) return dialog.respond(rq, 481, 'Call/Transaction Does Not Exist');
@@ -204,9 +206,9 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     const offer = parseSdp(rq.content);
     if (typeof offer === 'string') return dialog.respond(rq, 488, 'Not Acceptable Here');
     const codec = offer.codecs.includes(session.codec) ? session.codec : offer.codec;
-    if (codec !== session.codec || offer.telephoneEventPt !== session.telephoneEventPt) this.#sdpVersion++;
     session.setRemote({ ...offer, codec });
-    dialog.respond(rq, 200, 'OK', this.#sdp([codec], offer.telephoneEventPt));
+    this.#log.info({ address: offer.address, port: offer.port, direction: offer.direction, codec }, 'far end changed the session');
+    dialog.respond(rq, 200, 'OK', this.#sdp([codec], offer.telephoneEventPt, ANSWER_DIRECTION[offer.direction]));
   }
 
   /** Applies SDP from the far end when there is some: the media it names, or why it is unusable. */
@@ -218,14 +220,20 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     return media;
   }
 
-  #sdp(codecs: readonly G711Codec[], telephoneEventPt: number | undefined): string {
+  /** Our SDP: one o= session id throughout, its version bumped only when what it describes changed (RFC 3264 §8). */
+  #sdp(codecs: readonly G711Codec[], telephoneEventPt: number | undefined, direction: SdpDirection = 'sendrecv'): string {
+    const port = this.#session?.port ?? 0;
+    const described = `${port} ${codecs.join()} ${telephoneEventPt} ${direction}`;
+    if (this.#sdpDescribed !== undefined && described !== this.#sdpDescribed) this.#sdpVersion++;
+    this.#sdpDescribed = described;
     return buildSdp({
       sessionId: this.#sdpSessionId,
       version: this.#sdpVersion,
       address: this.#ctx.mediaAddress,
-      port: this.#session?.port ?? 0,
+      port,
       codecs,
       telephoneEventPt,
+      direction,
     });
   }
 

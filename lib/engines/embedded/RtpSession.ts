@@ -26,6 +26,14 @@ export class RtpSession {
   #remotePort = 0;
   #latched = false;
   #latchedSsrc = -1;
+  /** Where the far end's SDP last put its media: a re-INVITE naming it again is no move. */
+  #sdpAddress = '';
+  #sdpPort = -1;
+  /** The stream we were latched to before the far end moved: its late packets must not pull us back. */
+  #stale: { address: string; port: number; ssrc: number } | undefined;
+  /** False while the far end does not want our media (hold: its SDP says sendonly or inactive). */
+  #sending = true;
+  #remoteSends = true;
   #codec: G711Codec = 'PCMU';
   #telephoneEventPt: number | undefined;
   readonly #ssrc = randomInt(2 ** 32);
@@ -82,23 +90,38 @@ export class RtpSession {
     return this.#telephoneEventPt;
   }
 
+  /** True unless the far end said it sends nothing (recvonly, inactive): silence is then no timeout. */
+  get remoteSends(): boolean {
+    return this.#remoteSends;
+  }
+
   /**
-   * Applies the far end's SDP; latching starts over since the far end may have
-   * moved. Port 0 (a rejected stream) or an out-of-range port is no
-   * destination: `send` would throw; we wait for the far end's RTP instead.
+   * Applies the far end's SDP. When it names a new address or port (a move,
+   * e.g. a re-INVITE), we send there and latching starts over; the same
+   * address again keeps the latch (a NATed phone's re-INVITE must not undo
+   * it). Port 0 (a rejected stream), an out-of-range port or 0.0.0.0 (old-style
+   * hold) is no destination: `send` would throw or loop back; we wait for the
+   * far end's RTP instead.
    */
   setRemote(media: RemoteMedia): void {
-    const usable = Number.isInteger(media.port) && media.port > 0 && media.port <= 65535;
-    this.#remoteAddress = usable ? media.address : undefined;
-    this.#remotePort = media.port;
-    this.#latched = false;
+    if (media.address !== this.#sdpAddress || media.port !== this.#sdpPort) {
+      const usable = Number.isInteger(media.port) && media.port > 0 && media.port <= 65535 && media.address !== '0.0.0.0';
+      this.#stale = this.#latched ? { address: this.#remoteAddress ?? '', port: this.#remotePort, ssrc: this.#latchedSsrc } : undefined;
+      this.#sdpAddress = media.address;
+      this.#sdpPort = media.port;
+      this.#remoteAddress = usable ? media.address : undefined;
+      this.#remotePort = media.port;
+      this.#latched = false;
+    }
+    this.#sending = media.direction === 'sendrecv' || media.direction === 'recvonly';
+    this.#remoteSends = media.direction === 'sendrecv' || media.direction === 'sendonly';
     this.#codec = media.codec;
     this.#telephoneEventPt = media.telephoneEventPt;
   }
 
   /** Sends 20 ms of our codec from `audio` at `offset`, padding a short tail with silence. */
   sendFrame(audio: Buffer, offset: number): void {
-    if (this.#remoteAddress === undefined || this.#closed) return;
+    if (this.#remoteAddress === undefined || this.#closed || !this.#sending) return;
     const packet = Buffer.allocUnsafe(RTP_HEADER_BYTES + SAMPLES_PER_FRAME);
     const copied = audio.copy(packet, RTP_HEADER_BYTES, offset, offset + SAMPLES_PER_FRAME);
     if (copied < SAMPLES_PER_FRAME) packet.fill(SILENCE[this.#codec], RTP_HEADER_BYTES + copied);
@@ -115,7 +138,7 @@ export class RtpSession {
    * transcoded to our codec, telephone-event mapped to our payload type.
    */
   relay(packet: Buffer, headerLength: number, sourceEventPt: number | undefined): void {
-    if (this.#remoteAddress === undefined || this.#closed || this.playing) return;
+    if (this.#remoteAddress === undefined || this.#closed || this.playing || !this.#sending) return;
     const pt = packet[1]! & 0x7f;
     let outPt: number;
     const codec = codecOfPayloadType(pt);
@@ -155,11 +178,14 @@ export class RtpSession {
   /**
    * Sends to where the far end's RTP comes from: set by the first packet, and
    * moved only by a new stream (SSRC) from elsewhere, e.g. a media server
-   * handing over to the phone; a late packet of the old stream does not.
+   * handing over to the phone; a late packet of the old stream does not, nor
+   * one of the stream from before the far end's SDP moved.
    */
   #latch(packet: Buffer, rinfo: dgram.RemoteInfo): void {
     const ssrc = rtpSsrc(packet);
     if (this.#latched && ssrc === this.#latchedSsrc) return;
+    const stale = this.#stale;
+    if (stale && ssrc === stale.ssrc && rinfo.port === stale.port && rinfo.address === stale.address) return;
     this.#latched = true;
     this.#latchedSsrc = ssrc;
     this.#remoteAddress = rinfo.address;

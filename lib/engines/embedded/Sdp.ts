@@ -4,6 +4,16 @@ import { PAYLOAD_TYPE, type G711Codec } from './G711.js';
 /** The telephone-event payload type we offer. */
 export const OUR_TELEPHONE_EVENT_PT = 101;
 
+export type SdpDirection = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
+
+/** RFC 3264 §6.1: the direction that answers an offered one (hold: sendonly → recvonly). */
+export const ANSWER_DIRECTION: Readonly<Record<SdpDirection, SdpDirection>> = {
+  sendrecv: 'sendrecv',
+  sendonly: 'recvonly',
+  recvonly: 'sendonly',
+  inactive: 'inactive',
+};
+
 export interface SdpOfferParams {
   readonly sessionId: number;
   readonly version: number;
@@ -13,6 +23,7 @@ export interface SdpOfferParams {
   readonly codecs: readonly G711Codec[];
   /** Payload type of telephone-event, or undefined to leave it out. */
   readonly telephoneEventPt: number | undefined;
+  readonly direction: SdpDirection;
 }
 
 export function buildSdp(p: SdpOfferParams): string {
@@ -30,7 +41,7 @@ export function buildSdp(p: SdpOfferParams): string {
   if (p.telephoneEventPt !== undefined) {
     lines.push(`a=rtpmap:${p.telephoneEventPt} telephone-event/8000`, `a=fmtp:${p.telephoneEventPt} 0-16`);
   }
-  lines.push('a=ptime:20', 'a=sendrecv');
+  lines.push('a=ptime:20', `a=${p.direction}`);
   return lines.join('\r\n') + '\r\n';
 }
 
@@ -43,11 +54,14 @@ export interface RemoteMedia {
   /** Every G.711 codec listed, in the far end's order. */
   readonly codecs: readonly G711Codec[];
   readonly telephoneEventPt: number | undefined;
+  /** The far end's direction for the stream (media level wins over session level). */
+  readonly direction: SdpDirection;
 }
 
 /**
  * Reads the first audio stream: its address (media-level c= wins), port, the
- * first G.711 format in the answerer's order and the telephone-event type.
+ * first G.711 format in the answerer's order, the telephone-event type and
+ * the direction.
  * Returns an error string when nothing usable is there.
  */
 export function parseSdp(sdp: string): RemoteMedia | string {
@@ -56,6 +70,8 @@ export function parseSdp(sdp: string): RemoteMedia | string {
   let port: number | undefined;
   let formats: number[] = [];
   const rtpmap = new Map<number, string>();
+  let sessionDirection: SdpDirection | undefined;
+  let mediaDirection: SdpDirection | undefined;
   let inAudio = false;
   for (const raw of sdp.split(/\r?\n/)) {
     const line = raw.trim();
@@ -71,6 +87,10 @@ export function parseSdp(sdp: string): RemoteMedia | string {
       const address = /^c=IN IP[46] ([^\s/]+)/.exec(line)?.[1];
       if (port === undefined && !inAudio) sessionAddress = address;
       else if (inAudio) mediaAddress = address;
+    } else if (/^a=(sendrecv|sendonly|recvonly|inactive)$/.test(line)) {
+      const direction = line.slice(2) as SdpDirection;
+      if (port === undefined && !inAudio) sessionDirection = direction;
+      else if (inAudio) mediaDirection = direction;
     } else if (inAudio && line.startsWith('a=rtpmap:')) {
       const m = /^a=rtpmap:(\d+) ([^/\s]+)/.exec(line);
       if (m) rtpmap.set(Number(m[1]), m[2]!.toLowerCase());
@@ -82,7 +102,7 @@ export function parseSdp(sdp: string): RemoteMedia | string {
   const codecs = formats.map((pt) => g711Of(pt, rtpmap.get(pt))).filter((c): c is G711Codec => c !== undefined);
   if (codecs.length === 0) return 'no common codec (need PCMU or PCMA)';
   const te = formats.find((pt) => rtpmap.get(pt) === 'telephone-event');
-  return { address, port, codec: codecs[0]!, codecs, telephoneEventPt: te };
+  return { address, port, codec: codecs[0]!, codecs, telephoneEventPt: te, direction: mediaDirection ?? sessionDirection ?? 'sendrecv' };
 }
 
 function g711Of(pt: number, encoding: string | undefined): G711Codec | undefined {

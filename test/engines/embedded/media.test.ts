@@ -177,6 +177,44 @@ if (!sippInstalled()) {
     await ended(a);
   });
 
+  t.test('re-INVITE: our RTP follows the far end to its new port and stops on hold; our 200s keep the o= session', async (tt) => {
+    const engine = await startEngine(tt);
+    const earA = await Ear.open(tt);
+    const earB = await Ear.open(tt);
+    const sipp = await runSipp(tt, 'reinvite', { mediaPort: earA.port, mediaPort2: earB.port });
+    const leg = engine.dial({ requestUri: `sip:1@${FAR_HOST}:${sipp.port}`, fromUri: 'sip:2@cti.test', gateway: { name: 'gw', host: sipp.host, port: sipp.port, transport: 'udp' }, label: 'moving' });
+    await next(leg, 'answered');
+    const port = await rtpPort(leg);
+    await earA.send(rtp(0, 1, 0x10, 0x77), port); // the far end's RTP comes from ear A: we latch there
+    const playing = leg.play([wavFile('reinvite.wav', 8000 * 10)], 0);
+    await earA.waitFor(5);
+    tt.equal(earB.packets.length, 0, 'ear B hears nothing before the re-INVITE');
+    await earB.waitFor(5, 3000);
+    const heardByA = earA.packets.length;
+    await earA.send(rtp(0, 2, 0x10, 0x77), port); // a late packet of the old stream
+    await sleep(200);
+    tt.equal(earA.packets.length, heardByA, 'ear A hears nothing after the move, even after a late packet from it');
+    tt.ok(earB.packets.length >= 10, `ear B hears the playback (${earB.packets.length} packets)`);
+
+    const answers = (): string[] => sipp.received().filter((m) => m.startsWith('SIP/2.0 200'));
+    for (let i = 0; i < 300 && answers().length < 3; i++) await sleep(10);
+    const heardByB = earB.packets.length;
+    await sleep(300);
+    tt.equal(earB.packets.length, heardByB, 'nothing is sent while the far end holds the call (sendonly)');
+    leg.stopPlay();
+    tt.same(await playing, { completed: false });
+
+    const origin = (m: string | undefined): string[] | undefined => /^o=- (\d+) (\d+) /m.exec(m ?? '')?.slice(1, 3);
+    const direction = (m: string): string | undefined => /^a=(sendrecv|sendonly|recvonly|inactive)\r?$/m.exec(m)?.[1];
+    const [id] = origin(sipp.received()[0]) ?? [];
+    tt.same(origin(sipp.received()[0]), [id, '1'], 'our offer');
+    tt.same(answers().map(origin), [[id, '2'], [id, '3'], [id, '3']], 'one session id; the version moves only when our SDP changes');
+    tt.same(answers().map(direction), ['sendrecv', 'recvonly', 'recvonly'], 'hold is answered recvonly');
+    leg.hangup();
+    await ended(leg);
+    tt.equal(await sipp.exit, 0, 'SIPp got its 200s and our BYE', { errors: sipp.errors() });
+  });
+
   t.test('no RTP after answer: the leg ends on media timeout', async (tt) => {
     const engine = await startEngine(tt, { mediaTimeoutSeconds: 1 });
     const ear = await Ear.open(tt);

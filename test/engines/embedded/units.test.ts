@@ -4,7 +4,7 @@ import { DECODE, ENCODE, TRANSCODE } from '../../../lib/engines/embedded/G711.js
 import { Pacer } from '../../../lib/engines/embedded/Pacer.js';
 import { rtpHeaderLength, rtpPayloadType, rtpSequence, rtpSsrc, rtpTimestamp, writeRtpHeader } from '../../../lib/engines/embedded/Rtp.js';
 import { RtpPortPool } from '../../../lib/engines/embedded/RtpPortPool.js';
-import { buildSdp, parseSdp } from '../../../lib/engines/embedded/Sdp.js';
+import { ANSWER_DIRECTION, buildSdp, parseSdp, type RemoteMedia } from '../../../lib/engines/embedded/Sdp.js';
 import { parseWav, pcmWavHeader, toG711 } from '../../../lib/engines/embedded/Wav.js';
 
 t.test('G.711 round trips within the codec step', async (tt) => {
@@ -65,13 +65,17 @@ t.test('WAV: PCM, A-law and µ-law; other chunks skipped; bad files refused', as
 });
 
 t.test('SDP: our offer and what we read from answers', async (tt) => {
-  const offer = buildSdp({ sessionId: 7, version: 1, address: '10.0.0.1', port: 4000, codecs: ['PCMU', 'PCMA'], telephoneEventPt: 101 });
+  const offer = buildSdp({ sessionId: 7, version: 1, address: '10.0.0.1', port: 4000, codecs: ['PCMU', 'PCMA'], telephoneEventPt: 101, direction: 'sendrecv' });
   tt.match(offer, /^m=audio 4000 RTP\/AVP 0 8 101\r$/m);
   tt.match(offer, /^a=rtpmap:101 telephone-event\/8000\r$/m);
   tt.match(offer, /^c=IN IP4 10\.0\.0\.1\r$/m);
-  tt.same(parseSdp(offer), { address: '10.0.0.1', port: 4000, codec: 'PCMU', codecs: ['PCMU', 'PCMA'], telephoneEventPt: 101 });
+  tt.same(parseSdp(offer), { address: '10.0.0.1', port: 4000, codec: 'PCMU', codecs: ['PCMU', 'PCMA'], telephoneEventPt: 101, direction: 'sendrecv' });
   const answer = 'v=0\r\nc=IN IP4 1.1.1.1\r\nm=audio 5000 RTP/AVP 8 96\r\nc=IN IP4 2.2.2.2\r\na=rtpmap:96 telephone-event/8000\r\nm=video 6000 RTP/AVP 31\r\n';
-  tt.same(parseSdp(answer), { address: '2.2.2.2', port: 5000, codec: 'PCMA', codecs: ['PCMA'], telephoneEventPt: 96 }, 'media-level c= wins');
+  tt.same(parseSdp(answer), { address: '2.2.2.2', port: 5000, codec: 'PCMA', codecs: ['PCMA'], telephoneEventPt: 96, direction: 'sendrecv' }, 'media-level c= wins');
+  const held = 'v=0\r\nc=IN IP4 1.1.1.1\r\na=inactive\r\nm=audio 5000 RTP/AVP 0\r\na=sendonly\r\nm=video 6000 RTP/AVP 31\r\na=recvonly\r\n';
+  tt.equal((parseSdp(held) as RemoteMedia).direction, 'sendonly', 'the audio stream\'s direction wins over the session\'s');
+  tt.equal((parseSdp(held.replace('a=sendonly\r\n', '')) as RemoteMedia).direction, 'inactive', 'else the session\'s');
+  tt.match(buildSdp({ sessionId: 7, version: 2, address: '10.0.0.1', port: 4000, codecs: ['PCMU'], telephoneEventPt: undefined, direction: ANSWER_DIRECTION.sendonly }), /^a=recvonly\r$/m, 'hold is answered recvonly');
   tt.equal(parseSdp('v=0\r\nc=IN IP4 1.1.1.1\r\nm=audio 5000 RTP/AVP 18\r\n'), 'no common codec (need PCMU or PCMA)');
   tt.equal(parseSdp('v=0\r\n'), 'no audio stream');
 });
