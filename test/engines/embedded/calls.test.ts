@@ -1,16 +1,7 @@
 // The engine's SIP call flows against a real SIPp far end (UDP and TCP).
 import t from 'tap';
-import type { DialRequest, LegProgress } from '../../../lib/telephony/TelephonyEngine.js';
-import { Ear, FAR_HOST, SIPP_MISSING, ended, next, runSipp, sippInstalled, sleep, startEngine, type Sipp } from './harness.js';
-
-function request(sipp: Sipp, extra: Partial<DialRequest['gateway']> = {}): DialRequest {
-  return {
-    requestUri: `sip:13800000000@${FAR_HOST}:${sipp.port}`,
-    fromUri: 'sip:075500000000@cti.test',
-    gateway: { name: 'gw', host: sipp.host, port: sipp.port, transport: 'udp', ...extra },
-    label: 'test',
-  };
-}
+import type { LegProgress } from '../../../lib/telephony/TelephonyEngine.js';
+import { Ear, FAR_HOST, SIPP_MISSING, ended, next, runSipp, sippInstalled, sleep, requestTo, startEngine, type Sipp } from './harness.js';
 
 async function sippPassed(tt: Pick<typeof t, 'equal'>, sipp: Sipp): Promise<void> {
   const code = await sipp.exit;
@@ -25,7 +16,7 @@ if (!sippInstalled()) {
       const engine = await startEngine(tt);
       const ear = await Ear.open(tt);
       const sipp = await runSipp(tt, 'answer', { transport, mediaPort: ear.port });
-      const leg = engine.dial(request(sipp, { transport }));
+      const leg = engine.dial(requestTo(sipp, { transport }));
       await next(leg, 'answered');
       leg.hangup();
       leg.hangup(); // idempotent
@@ -37,7 +28,7 @@ if (!sippInstalled()) {
   t.test('486 ends the leg by remote with status and reason', async (tt) => {
     const engine = await startEngine(tt);
     const sipp = await runSipp(tt, 'busy', { mediaPort: 9 });
-    const leg = engine.dial(request(sipp));
+    const leg = engine.dial(requestTo(sipp));
     tt.same(await ended(leg), { by: 'remote', sipStatus: 486, reason: '486 Busy Here' });
     await sippPassed(tt, sipp);
   });
@@ -45,7 +36,7 @@ if (!sippInstalled()) {
   t.test('ringing: progress without early media, then CANCEL on hangup', async (tt) => {
     const engine = await startEngine(tt);
     const sipp = await runSipp(tt, 'ring-cancel', { mediaPort: 9 });
-    const leg = engine.dial(request(sipp));
+    const leg = engine.dial(requestTo(sipp));
     const [progress] = (await next(leg, 'progress')) as [LegProgress];
     tt.same(progress, { sipStatus: 180, earlyMedia: false });
     leg.hangup();
@@ -57,7 +48,7 @@ if (!sippInstalled()) {
     const engine = await startEngine(tt);
     const ear = await Ear.open(tt);
     const sipp = await runSipp(tt, 'cancel-race', { mediaPort: ear.port });
-    const leg = engine.dial(request(sipp));
+    const leg = engine.dial(requestTo(sipp));
     const ends: unknown[] = [];
     let answered = false;
     leg.on('ended', (end) => ends.push(end));
@@ -76,7 +67,7 @@ if (!sippInstalled()) {
 
   t.test('hangup while the leg is still starting sends nothing', async (tt) => {
     const engine = await startEngine(tt);
-    const leg = engine.dial(request({ host: FAR_HOST, port: 9 } as Sipp));
+    const leg = engine.dial(requestTo({ host: FAR_HOST, port: 9 }));
     leg.hangup();
     tt.same(await ended(leg), { by: 'local', reason: 'hangup' });
   });
@@ -85,7 +76,7 @@ if (!sippInstalled()) {
     const engine = await startEngine(tt);
     const ear = await Ear.open(tt);
     const sipp = await runSipp(tt, 'early-media', { mediaPort: ear.port });
-    const leg = engine.dial(request(sipp));
+    const leg = engine.dial(requestTo(sipp));
     const [progress] = (await next(leg, 'progress')) as [LegProgress];
     tt.same(progress, { sipStatus: 183, earlyMedia: true });
     await next(leg, 'answered');
@@ -97,7 +88,7 @@ if (!sippInstalled()) {
   t.test('401 challenge answered with the gateway credentials', async (tt) => {
     const engine = await startEngine(tt);
     const sipp = await runSipp(tt, 'auth', { mediaPort: 9 });
-    const leg = engine.dial(request(sipp, { username: 'alice', password: 'secret' }));
+    const leg = engine.dial(requestTo(sipp, { username: 'alice', password: 'secret' }));
     await next(leg, 'answered');
     leg.hangup();
     await ended(leg);
@@ -107,7 +98,7 @@ if (!sippInstalled()) {
   t.test('wrong credentials: the final 403 ends the leg', async (tt) => {
     const engine = await startEngine(tt);
     const sipp = await runSipp(tt, 'auth', { mediaPort: 9 });
-    const leg = engine.dial(request(sipp, { username: 'alice', password: 'wrong' }));
+    const leg = engine.dial(requestTo(sipp, { username: 'alice', password: 'wrong' }));
     tt.same(await ended(leg), { by: 'remote', sipStatus: 403, reason: '403 Forbidden' });
     await sippPassed(tt, sipp);
   });
@@ -115,7 +106,7 @@ if (!sippInstalled()) {
   t.test('the far end hangs up: 200 to its BYE, ended by remote', async (tt) => {
     const engine = await startEngine(tt);
     const sipp = await runSipp(tt, 'answer-then-bye', { mediaPort: 9 });
-    const leg = engine.dial(request(sipp));
+    const leg = engine.dial(requestTo(sipp));
     await next(leg, 'answered');
     tt.same(await ended(leg), { by: 'remote', reason: 'BYE' });
     leg.hangup(); // nothing left to do
@@ -132,7 +123,7 @@ if (!sippInstalled()) {
     tt.notOk(sync);
     await engine.stop();
     tt.notOk(engine.available, 'stopped engine is unavailable');
-    const late = engine.dial(request({ host: FAR_HOST, port: 5060 } as Sipp));
+    const late = engine.dial(requestTo({ host: FAR_HOST, port: 5060 }));
     tt.same(await ended(late), { by: 'engine', reason: 'engine not available' });
   });
 }

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import type { EmbeddedEngineConfig } from '../../../lib/config/ServerConfig.js';
+import type { DialRequest } from '../../../lib/telephony/TelephonyEngine.js';
 import { EmbeddedEngine } from '../../../lib/engines/embedded/EmbeddedEngine.js';
 import { freeSipPort, sleep } from '../../support/engineTestKit.js';
 
@@ -77,6 +78,16 @@ export interface Sipp {
 }
 
 const scenarioDir = join(fileURLToPath(new URL('.', import.meta.url)), 'sipp');
+
+/** A DialRequest to a SIPp far end started by runSipp (the scenarios ignore the user part). */
+export function requestTo(sipp: Pick<Sipp, 'host' | 'port'>, gateway: Partial<DialRequest['gateway']> = {}, label = 'test'): DialRequest {
+  return {
+    requestUri: `sip:13800000000@${FAR_HOST}:${sipp.port}`,
+    fromUri: 'sip:075500000000@cti.test',
+    gateway: { name: 'gw', host: sipp.host, port: sipp.port, transport: 'udp', ...gateway },
+    label,
+  };
+}
 
 /** Runs one call of a UAS scenario from ./sipp on FAR_HOST, killed with the test. */
 export async function runSipp(t: Teardown, scenario: string, o: SippOptions): Promise<Sipp> {

@@ -3,8 +3,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import t from 'tap';
-import type { DialRequest } from '../../../lib/telephony/TelephonyEngine.js';
-import { EAR_HOST, Ear, FAR_HOST, SIPP_MISSING, ended, next, runSipp, sippInstalled, startEngine } from './harness.js';
+import { EAR_HOST, Ear, SIPP_MISSING, ended, next, requestTo, runSipp, sippInstalled, startEngine } from './harness.js';
 
 const tcpSockets = (): number => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
 
@@ -19,13 +18,7 @@ if (!sippInstalled()) {
     engine.on('availability', (available, reason) => changes.push([available, reason]));
     const ear = await Ear.open(tt);
     const sipp = await runSipp(tt, 'answer', { transport: 'tcp', mediaPort: ear.port });
-    const request: DialRequest = {
-      requestUri: `sip:1@${FAR_HOST}:${sipp.port}`,
-      fromUri: 'sip:2@cti.test',
-      gateway: { name: 'gw', host: sipp.host, port: sipp.port, transport: 'tcp' },
-      label: 'stop',
-    };
-    const leg = engine.dial(request);
+    const leg = engine.dial(requestTo(sipp, { transport: 'tcp' }, 'stop'));
     await next(leg, 'answered');
     tt.ok(tcpSockets() > before, 'a TCP connection to the far end is open');
     const end = ended(leg);

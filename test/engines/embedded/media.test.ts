@@ -7,8 +7,8 @@ import t from 'tap';
 import type { OutboundCall } from '../../../lib/engines/embedded/OutboundCall.js';
 import { DECODE, ENCODE, TRANSCODE } from '../../../lib/engines/embedded/G711.js';
 import { pcmWavHeader } from '../../../lib/engines/embedded/Wav.js';
-import type { CallLeg, DialRequest } from '../../../lib/telephony/TelephonyEngine.js';
-import { Ear, FAR_HOST, SIPP_MISSING, ended, next, runSipp, sippInstalled, sleep, startEngine, type SippOptions, type Teardown } from './harness.js';
+import type { CallLeg } from '../../../lib/telephony/TelephonyEngine.js';
+import { Ear, SIPP_MISSING, ended, next, requestTo, runSipp, sippInstalled, sleep, startEngine, type SippOptions, type Teardown } from './harness.js';
 import type { EmbeddedEngine } from '../../../lib/engines/embedded/EmbeddedEngine.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'embedded-media-'));
@@ -35,13 +35,7 @@ function rtp(pt: number, seq: number, byte: number, ssrc = 0x1234): Buffer {
 
 async function answeredLeg(t: Teardown, engine: EmbeddedEngine, ear: Ear, o: Partial<SippOptions> = {}): Promise<CallLeg> {
   const sipp = await runSipp(t, 'answer', { mediaPort: ear.port, ...o });
-  const request: DialRequest = {
-    requestUri: `sip:1@${FAR_HOST}:${sipp.port}`,
-    fromUri: 'sip:2@cti.test',
-    gateway: { name: 'gw', host: sipp.host, port: sipp.port, transport: 'udp' },
-    label: 'media',
-  };
-  const leg = engine.dial(request);
+  const leg = engine.dial(requestTo(sipp, {}, 'media'));
   await next(leg, 'answered');
   return leg;
 }
@@ -164,7 +158,7 @@ if (!sippInstalled()) {
     const earB = await Ear.open(tt);
     const a = await answeredLeg(tt, engine, earA);
     const sipp = await runSipp(tt, 'early-media', { mediaPort: earB.port });
-    const b = engine.dial({ requestUri: `sip:2@${FAR_HOST}:${sipp.port}`, fromUri: 'sip:1@cti.test', gateway: { name: 'gw', host: sipp.host, port: sipp.port, transport: 'udp' }, label: 'b' });
+    const b = engine.dial(requestTo(sipp, {}, 'b'));
     await next(b, 'progress');
     const bridge = await engine.bridge(a, b);
     await earB.send(rtp(0, 1, 0x22), await rtpPort(b));
@@ -182,7 +176,7 @@ if (!sippInstalled()) {
     const earA = await Ear.open(tt);
     const earB = await Ear.open(tt);
     const sipp = await runSipp(tt, 'reinvite', { mediaPort: earA.port, mediaPort2: earB.port });
-    const leg = engine.dial({ requestUri: `sip:1@${FAR_HOST}:${sipp.port}`, fromUri: 'sip:2@cti.test', gateway: { name: 'gw', host: sipp.host, port: sipp.port, transport: 'udp' }, label: 'moving' });
+    const leg = engine.dial(requestTo(sipp, {}, 'moving'));
     await next(leg, 'answered');
     const port = await rtpPort(leg);
     await earA.send(rtp(0, 1, 0x10, 0x77), port); // the far end's RTP comes from ear A: we latch there
@@ -219,7 +213,7 @@ if (!sippInstalled()) {
     const engine = await startEngine(tt, { mediaTimeoutSeconds: 1 });
     const ear = await Ear.open(tt);
     const sipp = await runSipp(tt, 'answer', { mediaPort: ear.port });
-    const leg = engine.dial({ requestUri: `sip:1@${FAR_HOST}:${sipp.port}`, fromUri: 'sip:2@cti.test', gateway: { name: 'gw', host: sipp.host, port: sipp.port, transport: 'udp' }, label: 'silent' });
+    const leg = engine.dial(requestTo(sipp, {}, 'silent'));
     await next(leg, 'answered');
     const started = performance.now();
     tt.same(await ended(leg, 5000), { by: 'engine', reason: 'media timeout' });

@@ -8,8 +8,7 @@ import t from 'tap';
 import { Pacer } from '../../../lib/engines/embedded/Pacer.js';
 import { pcmWavHeader } from '../../../lib/engines/embedded/Wav.js';
 import type { EmbeddedEngine } from '../../../lib/engines/embedded/EmbeddedEngine.js';
-import type { DialRequest } from '../../../lib/telephony/TelephonyEngine.js';
-import { Ear, FAR_HOST, SIPP_MISSING, ended, next, runSipp, sippInstalled, startEngine, type Teardown } from './harness.js';
+import { Ear, FAR_HOST, SIPP_MISSING, ended, next, requestTo, runSipp, sippInstalled, startEngine, type Teardown } from './harness.js';
 
 /** Starts an engine and returns it with the UDP socket `sip` bound (found by its port). */
 async function engineWithSipSocket(t: Teardown): Promise<{ engine: EmbeddedEngine; socket: dgram.Socket }> {
@@ -49,13 +48,7 @@ function sipPortOf(created: dgram.Socket[]): number | undefined {
 
 async function answerCall(t: Teardown, engine: EmbeddedEngine, mediaPort: number): Promise<ReturnType<EmbeddedEngine['dial']>> {
   const sipp = await runSipp(t, 'answer', { mediaPort });
-  const request: DialRequest = {
-    requestUri: `sip:1@${FAR_HOST}:${sipp.port}`,
-    fromUri: 'sip:2@cti.test',
-    gateway: { name: 'gw', host: sipp.host, port: sipp.port, transport: 'udp' },
-    label: 'robust',
-  };
-  const leg = engine.dial(request);
+  const leg = engine.dial(requestTo(sipp, {}, 'robust'));
   await next(leg, 'answered');
   return leg;
 }
