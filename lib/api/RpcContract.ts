@@ -17,27 +17,22 @@ interface CompiledMethod {
  * params into named ones and reports every bad param by name.
  */
 export class RpcContract {
+  readonly #ajv = new Ajv({ allErrors: true, strict: false, useDefaults: false });
   readonly #methods = new Map<string, CompiledMethod>();
+  /** Compiled on first use: only tests check outgoing events. */
   readonly #events = new Map<string, ValidateFunction>();
 
   constructor(readonly document: OpenRpcDocument = openRpcDocument) {
-    const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: false });
-    ajv.addSchema({ $id: 'openrpc', components: document.components } as JsonSchema);
-    const local = (schema: JsonSchema): JsonSchema => JSON.parse(JSON.stringify(schema).replaceAll('"#/components/', '"openrpc#/components/')) as JsonSchema;
+    this.#ajv.addSchema({ $id: 'openrpc', components: document.components } as JsonSchema);
     for (const method of document.methods) {
       const schema = {
         type: 'object',
         additionalProperties: false,
         required: method.params.filter((p) => p.required).map((p) => p.name),
-        properties: Object.fromEntries(method.params.map((p) => [p.name, local(p.schema)])),
+        properties: Object.fromEntries(method.params.map((p) => [p.name, resolvable(p.schema)])),
       };
-      this.#methods.set(method.name, { method, validate: ajv.compile(schema) });
+      this.#methods.set(method.name, { method, validate: this.#ajv.compile(schema) });
     }
-    for (const event of document['x-events']) this.#events.set(event.name, ajv.compile(local(event.params)));
-  }
-
-  has(method: string): boolean {
-    return this.#methods.has(method);
   }
 
   /** Named, schema-valid params, or an invalid_params ServiceError naming each problem. */
@@ -50,10 +45,20 @@ export class RpcContract {
 
   /** For tests: problems with an event's params, or [] when they match the schema. */
   eventProblems(eventName: string, params: unknown): string[] {
-    const validate = this.#events.get(eventName);
-    if (!validate) return [`unknown event ${eventName}`];
+    const event = this.document['x-events'].find((e) => e.name === eventName);
+    if (!event) return [`unknown event ${eventName}`];
+    let validate = this.#events.get(eventName);
+    if (!validate) {
+      validate = this.#ajv.compile(resolvable(event.params));
+      this.#events.set(eventName, validate);
+    }
     return validate(params) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`);
   }
+}
+
+/** Points the document's local `$ref`s at the copy registered with Ajv as `openrpc`. */
+function resolvable(schema: JsonSchema): JsonSchema {
+  return JSON.parse(JSON.stringify(schema).replaceAll('"#/components/', '"openrpc#/components/')) as JsonSchema;
 }
 
 function toNamed(method: MethodObject, raw: unknown): Record<string, unknown> {

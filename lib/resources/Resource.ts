@@ -22,10 +22,10 @@ export interface ReleaseBase {
   readonly user_data: string | null;
 }
 
-export type ResourceEvents<Released extends ReleaseBase> = {
+export type ResourceEvents = {
   progress: (event: ProgressEvent) => void;
   /** Emitted exactly once, after the resource's calls were told to end. */
-  released: (event: Released) => void;
+  released: (event: ReleaseBase) => void;
 };
 
 export interface ResourceIdentity {
@@ -43,7 +43,7 @@ const TEARDOWN_LIMIT_MS = 5000;
  * Base of every call resource: identity, state, times, and the guarantee that
  * `released` is emitted exactly once whatever happens.
  */
-export abstract class Resource<Released extends ReleaseBase = ReleaseBase> extends TypedEventEmitter<ResourceEvents<ReleaseBase>> {
+export abstract class Resource<Released extends ReleaseBase = ReleaseBase> extends TypedEventEmitter<ResourceEvents> {
   abstract readonly resourceClass: ResourceClass;
   readonly beginTime: number;
   protected answerTime: number | null = null;

@@ -19,10 +19,6 @@ export function rtpPayloadType(buf: Buffer): number {
   return buf[1]! & 0x7f;
 }
 
-export function rtpMarker(buf: Buffer): boolean {
-  return (buf[1]! & 0x80) !== 0;
-}
-
 export function rtpSequence(buf: Buffer): number {
   return buf.readUInt16BE(2);
 }
