@@ -1,5 +1,4 @@
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { RpcApi } from './api/RpcApi.js';
 import { RpcContract } from './api/RpcContract.js';
 import type { ServerConfig } from './config/ServerConfig.js';
@@ -36,7 +35,8 @@ export class CtiServer {
     this.#engine = engine;
     this.#log = log;
     const media = new FileFolder(config.mediaDir, 'media');
-    const ringbackFile = join(media.root, config.ringbackFile);
+    // Resolved inside the media folder before anything is written there.
+    const ringbackFile = media.newFile(config.ringbackFile, 'ringbackFile');
     ensureRingbackTone(ringbackFile);
     this.registry = new ResourceRegistry(config.nodeId, config.limits.maxResources, clock);
     const hub = new EventHub();
@@ -47,7 +47,7 @@ export class CtiServer {
       router: new GatewayRouter(config.gateways, config.defaultGateway),
       media,
       recordings: new FileFolder(config.recordingsDir, 'recordings'),
-      ringbackFile: media.existingFile(config.ringbackFile, 'ringbackFile'),
+      ringbackFile,
       registry: this.registry,
       clock,
       log: log.child({ layer: 'resources' }),

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { configSchema, drachtioEngineSchema, embeddedEngineSchema, noEngineSchema } from './configSchema.js';
 import type { ServerConfig } from './ServerConfig.js';
@@ -56,6 +56,9 @@ function checkRelations(c: ServerConfig): void {
   }
   if (c.engine.type === 'embedded' && c.engine.rtpPortMin >= c.engine.rtpPortMax) {
     throw new ConfigError('invalid configuration: engine.rtpPortMin must be below engine.rtpPortMax');
+  }
+  if (isAbsolute(c.ringbackFile) || c.ringbackFile.split(/[\\/]/).includes('..')) {
+    throw new ConfigError('invalid configuration: ringbackFile must be a file name inside mediaDir');
   }
   if (c.limits.defaultMaxAnswerSeconds > c.limits.maxAnswerSecondsCap) {
     throw new ConfigError('invalid configuration: limits.defaultMaxAnswerSeconds must not exceed limits.maxAnswerSecondsCap');

@@ -59,6 +59,8 @@ t.test('bad values stop with one line naming the setting', async (t) => {
     ],
     [{ env: { CTI_DEFAULT_GATEWAY: 'nope' } }, /defaultGateway: no gateway is named 'nope'/],
     [{ env: { CTI_ENGINE__RTP_PORT_MIN: '30000', CTI_ENGINE__RTP_PORT_MAX: '20000' } }, /rtpPortMin must be below/],
+    [{ env: { CTI_RINGBACK_FILE: '../ring.wav' } }, /ringbackFile must be a file name inside mediaDir/],
+    [{ env: { CTI_RINGBACK_FILE: '/etc/ring.wav' } }, /ringbackFile must be a file name inside mediaDir/],
     [{ file: join(dir, 'missing.json'), env: {} }, /cannot read config file/],
     [{ file: file('bad.json', '{nope'), env: {} }, /is not valid JSON/],
   ];
