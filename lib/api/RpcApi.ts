@@ -1,7 +1,7 @@
 import { JSONRPCErrorException, JSONRPCServer, type JSONRPCResponse } from 'json-rpc-2.0';
 import type { EventHub } from '../events/EventHub.js';
 import type { CallService } from '../service/CallService.js';
-import { ServiceError, type ServiceErrorKind } from '../service/ServiceError.js';
+import { ServiceError, type ServiceErrorKind } from '../errors/ServiceError.js';
 import type { Logger } from '../util/logger.js';
 import type { RpcMethods } from './generated/types.js';
 import { RpcErrorCode } from './RpcErrorCode.js';

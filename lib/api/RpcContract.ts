@@ -1,6 +1,6 @@
 import { Ajv, type ErrorObject as AjvError, type ValidateFunction } from 'ajv';
-import type { ParamProblem } from '../service/ServiceError.js';
-import { ServiceError } from '../service/ServiceError.js';
+import type { ParamProblem } from '../errors/ServiceError.js';
+import { ServiceError } from '../errors/ServiceError.js';
 import type { JsonSchema, MethodObject, OpenRpcDocument } from './OpenRpcDocument.js';
 import openrpc from '../../rpc-schema/openrpc.json' with { type: 'json' };
 

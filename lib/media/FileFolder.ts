@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
-import { ServiceError } from '../service/ServiceError.js';
+import { ServiceError } from '../errors/ServiceError.js';
 
 /**
  * A configured folder (media or recordings) that client-given file names

@@ -1,5 +1,5 @@
 import type { PlayContent } from '../api/generated/types.js';
-import { ServiceError } from '../service/ServiceError.js';
+import { ServiceError } from '../errors/ServiceError.js';
 
 /** Play item types the server plays today (seed: sys.call.play_start content types). */
 const FILE = 0;

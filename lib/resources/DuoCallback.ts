@@ -1,5 +1,5 @@
 import type { DuoCallbackReleased, ResourceContext } from '../api/generated/types.js';
-import { ServiceError } from '../service/ServiceError.js';
+import { ServiceError } from '../errors/ServiceError.js';
 import type { LegEnd, MediaBridge, TelephonyEngine } from '../telephony/TelephonyEngine.js';
 import { unixSeconds, type Clock } from '../util/Clock.js';
 import type { Logger } from '../util/logger.js';

@@ -1,6 +1,6 @@
 import { TypedEventEmitter } from '../util/TypedEmitter.js';
 import type { ResourceClass } from '../api/generated/types.js';
-import { ServiceError } from '../service/ServiceError.js';
+import { ServiceError } from '../errors/ServiceError.js';
 import type { Clock } from '../util/Clock.js';
 import type { Resource } from './Resource.js';
 

@@ -1,5 +1,5 @@
 import type { GatewayConfig } from '../config/ServerConfig.js';
-import { ServiceError } from '../service/ServiceError.js';
+import { ServiceError } from '../errors/ServiceError.js';
 import { GatewayPool } from './GatewayPool.js';
 import { parseCallUri, requestUriFor, type DialTarget } from './DialTarget.js';
 

@@ -17,7 +17,7 @@ import type { GatewayRouter, Route } from '../routing/GatewayRouter.js';
 import type { TelephonyEngine } from '../telephony/TelephonyEngine.js';
 import type { Clock } from '../util/Clock.js';
 import type { Logger } from '../util/logger.js';
-import { ServiceError, type ParamProblem } from './ServiceError.js';
+import { ServiceError, type ParamProblem } from '../errors/ServiceError.js';
 
 export interface CallServiceDeps {
   readonly limits: LimitsConfig;

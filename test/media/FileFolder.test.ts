@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileFolder } from '../../lib/media/FileFolder.js';
-import { ServiceError } from '../../lib/service/ServiceError.js';
+import { ServiceError } from '../../lib/errors/ServiceError.js';
 
 const base = mkdtempSync(join(tmpdir(), 'cti-folder-'));
 const folder = new FileFolder(join(base, 'media'), 'media');

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { join } from 'node:path';
-import { ServiceError } from '../../lib/service/ServiceError.js';
+import { ServiceError } from '../../lib/errors/ServiceError.js';
 import { serviceHarness, type Harness } from '../support/serviceHarness.js';
 import type { ExtDuoCallbackConstructParams } from '../../lib/api/generated/types.js';
 

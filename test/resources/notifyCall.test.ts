@@ -1,7 +1,7 @@
 import t from 'tap';
 import { join } from 'node:path';
 import type { ExtNotifyCallConstructParams } from '../../lib/api/generated/types.js';
-import { ServiceError } from '../../lib/service/ServiceError.js';
+import { ServiceError } from '../../lib/errors/ServiceError.js';
 import { serviceHarness, type Harness } from '../support/serviceHarness.js';
 
 const OWNER = 'session-1';
