@@ -39,7 +39,7 @@ export class CtiServer {
     const ringbackFile = media.newFile(config.ringbackFile, 'ringbackFile');
     ensureRingbackTone(ringbackFile);
     this.registry = new ResourceRegistry(config.nodeId, config.limits.maxResources, clock);
-    const hub = new EventHub();
+    const hub = new EventHub(config.limits.maxSubscriptionsPerConnection);
     this.registry.on('event', (e) => hub.publish(e));
     this.service = new CallService({
       limits: config.limits,
@@ -52,7 +52,9 @@ export class CtiServer {
       clock,
       log: log.child({ layer: 'resources' }),
     });
-    const api = new RpcApi(new RpcContract(), this.service, hub, log.child({ layer: 'api' }));
+    const api = new RpcApi(new RpcContract(), this.service, hub, log.child({ layer: 'api' }), {
+      maxBatchLength: config.listen.maxBatchLength,
+    });
     this.#ws = new WsServer(config.listen, api, hub, log.child({ layer: 'transport' }));
   }
 

@@ -1,9 +1,17 @@
-import { JSONRPCErrorException, JSONRPCServer, type JSONRPCResponse } from 'json-rpc-2.0';
+import {
+  createJSONRPCErrorResponse,
+  JSONRPCErrorException,
+  JSONRPCServer,
+  type JSONRPCID,
+  type JSONRPCRequest,
+  type JSONRPCResponse,
+} from 'json-rpc-2.0';
 import type { EventHub } from '../events/EventHub.js';
 import type { CallService } from '../service/CallService.js';
 import { ServiceError, type ServiceErrorKind } from '../errors/ServiceError.js';
 import type { Logger } from '../util/logger.js';
 import type { RpcMethods } from './generated/types.js';
+import { envelopeProblem } from './JsonRpcEnvelope.js';
 import { RpcErrorCode } from './RpcErrorCode.js';
 import type { RpcContract } from './RpcContract.js';
 
@@ -33,10 +41,19 @@ const MESSAGE_FOR: Readonly<Record<ServiceErrorKind, string>> = {
   engine_unavailable: 'Engine unavailable',
 };
 
+export interface RpcApiOptions {
+  /** Most requests in one batch; a longer batch gets one -32600 naming the limit. */
+  readonly maxBatchLength: number;
+}
+
 /**
  * The JSON-RPC methods: each validates its params against the contract,
- * then calls the service. Parse errors, invalid requests, batches and
- * unknown methods are answered by json-rpc-2.0 as the spec prescribes.
+ * then calls the service. The envelope (parse errors, invalid requests,
+ * batches) is checked here against JSON-RPC 2.0 §4-6 before json-rpc-2.0
+ * sees a request, because the library answers several cases differently
+ * (bare object for a one-reply batch, methods run with an object id, ...);
+ * the library then dispatches well-formed requests and answers unknown
+ * methods.
  */
 export class RpcApi {
   // Every error is logged once by #invoke, as JSON; the library's console.warn would repeat it as text.
@@ -47,14 +64,19 @@ export class RpcApi {
     service: CallService,
     hub: EventHub,
     private readonly log: Logger,
+    private readonly options: RpcApiOptions,
   ) {
     const handlers: Handlers = {
       'ext.duo_callback.construct': (p, c) => service.constructDuoCallback(p, c.sessionId),
       'ext.duo_callback.cancel': (p) => {
-        service.cancelDuoCallback(p.res_id);
+        service.cancel(p.res_id, 'ext.duo_callback');
         return null;
       },
       'ext.notify_call.construct': (p, c) => service.constructNotifyCall(p, c.sessionId),
+      'ext.notify_call.cancel': (p) => {
+        service.cancel(p.res_id, 'ext.notify_call');
+        return null;
+      },
       'sys.resource.get': (p) => service.getResource(p.res_id),
       'sys.resource.exists': (p) => service.resourceExists(p.res_id),
       'sys.subscribe': (p, c) => ({
@@ -79,11 +101,36 @@ export class RpcApi {
     }
   }
 
-  /** Answers one text frame: the reply text, or null when nothing is due (notifications only). */
+  /**
+   * Answers one text frame: the reply text, or null when nothing is due
+   * (notifications only). A batch is always answered with an array; an empty
+   * or over-long batch with one -32600 object (§6).
+   */
   async handleText(text: string, caller: RpcCaller): Promise<string | null> {
-    const reply: JSONRPCResponse | JSONRPCResponse[] | null = await this.#server.receiveJSON(text, caller);
-    if (reply === null || (Array.isArray(reply) && reply.length === 0)) return null;
-    return JSON.stringify(reply);
+    let message: unknown;
+    try {
+      message = JSON.parse(text);
+    } catch (err) {
+      return JSON.stringify(errorReply(null, RpcErrorCode.ParseError, 'Parse error', (err as Error).message));
+    }
+    if (!Array.isArray(message)) {
+      const reply = await this.#answer(message, caller);
+      return reply === null ? null : JSON.stringify(reply);
+    }
+    if (message.length === 0) return JSON.stringify(invalidRequest(null, 'an empty batch'));
+    if (message.length > this.options.maxBatchLength) {
+      return JSON.stringify(
+        invalidRequest(null, `a batch of ${message.length} requests exceeds the limit of ${this.options.maxBatchLength}`),
+      );
+    }
+    const replies = (await Promise.all(message.map((entry) => this.#answer(entry, caller)))).filter((r) => r !== null);
+    return replies.length === 0 ? null : JSON.stringify(replies);
+  }
+
+  async #answer(entry: unknown, caller: RpcCaller): Promise<JSONRPCResponse | null> {
+    const problem = envelopeProblem(entry);
+    if (problem) return invalidRequest(problem.id, problem.reason);
+    return this.#server.receive(entry as JSONRPCRequest, caller);
   }
 
   #invoke(name: string, handler: Handler, raw: unknown, caller: RpcCaller): unknown {
@@ -98,4 +145,12 @@ export class RpcApi {
       throw new JSONRPCErrorException('Internal error', RpcErrorCode.InternalError);
     }
   }
+}
+
+function errorReply(id: JSONRPCID, code: number, message: string, reason: string): JSONRPCResponse {
+  return createJSONRPCErrorResponse(id, code, message, { reason });
+}
+
+function invalidRequest(id: JSONRPCID, reason: string): JSONRPCResponse {
+  return errorReply(id, RpcErrorCode.InvalidRequest, 'Invalid Request', reason);
 }

@@ -5,6 +5,10 @@ export interface ListenConfig {
   readonly port: number;
   /** Largest JSON-RPC text frame answered normally; larger frames get -32600. */
   readonly maxFrameBytes: number;
+  /** Most requests in one batch; a longer batch gets one -32600. */
+  readonly maxBatchLength: number;
+  /** Bytes a connection may have waiting to be sent before it is terminated as a slow reader. */
+  readonly maxBufferedBytes: number;
 }
 
 export interface GatewayConfig {
@@ -70,6 +74,12 @@ export interface LimitsConfig {
   /** Bounds the wait for any response before ringing starts (notify_call) or overall per party. */
   readonly dialTimeoutSeconds: number;
   readonly playRepeatCap: number;
+  /** Most files in one notify_call prompt (after type-7 lists are split). */
+  readonly maxPlayFiles: number;
+  /** Longest total play time of a notify_call: the prompt's duration × (play_repeat + 1), in seconds. */
+  readonly maxPlaySeconds: number;
+  /** Most `sys.subscribe` subscriptions one connection may hold. */
+  readonly maxSubscriptionsPerConnection: number;
 }
 
 export interface ServerConfig {

@@ -1,5 +1,6 @@
 import { nanoid } from 'nanoid';
 import type { ResourceClass } from '../api/generated/types.js';
+import { ServiceError } from '../errors/ServiceError.js';
 import type { ResourceEvent } from '../resources/ResourceRegistry.js';
 import type { EventSink } from './EventSink.js';
 
@@ -20,6 +21,9 @@ export class EventHub {
   readonly #sinks = new Map<string, EventSink>();
   readonly #subscriptions = new Map<string, Map<string, SubscriptionFilter>>();
 
+  /** `maxPerSink`: subscriptions one sink may hold; one more is refused (capacity_exceeded). */
+  constructor(private readonly maxPerSink: number) {}
+
   addSink(sink: EventSink): void {
     this.#sinks.set(sink.id, sink);
   }
@@ -29,9 +33,14 @@ export class EventHub {
     this.#subscriptions.delete(sinkId);
   }
 
+  /** @throws ServiceError capacity_exceeded when the sink already holds `maxPerSink` subscriptions. */
   subscribe(sinkId: string, filter: SubscriptionFilter): string {
-    const id = nanoid(12);
     const mine = this.#subscriptions.get(sinkId) ?? new Map<string, SubscriptionFilter>();
+    if (mine.size >= this.maxPerSink) {
+      const limit = `${this.maxPerSink} subscriptions per connection (limits.maxSubscriptionsPerConnection)`;
+      throw new ServiceError('capacity_exceeded', `this connection already holds ${limit}`, { limit });
+    }
+    const id = nanoid(12);
     mine.set(id, filter);
     this.#subscriptions.set(sinkId, mine);
     return id;

@@ -78,7 +78,7 @@ export class DuoCallback extends Resource<DuoCallbackReleased> {
         state: this.state,
       });
     }
-    this.release({ code: 'cancelled', message: 'cancelled by the application' }, 'sys');
+    this.releaseCancelled();
   }
 
   context(): ResourceContext {

@@ -21,6 +21,7 @@ export interface NotifyCallPlan {
 /**
  * `ext.notify_call`: Initiated → Answered → Released.
  * Dials the callee, plays the prompt `playRepeat + 1` times on answer, hangs up.
+ * `cancel()` moves Initiated or Answered to Released.
  */
 export class NotifyCall extends Resource<NotifyCallReleased> {
   readonly resourceClass = 'ext.notify_call' as const;
@@ -46,6 +47,19 @@ export class NotifyCall extends Resource<NotifyCallReleased> {
     );
     this.party.dial();
     this.progress('dialing', 1, null);
+  }
+
+  /** Allowed in every state: CANCEL while dialling, stop the prompt and BYE once answered. */
+  cancel(): void {
+    switch (this.state) {
+      case 'Initiated':
+      case 'Answered':
+        this.releaseCancelled();
+        return;
+      default:
+        // Released: already ending; the registry forgets it once on_released is out.
+        return;
+    }
   }
 
   context(): ResourceContext {

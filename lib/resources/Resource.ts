@@ -81,6 +81,11 @@ export abstract class Resource<Released extends ReleaseBase = ReleaseBase> exten
     this.release({ code: 'cancelled', message }, 'sys');
   }
 
+  /** The application's `cancel`: released with `cancelled`, dropped by `sys`. Subclasses check their state first. */
+  protected releaseCancelled(): void {
+    this.abort('cancelled by the application');
+  }
+
   protected setState(state: Exclude<ResourceState, 'Released'>): void {
     this.log.info({ from: this.#state, to: state }, 'state');
     this.#state = state;

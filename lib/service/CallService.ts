@@ -81,10 +81,15 @@ export class CallService {
     return this.#launch(resource);
   }
 
-  cancelDuoCallback(resId: string): void {
+  /**
+   * Cancels a live resource of the given class (seed: `<class>.cancel`).
+   * @throws ServiceError not_found when `resId` is not a live resource of that class;
+   *   invalid_state from a duo_callback whose party 2 answered.
+   */
+  cancel(resId: string, resourceClass: 'ext.duo_callback' | 'ext.notify_call'): void {
     const resource = this.#find(resId);
-    if (!(resource instanceof DuoCallback)) {
-      throw new ServiceError('not_found', `${resId} is not a live ext.duo_callback`, { res_id: resId });
+    if (resource.resourceClass !== resourceClass) {
+      throw new ServiceError('not_found', `${resId} is not a live ${resourceClass}`, { res_id: resId });
     }
     resource.cancel();
   }

@@ -2,10 +2,19 @@ import type { WebSocket, RawData } from 'ws';
 import { nanoid } from 'nanoid';
 import type { RpcApi } from '../api/RpcApi.js';
 import { RpcErrorCode } from '../api/RpcErrorCode.js';
+import type { ListenConfig } from '../config/ServerConfig.js';
 import type { EventSink } from '../events/EventSink.js';
 import type { Logger } from '../util/logger.js';
 
-/** One application server's WebSocket connection: JSON-RPC in, replies and events out. */
+/** WebSocket close code for a client that does not read its replies and events (RFC 6455 §7.4.1: policy violation). */
+export const CLOSE_SLOW_READER = 1008;
+
+/**
+ * One application server's WebSocket connection: JSON-RPC in, replies and
+ * events out. Outgoing data is bounded: once more than
+ * `limits.maxBufferedBytes` wait in the socket's send queue (a client that
+ * stopped reading), the connection is terminated instead of buffering more.
+ */
 export class ClientSession implements EventSink {
   readonly id = nanoid(12);
   readonly #log: Logger;
@@ -14,7 +23,7 @@ export class ClientSession implements EventSink {
   constructor(
     private readonly socket: WebSocket,
     private readonly api: RpcApi,
-    private readonly maxFrameBytes: number,
+    private readonly limits: Pick<ListenConfig, 'maxFrameBytes' | 'maxBufferedBytes'>,
     log: Logger,
   ) {
     this.#log = log.child({ session: this.id });
@@ -45,7 +54,7 @@ export class ClientSession implements EventSink {
   async #onMessage(data: RawData, isBinary: boolean): Promise<void> {
     const bytes = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
     if (isBinary) return this.#refuse('binary frames are not accepted: send JSON-RPC as text');
-    if (bytes > this.maxFrameBytes) return this.#refuse(`frame of ${bytes} bytes exceeds the limit of ${this.maxFrameBytes}`);
+    if (bytes > this.limits.maxFrameBytes) return this.#refuse(`frame of ${bytes} bytes exceeds the limit of ${this.limits.maxFrameBytes}`);
     const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
     try {
       const reply = await this.api.handleText(text, { sessionId: this.id });
@@ -66,6 +75,12 @@ export class ClientSession implements EventSink {
   }
 
   #sendText(text: string): void {
-    if (this.socket.readyState === this.socket.OPEN) this.socket.send(text);
+    if (this.socket.readyState !== this.socket.OPEN) return;
+    this.socket.send(text);
+    if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) {
+      this.#log.warn({ buffered: this.socket.bufferedAmount, limit: this.limits.maxBufferedBytes }, 'client does not read: disconnecting');
+      // terminate, not close: a close handshake would wait behind the unread queue.
+      this.socket.terminate();
+    }
   }
 }

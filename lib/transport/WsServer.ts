@@ -35,7 +35,7 @@ export class WsServer {
     });
     this.#wss = wss;
     wss.on('connection', (socket, request) => {
-      const session = new ClientSession(socket, this.api, this.config.maxFrameBytes, this.log);
+      const session = new ClientSession(socket, this.api, this.config, this.log);
       this.#sessions.add(session);
       this.hub.addSink(session);
       this.log.info({ session: session.id, peer: request.socket.remoteAddress }, 'client connected');

@@ -81,7 +81,6 @@ t.test('invalid params: data names each param and why', async (t) => {
     ['ext.duo_callback.construct', { ...DUO, ring_play_file: 'none.wav' }, { ring_play_file: /does not exist/ }],
     ['ext.duo_callback.construct', { ...DUO, record_file: '../x.wav' }, { record_file: /leaves its folder/ }],
     ['ext.duo_callback.construct', [null, '1', null, '2', 1, 1, null, 0, null, null, 'extra'], { params: /at most 10 positional/ }],
-    ['ext.duo_callback.construct', 'text', { params: /object .* or an array/ }],
     ['ext.duo_callback.cancel', {}, { res_id: /is required/ }],
     ['ext.notify_call.construct', { to_uri: [], play_content: 'prompt.wav' }, { to_uri: /fewer than 1/ }],
     ['ext.notify_call.construct', { to_uri: '1', play_content: [['x', 3]] }, { 'play_content[0]': /type 3 is not supported/ }],
@@ -99,6 +98,11 @@ t.test('protocol errors: parse, invalid request, unknown method, batch, frames',
   const { client, config } = await setup(t);
   t.match(await client.raw('{"jsonrpc": "2.0", "method": '), { id: null, error: { code: -32700 } });
   t.match(await client.raw('{"foo": 1}'), { id: null, error: { code: -32600 } });
+  t.match(
+    await client.raw('{"jsonrpc": "2.0", "id": 3, "method": "ext.duo_callback.construct", "params": "text"}'),
+    { id: 3, error: { code: -32600, data: { reason: 'params must be an object or an array, got a string' } } },
+    'params must be structured (JSON-RPC 2.0 §4.2)',
+  );
   t.match(await client.call('ext.nothing.here', {}), { error: { code: -32601 } });
   t.match(await client.raw('[]'), { id: null, error: { code: -32600 } }, 'empty batch');
   const batch = await client.raw(

@@ -222,14 +222,14 @@ t.test('default ring timeout is 45 s and max_answer default applies', async (t) 
 t.test('cancel in Initiated, before and after dialling, and in Answer1', async (t) => {
   const h = serviceHarness();
   const before = h.service.constructDuoCallback({ to1_uri: '1001', to2_uri: '1002' }, OWNER);
-  h.service.cancelDuoCallback(before.res_id);
+  h.service.cancel(before.res_id, 'ext.duo_callback');
   await h.tick();
   t.equal(h.engine.legs.length, 0, 'cancelled before dialling: nothing dialled');
   t.match(h.released(before.res_id), [{ error: { code: 'cancelled' }, dropped_by: 'sys' }]);
 
   const ringing = await construct(h);
   h.engine.legs[0]!.ring();
-  h.service.cancelDuoCallback(ringing.res_id);
+  h.service.cancel(ringing.res_id, 'ext.duo_callback');
   await h.tick();
   t.equal(h.engine.legs[0]!.hangups, 1, 'party 1 CANCELled');
   t.match(h.released(ringing.res_id), [{ error: { code: 'cancelled' }, dropped_by: 'sys' }]);
@@ -239,7 +239,7 @@ t.test('cancel in Initiated, before and after dialling, and in Answer1', async (
   await h.tick();
   h.engine.legs[2]!.ring();
   t.equal(h.service.getResource(dialling2.res_id).state, 'Answer1');
-  h.service.cancelDuoCallback(dialling2.res_id);
+  h.service.cancel(dialling2.res_id, 'ext.duo_callback');
   await h.tick();
   t.equal(h.engine.legs[1]!.hangups, 1, 'party 1 BYE');
   t.equal(h.engine.legs[2]!.hangups, 1, 'party 2 CANCEL');
@@ -248,7 +248,7 @@ t.test('cancel in Initiated, before and after dialling, and in Answer1', async (
   const modeThree = await construct(h, { ring_play_file: 'ring.wav' });
   h.engine.legs[3]!.answer();
   await h.tick();
-  h.service.cancelDuoCallback(modeThree.res_id);
+  h.service.cancel(modeThree.res_id, 'ext.duo_callback');
   await h.tick();
   t.equal(h.engine.legs.length, 4, 'party 2 never dialled after cancel during the mode-3 file');
   t.match(h.released(modeThree.res_id), [{ error: { code: 'cancelled' } }]);
@@ -258,11 +258,11 @@ t.test('cancel after party 2 answered is an invalid state; after release, not fo
   const h = serviceHarness();
   const { res_id } = await construct(h);
   await connect(h);
-  t.throws(() => h.service.cancelDuoCallback(res_id), { name: 'ServiceError', kind: 'invalid_state', data: { state: 'Connected' } });
+  t.throws(() => h.service.cancel(res_id, 'ext.duo_callback'), { name: 'ServiceError', kind: 'invalid_state', data: { state: 'Connected' } });
   h.engine.legs[0]!.hangUpRemotely();
   await h.tick();
-  t.throws(() => h.service.cancelDuoCallback(res_id), { name: 'ServiceError', kind: 'not_found' });
-  t.throws(() => h.service.cancelDuoCallback('0.0.0-ext.duo_callback-1'), { name: 'ServiceError', kind: 'not_found' });
+  t.throws(() => h.service.cancel(res_id, 'ext.duo_callback'), { name: 'ServiceError', kind: 'not_found' });
+  t.throws(() => h.service.cancel('0.0.0-ext.duo_callback-1', 'ext.duo_callback'), { name: 'ServiceError', kind: 'not_found' });
 });
 
 t.test('cancel is refused in Answer2 while the bridge is being set up', async (t) => {
@@ -271,7 +271,7 @@ t.test('cancel is refused in Answer2 while the bridge is being set up', async (t
   await answerParty1(h);
   h.engine.legs[1]!.answer();
   t.equal(h.service.getResource(res_id).state, 'Answer2');
-  t.throws(() => h.service.cancelDuoCallback(res_id), { name: 'ServiceError', kind: 'invalid_state' });
+  t.throws(() => h.service.cancel(res_id, 'ext.duo_callback'), { name: 'ServiceError', kind: 'invalid_state' });
 });
 
 t.test('party failures map to error codes with the party and SIP status', async (t) => {
@@ -404,8 +404,8 @@ t.test('gateway capacity: all slots or none, freed on release', async (t) => {
     name: 'ServiceError',
     kind: 'capacity_exceeded',
   });
-  h.service.cancelDuoCallback(a.res_id);
-  h.service.cancelDuoCallback(b.res_id);
+  h.service.cancel(a.res_id, 'ext.duo_callback');
+  h.service.cancel(b.res_id, 'ext.duo_callback');
   await h.registry.releaseAll('test');
   t.ok(h.service.constructDuoCallback({ to1_uri: 'sip:7001@gw2', to2_uri: '7002' }, OWNER).res_id, 'slots returned');
 });

@@ -130,3 +130,34 @@ t.test('play_content forms and their errors', async (t) => {
   t.match(problems({ play_repeat: 99 }), [{ param: 'play_repeat', message: /at most 20/ }]);
   t.match(problems({ to_uri: ['1', 'sip:1@nowhere'] }), [{ param: 'to_uri[1]' }]);
 });
+
+t.test('cancel is allowed in every state: dialling, ringing, playing; then not found', async (t) => {
+  const h = serviceHarness();
+  const before = h.service.constructNotifyCall({ to_uri: '1001', play_content: 'prompt.wav' }, OWNER);
+  h.service.cancel(before.res_id, 'ext.notify_call');
+  await h.tick();
+  t.equal(h.engine.legs.length, 0, 'cancelled before dialling: nothing dialled');
+  t.match(h.released(before.res_id), [{ error: { code: 'cancelled', message: 'cancelled by the application' }, dropped_by: 'sys' }]);
+
+  const ringing = await construct(h);
+  ringing.leg.ring();
+  h.service.cancel(ringing.res_id, 'ext.notify_call');
+  await h.tick();
+  t.equal(ringing.leg.hangups, 1, 'CANCEL sent');
+  t.match(h.released(ringing.res_id), [{ error: { code: 'cancelled' }, dropped_by: 'sys', answer_time: null }]);
+
+  const playing = await construct(h);
+  playing.leg.answer();
+  await h.tick();
+  t.equal(h.service.getResource(playing.res_id).state, 'Answered');
+  t.ok(playing.leg.playing, 'prompt playing');
+  h.service.cancel(playing.res_id, 'ext.notify_call');
+  t.throws(() => h.service.cancel(playing.res_id, 'ext.notify_call'), { name: 'ServiceError', kind: 'not_found' }, 'released at once');
+  await h.tick();
+  t.equal(playing.leg.hangups, 1, 'BYE sent once');
+  t.match(h.released(playing.res_id), [{ error: { code: 'cancelled' }, dropped_by: 'sys', answer_time: Number }]);
+
+  const duo = h.service.constructDuoCallback({ to1_uri: '1001', to2_uri: '1002' }, OWNER);
+  t.throws(() => h.service.cancel(duo.res_id, 'ext.notify_call'), { name: 'ServiceError', kind: 'not_found' }, 'class checked');
+  t.throws(() => h.service.cancel(playing.res_id.replace('notify_call', 'duo_callback'), 'ext.duo_callback'), { kind: 'not_found' });
+});

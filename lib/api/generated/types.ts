@@ -56,6 +56,7 @@ export type ReleaseError = {
 } | null;
 export type Progress = "dialing" | "ringing" | "early_media" | "answered" | "connected";
 export type ExtDuoCallbackCancelResult = null;
+export type ExtNotifyCallCancelResult = null;
 export type SysResourceExistsResult = boolean;
 /**
  * False when this connection had no such subscription.
@@ -175,6 +176,9 @@ export interface ExtNotifyCallConstructParams {
   max_ring_seconds?: number | null;
   user_data?: UserData;
 }
+export interface ExtNotifyCallCancelParams {
+  res_id: ResId;
+}
 export interface SysResourceGetParams {
   res_id: ResId;
 }
@@ -217,6 +221,7 @@ export interface RpcMethods {
   'ext.duo_callback.construct': { params: ExtDuoCallbackConstructParams; result: ExtDuoCallbackConstructResult };
   'ext.duo_callback.cancel': { params: ExtDuoCallbackCancelParams; result: ExtDuoCallbackCancelResult };
   'ext.notify_call.construct': { params: ExtNotifyCallConstructParams; result: ExtNotifyCallConstructResult };
+  'ext.notify_call.cancel': { params: ExtNotifyCallCancelParams; result: ExtNotifyCallCancelResult };
   'sys.resource.get': { params: SysResourceGetParams; result: SysResourceGetResult };
   'sys.resource.exists': { params: SysResourceExistsParams; result: SysResourceExistsResult };
   'sys.subscribe': { params: SysSubscribeParams; result: SysSubscribeResult };
