@@ -2,6 +2,7 @@ import type { GatewayConfig } from '../config/ServerConfig.js';
 import { ServiceError } from '../errors/ServiceError.js';
 import { GatewayPool } from './GatewayPool.js';
 import { parseCallUri, requestUriFor, type DialTarget } from './DialTarget.js';
+import { parseSipUri, PHONE_NUMBER, phoneNumberUser, SipUriError } from './SipUri.js';
 
 /** A dial target with a gateway slot taken; `release()` gives the slot back. */
 export interface Route {
@@ -25,10 +26,13 @@ export class GatewayRouter {
     this.#default = defaultGateway ? gateways.find((g) => g.name === defaultGateway) : gateways[0];
   }
 
-  /** Resolves one callee; `param` names the client's param in the error. */
+  /**
+   * Resolves one callee; `param` names the client's param in the error.
+   * @throws ServiceError invalid_params when `uri` breaks RFC 3261's grammar, has no user or names no gateway.
+   */
   resolve(uri: string, param: string): DialTarget {
-    const parsed = parseCallUri(uri);
-    if (!parsed?.user) throw ServiceError.invalidParams([{ param, message: `'${uri}' has no user part to dial` }]);
+    const parsed = checked(() => parseCallUri(uri), param);
+    if (!parsed.user) throw ServiceError.invalidParams([{ param, message: 'has no user part to dial' }]);
     const gateway = parsed.host === null ? this.#default : this.#gatewayFor(parsed.host, parsed.port);
     if (!gateway) {
       const message = parsed.host === null
@@ -39,7 +43,16 @@ export class GatewayRouter {
     return { user: parsed.user, gateway, requestUri: requestUriFor(parsed.user, gateway) };
   }
 
-  /** Takes a slot on the first candidate's gateway with room; null when none has. */
+  /**
+   * Checks a client's caller id (`from*_uri`) at construct: a phone number or
+   * an RFC 3261 sip: URI, as `resolve` checks callees.
+   * @throws ServiceError invalid_params naming `param`.
+   */
+  checkCaller(uri: string, param: string): void {
+    if (!PHONE_NUMBER.test(uri)) checked(() => parseSipUri(uri), param);
+  }
+
+  /** Takes a slot on the first candidate's gateway with room; null when none has. `from` must have passed `checkCaller`. */
   take(candidates: readonly DialTarget[], from: string | null): Route | null {
     const target = candidates.find((c) => this.#pool.hasCapacity(c.gateway));
     if (!target) return null;
@@ -54,6 +67,15 @@ export class GatewayRouter {
   }
 
   #fromUri(caller: string, gateway: GatewayConfig): string {
-    return caller.includes(':') ? caller : `sip:${caller}@${gateway.host}`;
+    return caller.includes(':') ? caller : `sip:${phoneNumberUser(caller)}@${gateway.host}`;
+  }
+}
+
+function checked<T>(parse: () => T, param: string): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (err instanceof SipUriError) throw ServiceError.invalidParams([{ param, message: err.message }]);
+    throw err;
   }
 }

@@ -48,6 +48,8 @@ export class CallService {
 
     const target1 = check(() => router.resolve(params.to1_uri, 'to1_uri'));
     const target2 = check(() => router.resolve(params.to2_uri, 'to2_uri'));
+    if (params.from1_uri) check(() => router.checkCaller(params.from1_uri!, 'from1_uri'));
+    if (params.from2_uri) check(() => router.checkCaller(params.from2_uri!, 'from2_uri'));
     if (target1 && target2 && target1.user === target2.user) {
       problems.push({ param: 'to2_uri', message: `must not be the same number as to1_uri (${target1.user})` });
     }
@@ -101,6 +103,7 @@ export class CallService {
 
     const uris = typeof params.to_uri === 'string' ? [params.to_uri] : params.to_uri;
     const targets = uris.map((uri, i) => check(() => router.resolve(uri, typeof params.to_uri === 'string' ? 'to_uri' : `to_uri[${i}]`)));
+    if (params.from_uri) check(() => router.checkCaller(params.from_uri!, 'from_uri'));
     const names = check(() => playContentFileNames(params.play_content, 'play_content')) ?? [];
     const files = names.map((name) => check(() => media.existingFile(name, 'play_content')));
     const playRepeat = atMost(problems, 'play_repeat', params.play_repeat ?? 1, limits.playRepeatCap);

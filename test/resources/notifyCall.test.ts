@@ -159,5 +159,5 @@ t.test('cancel is allowed in every state: dialling, ringing, playing; then not f
 
   const duo = h.service.constructDuoCallback({ to1_uri: '1001', to2_uri: '1002' }, OWNER);
   t.throws(() => h.service.cancel(duo.res_id, 'ext.notify_call'), { name: 'ServiceError', kind: 'not_found' }, 'class checked');
-  t.throws(() => h.service.cancel(playing.res_id.replace('notify_call', 'duo_callback'), 'ext.duo_callback'), { kind: 'not_found' });
+  t.throws(() => h.service.cancel(playing.res_id.replace('notify_call', 'duo_callback'), 'ext.duo_callback'), { name: 'ServiceError', kind: 'not_found' });
 });
