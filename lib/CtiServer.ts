@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { RpcApi } from './api/RpcApi.js';
 import { RpcContract } from './api/RpcContract.js';
 import type { ServerConfig } from './config/ServerConfig.js';
@@ -35,8 +37,11 @@ export class CtiServer {
     this.#engine = engine;
     this.#log = log;
     const media = new FileFolder(config.mediaDir, 'media');
-    // Resolved inside the media folder before anything is written there.
-    const ringbackFile = media.newFile(config.ringbackFile, 'ringbackFile');
+    // Resolved inside the media folder (links included) before anything is written there.
+    const ringbackFile = existsSync(join(media.root, config.ringbackFile))
+      ? media.existingFile(config.ringbackFile, 'ringbackFile')
+      : media.newFile(config.ringbackFile, 'ringbackFile');
+    media.createFolders(ringbackFile, config.ringbackFile, 'ringbackFile');
     ensureRingbackTone(ringbackFile);
     this.registry = new ResourceRegistry(config.nodeId, config.limits.maxResources, clock);
     const hub = new EventHub(config.limits.maxSubscriptionsPerConnection);

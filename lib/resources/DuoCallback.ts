@@ -4,7 +4,7 @@ import type { LegEnd, MediaBridge, TelephonyEngine } from '../telephony/Telephon
 import { unixSeconds, type Clock } from '../util/Clock.js';
 import type { Logger } from '../util/logger.js';
 import type { Party } from './Party.js';
-import { droppedByFor, errorForEndedCall, errorForFailedLeg } from './releaseError.js';
+import { droppedByFor, engineError, errorForEndedCall, errorForFailedLeg } from './releaseError.js';
 import { Resource, type ReleaseBase, type ResourceIdentity } from './Resource.js';
 import { Timers } from './Timers.js';
 
@@ -142,7 +142,7 @@ export class DuoCallback extends Resource<DuoCallbackReleased> {
       const bridge = await this.#bridge;
       if (this.plan.record && bridge) await bridge.record(this.plan.record.path);
     } catch (err) {
-      return this.release({ code: 'engine_error', message: `connecting the parties failed: ${String(err)}` }, 'sys');
+      return this.release(engineError('connecting the parties failed', err), 'sys');
     }
     if (this.released) return;
     this.#connectTime = this.clock.now();
@@ -166,7 +166,7 @@ export class DuoCallback extends Resource<DuoCallbackReleased> {
     try {
       return (await this.party1.play([file], repeat)).completed;
     } catch (err) {
-      this.release({ code: 'engine_error', message: `playing ${file} failed: ${String(err)}` }, 'sys');
+      this.release(engineError(`playing ${file === this.plan.ringbackFile ? 'the ringback tone' : 'ring_play_file'} failed`, err), 'sys');
       return false;
     }
   }
@@ -176,7 +176,7 @@ export class DuoCallback extends Resource<DuoCallbackReleased> {
     if (this.#bridge || !a || !b) return;
     this.#bridge = this.engine.bridge(a, b);
     this.#bridge.catch((err: unknown) =>
-      this.release({ code: 'engine_error', message: `bridging the parties failed: ${String(err)}` }, 'sys'),
+      this.release(engineError('bridging the parties failed', err), 'sys'),
     );
   }
 

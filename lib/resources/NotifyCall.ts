@@ -3,7 +3,7 @@ import type { LegEnd } from '../telephony/TelephonyEngine.js';
 import type { Clock } from '../util/Clock.js';
 import type { Logger } from '../util/logger.js';
 import type { Party } from './Party.js';
-import { droppedByFor, errorForEndedCall, errorForFailedLeg } from './releaseError.js';
+import { droppedByFor, engineError, errorForEndedCall, errorForFailedLeg } from './releaseError.js';
 import { Resource, type ReleaseBase, type ResourceIdentity } from './Resource.js';
 import { Timers } from './Timers.js';
 
@@ -85,7 +85,7 @@ export class NotifyCall extends Resource<NotifyCallReleased> {
       (result) => {
         if (result.completed) this.release(null, 'sys');
       },
-      (err: unknown) => this.release({ code: 'engine_error', message: `playing the prompt failed: ${String(err)}` }, 'sys'),
+      (err: unknown) => this.release(engineError('playing the prompt failed', err), 'sys'),
     );
   }
 

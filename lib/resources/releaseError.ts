@@ -29,7 +29,7 @@ export function errorForFailedLeg(end: LegEnd, party?: 1 | 2): NonNullable<Relea
   const code = end.by === 'engine' || end.sipStatus === undefined ? 'engine_error' : codeForSipStatus(end.sipStatus);
   return {
     code,
-    message: party ? `party ${party}: ${end.reason}` : end.reason,
+    message: withoutServerPaths(party ? `party ${party}: ${end.reason}` : end.reason),
     ...(end.sipStatus !== undefined && end.by !== 'engine' ? { sip_status: end.sipStatus } : {}),
     ...(party ? { party } : {}),
   };
@@ -42,4 +42,21 @@ export function errorForEndedCall(end: LegEnd, party?: 1 | 2): ReleaseError {
 
 export function droppedByFor(end: LegEnd): DroppedBy {
   return end.by === 'remote' ? 'usr' : 'sys';
+}
+
+/**
+ * An engine failure as a client sees it: what failed, then the engine's own
+ * words with server paths removed (issue 7: no client-facing message
+ * contains a server path).
+ */
+export function engineError(what: string, err: unknown): NonNullable<ReleaseError> {
+  return { code: 'engine_error', message: withoutServerPaths(`${what}: ${err instanceof Error ? err.message : String(err)}`) };
+}
+
+/** An absolute path starts a word (after a space, quote, bracket, `=` or `:`) with `/`. */
+const SERVER_PATH = /(^|[\s'"(=:])\/[^\s'"),]*/g;
+
+/** Replaces every absolute path in an engine's message with `<path>`. */
+export function withoutServerPaths(text: string): string {
+  return text.replace(SERVER_PATH, '$1<path>');
 }

@@ -2,11 +2,13 @@ import type {
   ConstructResult,
   ExtDuoCallbackConstructParams,
   ExtNotifyCallConstructParams,
+  PlayContent,
   ResourceContext,
 } from '../api/generated/types.js';
 import type { LimitsConfig } from '../config/ServerConfig.js';
 import type { FileFolder } from '../media/FileFolder.js';
 import { playContentFileNames } from '../media/playContent.js';
+import { playSeconds } from '../media/playDuration.js';
 import { DuoCallback, type RingPlayMode } from '../resources/DuoCallback.js';
 import { NotifyCall } from '../resources/NotifyCall.js';
 import { Party } from '../resources/Party.js';
@@ -60,7 +62,10 @@ export class CallService {
     const recordPath = recordName ? check(() => recordings.newFile(recordName, 'record_file')) : null;
     if (problems.length) throw ServiceError.invalidParams(problems);
 
-    const [route1, route2] = this.#takeRoutes([[target1!], [target2!]], [params.from1_uri ?? null, params.from2_uri ?? null]);
+    const routes = this.#takeRoutes([[target1!], [target2!]], [params.from1_uri ?? null, params.from2_uri ?? null]);
+    // Only an accepted request creates folders: a refused one leaves the file system as it was.
+    if (recordName && recordPath) this.#accepted(routes, () => recordings.createFolders(recordPath, recordName, 'record_file'));
+    const [route1, route2] = routes;
     const identity = this.#identity('ext.duo_callback', ownerId, params.user_data);
     const log = this.deps.log.child({ res_id: identity.resId });
     const resource = new DuoCallback(
@@ -97,16 +102,15 @@ export class CallService {
   }
 
   constructNotifyCall(params: ExtNotifyCallConstructParams, ownerId: string): ConstructResult {
-    const { limits, router, media } = this.deps;
+    const { limits, router } = this.deps;
     const problems: ParamProblem[] = [];
     const check = <T>(fn: () => T): T | undefined => collect(problems, fn);
 
     const uris = typeof params.to_uri === 'string' ? [params.to_uri] : params.to_uri;
     const targets = uris.map((uri, i) => check(() => router.resolve(uri, typeof params.to_uri === 'string' ? 'to_uri' : `to_uri[${i}]`)));
     if (params.from_uri) check(() => router.checkCaller(params.from_uri!, 'from_uri'));
-    const names = check(() => playContentFileNames(params.play_content, 'play_content')) ?? [];
-    const files = names.map((name) => check(() => media.existingFile(name, 'play_content')));
     const playRepeat = atMost(problems, 'play_repeat', params.play_repeat ?? 1, limits.playRepeatCap);
+    const files = this.#promptFiles(params.play_content, playRepeat, problems);
     const maxRingSeconds = atMost(problems, 'max_ring_seconds', params.max_ring_seconds ?? limits.notifyRingSeconds, limits.ringSecondsCap);
     if (problems.length) throw ServiceError.invalidParams(problems);
 
@@ -116,12 +120,41 @@ export class CallService {
     const resource = new NotifyCall(
       identity,
       this.#party(1, route!, identity),
-      { files: files as string[], playRepeat, maxRingSeconds, dialTimeoutSeconds: limits.dialTimeoutSeconds },
+      { files, playRepeat, maxRingSeconds, dialTimeoutSeconds: limits.dialTimeoutSeconds },
       this.deps.clock,
       log,
     );
     log.info({ to: route!.target.requestUri, owner: ownerId }, 'constructed');
     return this.#launch(resource);
+  }
+
+  /**
+   * The prompt's files (real paths, in play order), within the play limits:
+   * at most `maxPlayFiles` names, and at most `maxPlaySeconds` of audio over
+   * all `playRepeat + 1` plays. Each distinct name is resolved and measured once.
+   */
+  #promptFiles(content: PlayContent, playRepeat: number, problems: ParamProblem[]): string[] {
+    const { limits, media } = this.deps;
+    const names = collect(problems, () => playContentFileNames(content, 'play_content')) ?? [];
+    if (names.length > limits.maxPlayFiles) {
+      problems.push({ param: 'play_content', message: `names ${names.length} files; the limit is ${limits.maxPlayFiles}` });
+      return [];
+    }
+    const byName = new Map<string, { path: string; seconds: number } | undefined>();
+    for (const name of new Set(names)) {
+      const path = collect(problems, () => media.existingFile(name, 'play_content'));
+      byName.set(name, path === undefined ? undefined : { path, seconds: playSeconds(path) });
+    }
+    const resolved = names.map((name) => byName.get(name));
+    if (resolved.some((f) => f === undefined)) return [];
+    const once = resolved.reduce((sum, f) => sum + f!.seconds, 0);
+    const total = once * (playRepeat + 1);
+    if (total > limits.maxPlaySeconds) {
+      const problem = `plays ${Math.ceil(once)} s × ${playRepeat + 1} = ${Math.ceil(total)} s, over this server's limit of ${limits.maxPlaySeconds} s`;
+      problems.push({ param: 'play_content', message: problem });
+      if (once <= limits.maxPlaySeconds) problems.push({ param: 'play_repeat', message: problem });
+    }
+    return resolved.map((f) => f!.path);
   }
 
   getResource(resId: string): ResourceContext {
@@ -159,6 +192,16 @@ export class CallService {
       routes.push(route);
     }
     return routes;
+  }
+
+  /** Runs the last step of an accepted construct; if it fails, the routes are given back before the error goes out. */
+  #accepted(routes: readonly Route[], step: () => void): void {
+    try {
+      step();
+    } catch (err) {
+      for (const r of routes) r.release();
+      throw err;
+    }
   }
 
   #identity(resourceClass: 'ext.duo_callback' | 'ext.notify_call', ownerId: string, userData: string | null | undefined): ResourceIdentity {
