@@ -1,5 +1,5 @@
 import t from 'tap';
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileFolder } from '../../lib/media/FileFolder.js';
@@ -44,4 +44,22 @@ t.test('new files: at the top, in new sub-folders, never outside', async (t) => 
   t.match(problem(() => folder.newFile('../r.wav', 'record_file')), /record_file: '..\/r.wav' leaves its folder/);
   t.match(problem(() => folder.newFile('escape/r.wav', 'record_file')), /links outside its folder/);
   t.match(problem(() => folder.newFile('/tmp/r.wav', 'record_file')), /relative/);
+});
+
+t.test('PATH_MAX: a name that makes the whole path too long is refused before any file system call', async (t) => {
+  // A root about 3,000 bytes long (components within NAME_MAX), then a 1,200-byte name.
+  const deepRoot = join(base, ...Array.from({ length: 12 }, (_, i) => `${i}`.padEnd(250, 'r')));
+  const deepFolder = new FileFolder(deepRoot, 'recordings');
+  const name = Array.from({ length: 6 }, () => 'n'.repeat(200)).join('/');
+  t.match(problem(() => deepFolder.newFile(name, 'record_file')), /^record_file: makes a path longer than the file system's limit \(4096 bytes\)$/);
+  t.match(problem(() => deepFolder.existingFile(name, 'play_content')), /4096 bytes/);
+  t.notOk(problem(() => deepFolder.newFile('n'.repeat(200), 'record_file')), 'a short name in the same folder is fine');
+});
+
+t.test('newFile creates nothing; createFolders makes the missing folders one by one', async (t) => {
+  const path = folder.newFile('y2026/m12/r.wav', 'record_file');
+  t.notOk(existsSync(join(folder.root, 'y2026')), 'checked, not created');
+  folder.createFolders(path, 'y2026/m12/r.wav', 'record_file');
+  t.ok(statSync(join(folder.root, 'y2026', 'm12')).isDirectory());
+  t.notOk(existsSync(path), 'the file itself is left to the recorder');
 });
