@@ -1,19 +1,11 @@
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { RpcContract } from '../../lib/api/RpcContract.js';
 import { RpcTestClient, type RpcMessage } from '../support/RpcTestClient.js';
-import { startTestServer } from '../support/startTestServer.js';
+import { startTestServer, startTestServerWithClient } from '../support/startTestServer.js';
 
 const contract = new RpcContract();
 
-async function setup(t: Test, env: Record<string, string> = {}) {
-  const ts = await startTestServer({ env });
-  const client = await RpcTestClient.connect(ts.url);
-  t.teardown(async () => {
-    await client.close();
-    await ts.server.stop();
-  });
-  return { ...ts, client };
-}
+const setup = startTestServerWithClient;
 
 const DUO = { to1_uri: '13967446745', to2_uri: '13009347583', user_data: 'crm-42' };
 

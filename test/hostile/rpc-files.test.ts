@@ -2,17 +2,12 @@ import t, { type Test } from 'tap';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RpcTestClient, type RpcMessage } from '../support/RpcTestClient.js';
-import { startTestServer } from '../support/startTestServer.js';
+import type { RpcMessage } from '../support/RpcTestClient.js';
+import { startTestServerWithClient } from '../support/startTestServer.js';
 
 /** A server whose media and recordings folders hold traps pointing at `outside`, a folder the server must never touch. */
 async function setup(t: Test, env: Record<string, string> = {}) {
-  const ts = await startTestServer({ env });
-  const client = await RpcTestClient.connect(ts.url);
-  t.teardown(async () => {
-    await client.close();
-    await ts.server.stop();
-  });
+  const ts = await startTestServerWithClient(t, env);
   const outside = mkdtempSync(join(tmpdir(), 'cti-outside-'));
   writeFileSync(join(outside, 'victim.wav'), 'precious');
   const { recordingsDir, mediaDir } = ts.config;
@@ -30,7 +25,7 @@ async function setup(t: Test, env: Record<string, string> = {}) {
     t.same(readdirSync(outside).sort(), ['victim.wav'], 'nothing created outside');
     t.equal(readFileSync(join(outside, 'victim.wav'), 'utf8'), 'precious', 'nothing written outside');
   };
-  return { ...ts, client, outside, untouched };
+  return { ...ts, outside, untouched };
 }
 
 const DUO = { to1_uri: '13900000001', to2_uri: '13900000002' };

@@ -1,8 +1,8 @@
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RpcTestClient, type RpcMessage } from '../support/RpcTestClient.js';
-import { startTestServer } from '../support/startTestServer.js';
+import { startTestServerWithClient } from '../support/startTestServer.js';
 
 /** `seconds` of silence as an 8 kHz 16-bit mono PCM WAV. */
 function wav(seconds: number): Buffer {
@@ -23,15 +23,7 @@ function wav(seconds: number): Buffer {
   return Buffer.concat([h, Buffer.alloc(bytes)]);
 }
 
-async function setup(t: Test, env: Record<string, string> = {}) {
-  const ts = await startTestServer({ env });
-  const client = await RpcTestClient.connect(ts.url);
-  t.teardown(async () => {
-    await client.close();
-    await ts.server.stop();
-  });
-  return { ...ts, client };
-}
+const setup = startTestServerWithClient;
 
 const problems = (reply: RpcMessage): Record<string, string> =>
   Object.fromEntries((reply.error?.data?.errors ?? []).map((e) => [e.param, e.message]));

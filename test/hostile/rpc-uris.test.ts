@@ -1,16 +1,8 @@
 import t, { type Test } from 'tap';
-import { RpcTestClient, type RpcMessage } from '../support/RpcTestClient.js';
-import { startTestServer } from '../support/startTestServer.js';
+import type { RpcMessage } from '../support/RpcTestClient.js';
+import { startTestServerWithClient } from '../support/startTestServer.js';
 
-async function setup(t: Test) {
-  const ts = await startTestServer();
-  const client = await RpcTestClient.connect(ts.url);
-  t.teardown(async () => {
-    await client.close();
-    await ts.server.stop();
-  });
-  return { ...ts, client };
-}
+const setup = (t: Test) => startTestServerWithClient(t);
 
 const DUO = { to1_uri: '13900000001', to2_uri: '13900000002' };
 

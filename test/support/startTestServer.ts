@@ -3,10 +3,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import type { Test } from 'tap';
 import { loadConfig } from '../../lib/config/loadConfig.js';
 import type { ServerConfig } from '../../lib/config/ServerConfig.js';
 import { CtiServer } from '../../lib/CtiServer.js';
 import type { TelephonyEngine } from '../../lib/telephony/TelephonyEngine.js';
+import { RpcTestClient } from './RpcTestClient.js';
 import { GATEWAYS } from './serviceHarness.js';
 import { ScriptedTelephonyEngine } from './ScriptedTelephonyEngine.js';
 
@@ -39,4 +41,15 @@ export async function startTestServer<E extends TelephonyEngine = ScriptedTeleph
   }
   const address = await server.start();
   return { server, engine, config, url: `ws://127.0.0.1:${address.port}` };
+}
+
+/** A test server with one connected client; both are closed when the test `t` ends. */
+export async function startTestServerWithClient(t: Test, env: Record<string, string> = {}) {
+  const ts = await startTestServer({ env });
+  const client = await RpcTestClient.connect(ts.url);
+  t.teardown(async () => {
+    await client.close();
+    await ts.server.stop();
+  });
+  return { ...ts, client };
 }
