@@ -6,9 +6,6 @@ import type { ListenConfig } from '../config/ServerConfig.js';
 import type { EventSink } from '../events/EventSink.js';
 import type { Logger } from '../util/logger.js';
 
-/** WebSocket close code for a client that does not read its replies and events (RFC 6455 §7.4.1: policy violation). */
-export const CLOSE_SLOW_READER = 1008;
-
 /**
  * One application server's WebSocket connection: JSON-RPC in, replies and
  * events out. Outgoing data is bounded: once more than
