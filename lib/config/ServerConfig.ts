@@ -61,6 +61,24 @@ export interface NoEngineConfig {
 
 export type EngineConfig = EmbeddedEngineConfig | DrachtioEngineConfig | NoEngineConfig;
 
+/** The zero-install default: one SQLite file (better-sqlite3) on this node. */
+export interface SqliteStoreConfig {
+  readonly type: 'sqlite';
+  /** Database file; a relative path resolves inside `dataDir` (loadConfig makes it absolute). */
+  readonly path: string;
+}
+
+/** PostgreSQL, for several CTI nodes sharing one set of accounts. */
+export interface PostgresStoreConfig {
+  readonly type: 'postgres';
+  /** libpq-style connection URL, e.g. `postgres://cti:secret@db.example:5432/cti`; may carry a password: never logged. */
+  readonly url: string;
+  /** Connections this node keeps open at most. */
+  readonly poolSize: number;
+}
+
+export type StoreConfig = SqliteStoreConfig | PostgresStoreConfig;
+
 export interface LimitsConfig {
   /** Live resources at once, across all connections; more → capacity exceeded. */
   readonly maxResources: number;
@@ -98,6 +116,10 @@ export interface ServerConfig {
   /** Played to party 1 when party 2 rings without early media and no ring_play_file applies. */
   readonly ringbackFile: string;
   readonly limits: LimitsConfig;
+  /** Folder of the server's own files (SQLite database, the bootstrap API key); created 0700 when missing. */
+  readonly dataDir: string;
+  /** Where accounts and keys live (and, later, the event log and CDRs). */
+  readonly store: StoreConfig;
   /** Seconds a shutdown waits for resources to release before exiting anyway. */
   readonly shutdownGraceSeconds: number;
 }

@@ -116,7 +116,35 @@ export const configSchema = {
         maxSubscriptionsPerConnection: { type: 'integer', minimum: 1, maximum: 100_000, default: 100 },
       },
     },
+    dataDir: { ...host, default: 'data' },
+    // Only the type here, like engine: the loader validates the rest against that type's schema.
+    store: {
+      type: 'object',
+      default: {},
+      properties: { type: { enum: ['sqlite', 'postgres'], default: 'sqlite' } },
+    },
     shutdownGraceSeconds: seconds(10, 600),
+  },
+} as const;
+
+export const sqliteStoreSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type'],
+  properties: {
+    type: { const: 'sqlite' },
+    path: { ...host, default: 'cti.sqlite' },
+  },
+} as const;
+
+export const postgresStoreSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'url'],
+  properties: {
+    type: { const: 'postgres' },
+    url: { type: 'string', pattern: '^postgres(ql)?://' },
+    poolSize: { type: 'integer', minimum: 1, maximum: 1000, default: 10 },
   },
 } as const;
 

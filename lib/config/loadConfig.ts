@@ -1,7 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
-import { configSchema, drachtioEngineSchema, embeddedEngineSchema, noEngineSchema } from './configSchema.js';
+import {
+  configSchema,
+  drachtioEngineSchema,
+  embeddedEngineSchema,
+  noEngineSchema,
+  postgresStoreSchema,
+  sqliteStoreSchema,
+} from './configSchema.js';
 import type { ServerConfig } from './ServerConfig.js';
 
 /** A configuration that cannot be used; its message is one line naming the setting. */
@@ -22,6 +29,10 @@ const validateEngine = {
   drachtio: ajv.compile(drachtioEngineSchema),
   none: ajv.compile(noEngineSchema),
 } as const;
+const validateStore = {
+  sqlite: ajv.compile(sqliteStoreSchema),
+  postgres: ajv.compile(postgresStoreSchema),
+} as const;
 
 /**
  * File, then environment (`CTI_LISTEN__PORT=9000` sets listen.port: `__`
@@ -35,15 +46,20 @@ export function loadConfig(sources: ConfigSources): ServerConfig {
     setPath(config, key.slice(4).split('__').map(camelCase), parseValue(value));
   }
   if (!validateTop(config)) throw new ConfigError(explain(validateTop.errors, ''));
-  const engine = (config as { engine: { type: keyof typeof validateEngine } }).engine;
+  const { engine, store } = config as { engine: { type: keyof typeof validateEngine }; store: { type: keyof typeof validateStore } };
   const validate = validateEngine[engine.type];
   if (!validate(engine)) throw new ConfigError(explain(validate.errors, '/engine'));
+  const validateStoreOfType = validateStore[store.type];
+  if (!validateStoreOfType(store)) throw new ConfigError(explain(validateStoreOfType.errors, '/store'));
   const checked = config as unknown as ServerConfig;
   checkRelations(checked);
+  const dataDir = resolve(checked.dataDir);
   return {
     ...checked,
     mediaDir: resolve(checked.mediaDir),
     recordingsDir: resolve(checked.recordingsDir),
+    dataDir,
+    store: checked.store.type === 'sqlite' ? { ...checked.store, path: resolve(dataDir, checked.store.path) } : checked.store,
   };
 }
 

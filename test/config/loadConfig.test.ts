@@ -1,7 +1,7 @@
 import t from 'tap';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { ConfigError, loadConfig } from '../../lib/config/loadConfig.js';
 
@@ -44,6 +44,19 @@ t.test('file, then environment on top', async (t) => {
   t.equal(gw.gateways[0]!.transport, 'tcp', 'JSON values from the environment');
 });
 
+t.test('store: SQLite in the data folder by default, PostgreSQL from the environment', async (t) => {
+  const c = loadConfig({ env: {} });
+  t.equal(c.dataDir, resolve('data'));
+  t.same(c.store, { type: 'sqlite', path: resolve('data', 'cti.sqlite') });
+  const moved = loadConfig({ env: { CTI_DATA_DIR: '/var/lib/cti', CTI_STORE__PATH: 'accounts.db' } });
+  t.same(moved.store, { type: 'sqlite', path: '/var/lib/cti/accounts.db' }, 'a relative path is inside dataDir');
+  t.same(loadConfig({ env: { CTI_STORE__PATH: '/srv/cti.db' } }).store, { type: 'sqlite', path: '/srv/cti.db' });
+  const pg = loadConfig({ env: { CTI_STORE__TYPE: 'postgres', CTI_STORE__URL: 'postgres://cti:pw@db:5432/cti' } });
+  t.same(pg.store, { type: 'postgres', url: 'postgres://cti:pw@db:5432/cti', poolSize: 10 });
+  const fromFile = loadConfig({ file: file('pg.json', { store: { type: 'postgres', url: 'postgresql://db/cti', poolSize: 3 } }), env: {} });
+  t.same(fromFile.store, { type: 'postgres', url: 'postgresql://db/cti', poolSize: 3 });
+});
+
 t.test('bad values stop with one line naming the setting', async (t) => {
   const cases: Array<[Parameters<typeof loadConfig>[0], RegExp]> = [
     [{ env: { CTI_LISTEN__PORT: '70000' } }, /^invalid configuration: listen\.port must be <= 65535$/],
@@ -61,6 +74,11 @@ t.test('bad values stop with one line naming the setting', async (t) => {
     [{ env: { CTI_ENGINE__RTP_PORT_MIN: '30000', CTI_ENGINE__RTP_PORT_MAX: '20000' } }, /rtpPortMin must be below/],
     [{ env: { CTI_RINGBACK_FILE: '../ring.wav' } }, /ringbackFile must be a file name inside mediaDir/],
     [{ env: { CTI_RINGBACK_FILE: '/etc/ring.wav' } }, /ringbackFile must be a file name inside mediaDir/],
+    [{ env: { CTI_STORE__TYPE: 'mysql' } }, /store\.type must be equal to one of/],
+    [{ env: { CTI_STORE__TYPE: 'postgres' } }, /store must have required property 'url'/],
+    [{ env: { CTI_STORE__TYPE: 'postgres', CTI_STORE__URL: 'mysql://x:secret@db/cti' } }, /^invalid configuration: store\.url must match pattern "\^postgres\(ql\)\?:\/\/"$/],
+    [{ env: { CTI_STORE__URL: 'postgres://db/cti' } }, /store\.url is not a known setting/],
+    [{ env: { CTI_STORE__TYPE: 'postgres', CTI_STORE__URL: 'postgres://db/cti', CTI_STORE__POOL_SIZE: '0' } }, /store\.poolSize must be >= 1/],
     [{ file: join(dir, 'missing.json'), env: {} }, /cannot read config file/],
     [{ file: file('bad.json', '{nope'), env: {} }, /is not valid JSON/],
   ];

@@ -1,0 +1,108 @@
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Dialect } from 'kysely';
+import pg from 'pg';
+import type { StoreConfig } from '../config/ServerConfig.js';
+import { migrations } from './migrations/index.js';
+import type { StoreTables } from './StoreTables.js';
+
+/** The store could not be opened or migrated; the message is one line and never carries a password. */
+export class StoreError extends Error {
+  override name = 'StoreError';
+}
+
+/** PostgreSQL type OID of `bigint` (int8). */
+const INT8_OID = 20;
+
+/**
+ * The one storage layer of the server: an SQLite file (the zero-install
+ * default) or PostgreSQL (several nodes sharing accounts), both behind one
+ * Kysely query builder over {@link StoreTables}. {@link Store.open} brings the
+ * schema to the latest migration before anything else uses it.
+ */
+export class Store {
+  private constructor(
+    /** The query builder; every layer above uses only portable Kysely queries. */
+    readonly db: Kysely<StoreTables>,
+    readonly type: StoreConfig['type'],
+  ) {}
+
+  /**
+   * Opens the database (creating an SQLite file and its folder, mode 0700/0600,
+   * when missing), runs pending migrations, and resolves once it can be used.
+   * Rejects with a {@link StoreError} when the database is unreachable or a
+   * migration fails; the connection is closed again then.
+   */
+  static async open(config: StoreConfig): Promise<Store> {
+    const db = new Kysely<StoreTables>({ dialect: createDialect(config) });
+    const store = new Store(db, config.type);
+    try {
+      await store.ping().catch((err: unknown) => {
+        throw new StoreError(`cannot open the ${config.type} store: ${oneLine(err)}`);
+      });
+      // Kysely runs all pending migrations in one transaction, under a lock on PostgreSQL (concurrent nodes wait).
+      const { error, results } = await new Migrator({
+        db,
+        provider: { getMigrations: async () => ({ ...migrations }) },
+      }).migrateToLatest();
+      if (error) {
+        const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+        throw new StoreError(`${failed ? `store migration ${failed}` : 'store migrations'} failed: ${oneLine(error)}`);
+      }
+    } catch (err) {
+      await db.destroy().catch(() => undefined);
+      throw err;
+    }
+    return store;
+  }
+
+  /** Resolves when the database answers a trivial query (readiness); rejects otherwise. */
+  async ping(): Promise<void> {
+    await sql`select 1`.execute(this.db);
+  }
+
+  /** Closes every connection; the store cannot be used afterwards. */
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+}
+
+function createDialect(config: StoreConfig): Dialect {
+  if (config.type === 'sqlite') {
+    createPrivateFile(config.path);
+    return new SqliteDialect({
+      database: async () => {
+        const db = new SQLite(config.path);
+        // WAL: the admin command can write while the server reads; busy_timeout: wait for the other writer instead of failing.
+        db.pragma('journal_mode = WAL');
+        db.pragma('busy_timeout = 5000');
+        db.pragma('foreign_keys = ON');
+        return db;
+      },
+    });
+  }
+  return new PostgresDialect({
+    pool: new pg.Pool({
+      connectionString: config.url,
+      max: config.poolSize,
+      // Times are bigint milliseconds: read them as numbers (exact below 2^53), not pg's default strings.
+      types: {
+        getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+          oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+      },
+    }),
+  });
+}
+
+/** The folder and the database file are private to the server's user: they hold key hashes. */
+function createPrivateFile(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  closeSync(openSync(path, 'a', 0o600));
+}
+
+/** First line of an error's message, without anything that looks like a URL's credentials. */
+function oneLine(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return (message.split('\n')[0] ?? '').replace(/\/\/[^@/\s]*@/g, '//***@');
+}

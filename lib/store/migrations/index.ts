@@ -1,0 +1,11 @@
+import type { Migration } from 'kysely';
+import * as m0001 from './0001_accounts.js';
+
+/**
+ * Every migration, in order. Names sort as they run (Kysely applies them in
+ * name order and refuses a store that has a migration this list lacks); a
+ * migration, once released, is never edited: add the next one instead.
+ */
+export const migrations: Readonly<Record<string, Migration>> = {
+  '0001_accounts': m0001,
+};

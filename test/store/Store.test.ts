@@ -1,0 +1,71 @@
+import t from 'tap';
+import { statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { sql } from 'kysely';
+import { Store, StoreError } from '../../lib/store/Store.js';
+import { migrations } from '../../lib/store/migrations/index.js';
+import { storeBackends } from '../support/storeBackends.js';
+
+for (const backend of storeBackends(t)) {
+  t.test(backend.name, async (t) => {
+    t.test('migrations run from empty and again on reopen', async (t) => {
+      const config = await backend.newStore();
+      const store = await Store.open(config);
+      const tables = (await store.db.introspection.getTables()).map((x) => x.name);
+      t.ok(tables.includes('accounts') && tables.includes('api_keys'), `tables: ${tables.join(', ')}`);
+      const applied = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(store.db);
+      t.same(applied.rows.map((r) => r.name), Object.keys(migrations));
+      await store.ping();
+      await store.close();
+      await t.rejects(store.ping(), 'a closed store does not answer');
+
+      const again = await Store.open(config);
+      const reapplied = await sql<{ name: string }>`select name from kysely_migration`.execute(again.db);
+      t.equal(reapplied.rows.length, Object.keys(migrations).length, 'nothing ran twice');
+      await again.close();
+    });
+
+    t.test('a store migrated by a newer release is refused, not guessed at', async (t) => {
+      const config = await backend.newStore();
+      const store = await Store.open(config);
+      await sql`insert into kysely_migration (name, timestamp) values ('9999_future', '2030-01-01T00:00:00.000Z')`.execute(store.db);
+      await store.close();
+      await t.rejects(Store.open(config), StoreError);
+    });
+
+    t.test('bigint times read back as numbers', async (t) => {
+      const store = await Store.open(await backend.newStore());
+      t.teardown(() => store.close());
+      const ms = 1_900_000_000_123;
+      await store.db
+        .insertInto('accounts')
+        .values({ account_id: 'a', name: 'a', enabled: 1, max_live_resources: null, constructs_per_second: null, gateways: null, caller_ids: null, created_at: ms, updated_at: ms })
+        .execute();
+      const row = await store.db.selectFrom('accounts').select(['created_at', 'enabled']).executeTakeFirstOrThrow();
+      t.same(row, { created_at: ms, enabled: 1 });
+      t.equal(typeof row.created_at, 'number');
+    });
+  });
+}
+
+t.test('sqlite: folder and file are private to the server user', async (t) => {
+  const [sqlite] = storeBackends(t);
+  const config = await sqlite!.newStore();
+  if (config.type !== 'sqlite') throw new Error('expected sqlite');
+  const store = await Store.open(config);
+  await store.close();
+  t.equal(statSync(config.path).mode & 0o777, 0o600);
+  t.equal(statSync(dirname(config.path)).mode & 0o777, 0o700);
+});
+
+t.test('postgres: an unreachable server is a one-line StoreError without the password', async (t) => {
+  const err = await Store.open({ type: 'postgres', url: 'postgres://cti:hunter2@localhost/cti?host=/nonexistent-socket-dir', poolSize: 1 }).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  t.type(err, StoreError);
+  const message = (err as Error).message;
+  t.notMatch(message, /hunter2/);
+  t.notMatch(message, /\n/);
+  t.match(message, /cannot open the postgres store/);
+});
