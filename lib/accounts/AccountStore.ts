@@ -147,9 +147,12 @@ export class AccountStore implements AccountDirectory {
     return this.#insertKey(this.#db, accountId, label);
   }
 
-  /** The keys of one account (or of all accounts), newest first, revoked ones included. */
+  /** The keys of one account (AccountStoreError `not_found` if it does not exist) or of all, newest first, revoked ones included. */
   async listKeys(accountId?: string): Promise<ApiKeyInfo[]> {
-    if (accountId !== undefined) validate.accountId(accountId);
+    if (accountId !== undefined) {
+      validate.accountId(accountId);
+      if (!(await this.get(accountId))) throw new AccountStoreError('not_found', `no account ${accountId}`);
+    }
     let query = this.#db.selectFrom('api_keys').selectAll().orderBy('created_at', 'desc').orderBy('key_id');
     if (accountId !== undefined) query = query.where('account_id', '=', accountId);
     return (await query.execute()).map(toKeyInfo);

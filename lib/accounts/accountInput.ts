@@ -67,17 +67,19 @@ export const DEFAULT_LIMITS: AccountLimits = {
 
 type Check = ((value: unknown) => boolean) & { errors?: Array<{ instancePath: string; message?: string }> | null };
 
+/** Messages name fields as the admin command and the JSON output do: `limits.caller_ids.0`. */
 function assert(check: Check, value: unknown, what: string): void {
   if (check(value)) return;
   const e = check.errors?.[0];
-  const where = `${what}${e?.instancePath.replaceAll('/', '.') ?? ''}`;
+  const path = [what, ...(e?.instancePath.split('/') ?? [])].filter(Boolean);
+  const where = path.map((p) => p.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)).join('.') || 'input';
   throw new InvalidAccountInput(`${where} ${e?.message ?? 'is invalid'}`);
 }
 
 export const validate = {
   accountId: (v: unknown): void => assert(checkAccountId, v, 'account_id'),
   keyId: (v: unknown): void => assert(checkKeyId, v, 'key_id'),
-  newAccount: (v: unknown): void => assert(checkNewAccount, v, 'account'),
+  newAccount: (v: unknown): void => assert(checkNewAccount, v, ''),
   limits: (v: unknown): void => assert(checkLimits, v, 'limits'),
   label: (v: unknown): void => assert(checkLabel, v, 'label'),
 };
