@@ -35,7 +35,13 @@ export class Store {
    * migration fails; the connection is closed again then.
    */
   static async open(config: StoreConfig): Promise<Store> {
-    const db = new Kysely<StoreTables>({ dialect: createDialect(config) });
+    let dialect: Dialect;
+    try {
+      dialect = createDialect(config);
+    } catch (err) {
+      throw new StoreError(`cannot open the ${config.type} store: ${oneLine(err)}`);
+    }
+    const db = new Kysely<StoreTables>({ dialect });
     const store = new Store(db, config.type);
     try {
       await store.ping().catch((err: unknown) => {

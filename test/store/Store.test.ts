@@ -1,6 +1,7 @@
 import t from 'tap';
-import { statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { sql } from 'kysely';
 import { Store, StoreError } from '../../lib/store/Store.js';
 import { migrations } from '../../lib/store/migrations/index.js';
@@ -56,6 +57,17 @@ t.test('sqlite: folder and file are private to the server user', async (t) => {
   await store.close();
   t.equal(statSync(config.path).mode & 0o777, 0o600);
   t.equal(statSync(dirname(config.path)).mode & 0o777, 0o700);
+});
+
+t.test('sqlite: a path that cannot be created is a one-line StoreError', async (t) => {
+  const notADir = join(mkdtempSync(join(tmpdir(), 'cti-store-')), 'file');
+  writeFileSync(notADir, '');
+  const err = await Store.open({ type: 'sqlite', path: join(notADir, 'data', 'cti.sqlite') }).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  t.type(err, StoreError);
+  t.match((err as Error).message, /^cannot open the sqlite store: [^\n]+$/);
 });
 
 t.test('postgres: an unreachable server is a one-line StoreError without the password', async (t) => {
