@@ -1,10 +1,11 @@
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Dialect } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, sql, type Dialect } from 'kysely';
 import pg from 'pg';
 import type { StoreConfig } from '../config/ServerConfig.js';
 import { migrations } from './migrations/index.js';
+import { SqliteStoreDialect } from './SqliteStoreDialect.js';
 import type { StoreTables } from './StoreTables.js';
 
 /** The store could not be opened or migrated; the message is one line and never carries a password. */
@@ -47,7 +48,7 @@ export class Store {
       await store.ping().catch((err: unknown) => {
         throw new StoreError(`cannot open the ${config.type} store: ${oneLine(err)}`);
       });
-      // Kysely runs all pending migrations in one transaction, under a lock on PostgreSQL (concurrent nodes wait).
+      // All pending migrations run in one transaction; concurrent openers wait (PostgreSQL: advisory lock; SQLite: BEGIN IMMEDIATE).
       const { error, results } = await new Migrator({
         db,
         provider: { getMigrations: async () => ({ ...migrations }) },
@@ -77,7 +78,7 @@ export class Store {
 function createDialect(config: StoreConfig): Dialect {
   if (config.type === 'sqlite') {
     createPrivateFile(config.path);
-    return new SqliteDialect({
+    return new SqliteStoreDialect({
       database: async () => {
         const db = new SQLite(config.path);
         // WAL: the admin command can write while the server reads; busy_timeout: wait for the other writer instead of failing.
