@@ -230,14 +230,18 @@ export class AccountStore implements AccountDirectory {
 
   async #insertAccount(db: Store['db'], input: NewAccountInput): Promise<AccountRecord | null> {
     const now = this.#now();
+    const limits: AccountLimits = { ...DEFAULT_LIMITS, ...input.limits };
     const row: Selectable<AccountsTable> = {
       account_id: input.accountId,
       name: input.name ?? input.accountId,
       enabled: 1,
-      ...limitColumns({ ...DEFAULT_LIMITS, ...input.limits }),
+      max_live_resources: limits.maxLiveResources,
+      constructs_per_second: limits.constructsPerSecond,
+      gateways: jsonList(limits.gateways),
+      caller_ids: jsonList(limits.callerIds),
       created_at: now,
       updated_at: now,
-    } as Selectable<AccountsTable>;
+    };
     const result = await db
       .insertInto('accounts')
       .values(row)
@@ -278,10 +282,13 @@ function limitColumns(limits: Partial<AccountLimits>): Partial<AccountsTable> {
   const columns: Partial<AccountsTable> = {};
   if (limits.maxLiveResources !== undefined) columns.max_live_resources = limits.maxLiveResources;
   if (limits.constructsPerSecond !== undefined) columns.constructs_per_second = limits.constructsPerSecond;
-  if (limits.gateways !== undefined) columns.gateways = limits.gateways && JSON.stringify(limits.gateways);
-  if (limits.callerIds !== undefined) columns.caller_ids = limits.callerIds && JSON.stringify(limits.callerIds);
+  if (limits.gateways !== undefined) columns.gateways = jsonList(limits.gateways);
+  if (limits.callerIds !== undefined) columns.caller_ids = jsonList(limits.callerIds);
   return columns;
 }
+
+/** Lists are stored as JSON text; null (no restriction) stays null. */
+const jsonList = (list: readonly string[] | null): string | null => (list === null ? null : JSON.stringify(list));
 
 function toAccount(row: Selectable<AccountsTable>): AccountRecord {
   return {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import {
   configSchema,
   drachtioEngineSchema,
@@ -47,10 +47,8 @@ export function loadConfig(sources: ConfigSources): ServerConfig {
   }
   if (!validateTop(config)) throw new ConfigError(explain(validateTop.errors, ''));
   const { engine, store } = config as { engine: { type: keyof typeof validateEngine }; store: { type: keyof typeof validateStore } };
-  const validate = validateEngine[engine.type];
-  if (!validate(engine)) throw new ConfigError(explain(validate.errors, '/engine'));
-  const validateStoreOfType = validateStore[store.type];
-  if (!validateStoreOfType(store)) throw new ConfigError(explain(validateStoreOfType.errors, '/store'));
+  checkVariant(validateEngine[engine.type], engine, '/engine');
+  checkVariant(validateStore[store.type], store, '/store');
   const checked = config as unknown as ServerConfig;
   checkRelations(checked);
   const dataDir = resolve(checked.dataDir);
@@ -61,6 +59,11 @@ export function loadConfig(sources: ConfigSources): ServerConfig {
     dataDir,
     store: checked.store.type === 'sqlite' ? { ...checked.store, path: resolve(dataDir, checked.store.path) } : checked.store,
   };
+}
+
+/** A section whose settings depend on its `type` (engine, store), against that type's schema. */
+function checkVariant(validate: ValidateFunction, section: unknown, prefix: string): void {
+  if (!validate(section)) throw new ConfigError(explain(validate.errors, prefix));
 }
 
 function checkRelations(c: ServerConfig): void {

@@ -4,6 +4,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, sql, type Dialect } from 'kysely';
 import pg from 'pg';
 import type { StoreConfig } from '../config/ServerConfig.js';
+import type { Logger } from '../util/logger.js';
 import { migrations } from './migrations/index.js';
 import { SqliteStoreDialect } from './SqliteStoreDialect.js';
 import type { StoreTables } from './StoreTables.js';
@@ -11,6 +12,11 @@ import type { StoreTables } from './StoreTables.js';
 /** The store could not be opened or migrated; the message is one line and never carries a password. */
 export class StoreError extends Error {
   override name = 'StoreError';
+}
+
+export interface StoreOptions {
+  /** Where connection losses noticed outside a query are reported (PostgreSQL); the pool reconnects on the next query. */
+  readonly log?: Logger;
 }
 
 /** PostgreSQL type OID of `bigint` (int8). */
@@ -35,10 +41,10 @@ export class Store {
    * Rejects with a {@link StoreError} when the database is unreachable or a
    * migration fails; the connection is closed again then.
    */
-  static async open(config: StoreConfig): Promise<Store> {
+  static async open(config: StoreConfig, options: StoreOptions = {}): Promise<Store> {
     let dialect: Dialect;
     try {
-      dialect = createDialect(config);
+      dialect = createDialect(config, options.log);
     } catch (err) {
       throw new StoreError(`cannot open the ${config.type} store: ${oneLine(err)}`);
     }
@@ -75,7 +81,7 @@ export class Store {
   }
 }
 
-function createDialect(config: StoreConfig): Dialect {
+function createDialect(config: StoreConfig, log: Logger | undefined): Dialect {
   if (config.type === 'sqlite') {
     createPrivateFile(config.path);
     return new SqliteStoreDialect({
@@ -89,17 +95,19 @@ function createDialect(config: StoreConfig): Dialect {
       },
     });
   }
-  return new PostgresDialect({
-    pool: new pg.Pool({
-      connectionString: config.url,
-      max: config.poolSize,
-      // Times are bigint milliseconds: read them as numbers (exact below 2^53), not pg's default strings.
-      types: {
-        getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-          oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
-      },
-    }),
+  const pool = new pg.Pool({
+    connectionString: config.url,
+    max: config.poolSize,
+    // Times are bigint milliseconds: read them as numbers (exact below 2^53), not pg's default strings.
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    },
   });
+  // An idle connection the server drops (restart, failover, idle timeout) is an 'error' event on the
+  // pool; unhandled, it would end the process. pg discards that connection and the next query opens another.
+  pool.on('error', (err) => log?.warn({ err: oneLine(err) }, 'store connection lost'));
+  return new PostgresDialect({ pool });
 }
 
 /** The folder and the database file are private to the server's user: they hold key hashes. */

@@ -3,6 +3,8 @@ import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { sql } from 'kysely';
+import pg from 'pg';
+import type { Logger } from '../../lib/util/logger.js';
 import { Store, StoreError } from '../../lib/store/Store.js';
 import { migrations } from '../../lib/store/migrations/index.js';
 import { storeBackends } from '../support/storeBackends.js';
@@ -68,6 +70,27 @@ t.test('sqlite: a path that cannot be created is a one-line StoreError', async (
   );
   t.type(err, StoreError);
   t.match((err as Error).message, /^cannot open the sqlite store: [^\n]+$/);
+});
+
+t.test('postgres: connections the server drops do not end the process; the next query reconnects', async (t) => {
+  const postgres = storeBackends(t)[1]!;
+  const config = await postgres.newStore();
+  if (config.type !== 'postgres') throw new Error('expected postgres');
+  const lost: string[] = [];
+  const log = { warn: (o: { err: string }, msg: string) => lost.push(`${msg}: ${o.err}`) } as unknown as Logger;
+  const store = await Store.open(config, { log });
+  t.teardown(() => store.close());
+  await Promise.all([store.ping(), store.ping(), store.ping()]);
+  // What a PostgreSQL restart or failover does to idle connections.
+  const database = new URL(config.url).pathname.slice(1);
+  const admin = new pg.Client({ connectionString: config.url });
+  await admin.connect();
+  await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [database]);
+  await admin.end();
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  t.ok(lost.length > 0, `reported: ${lost[0] ?? 'nothing'}`);
+  await store.ping();
+  t.pass('the store answers again');
 });
 
 t.test('postgres: an unreachable server is a one-line StoreError without the password', async (t) => {
