@@ -10,7 +10,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import type { AccountLimits } from '../accounts/Account.js';
-import { InvalidAccountInput } from '../accounts/accountInput.js';
+import { InvalidAccountInput, validate } from '../accounts/accountInput.js';
 import { AccountStore, AccountStoreError, type AccountRecord, type ApiKeyInfo } from '../accounts/AccountStore.js';
 import { ConfigError, loadConfig } from '../config/loadConfig.js';
 import type { ServerConfig } from '../config/ServerConfig.js';
@@ -113,6 +113,7 @@ function buildProgram(io: AdminIo): Command {
     .argument('<account_id>')
     .action(
       run(async (accounts, _config, accountId: string) => {
+        validate.accountId(accountId);
         const found = await accounts.get(accountId);
         if (!found) throw new AccountStoreError('not_found', `no account ${accountId}`);
         return accountOutput(found);

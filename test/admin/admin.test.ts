@@ -104,19 +104,23 @@ for (const backend of storeBackends(t)) {
     t.same((await json(t, env, 'account', 'list')).map((a: { account_id: string }) => a.account_id), ['acme']);
     t.match(await json(t, env, 'account', 'show', 'acme'), { account_id: 'acme', name: 'Acme Corp' });
 
-    // Failures (exit 1) and usage errors (exit 2).
-    await fails(t, env, 1, /account acme already exists/, 'account', 'create', 'acme');
-    await fails(t, env, 1, /no account nobody/, 'account', 'show', 'nobody');
-    await fails(t, env, 1, /no account nobody/, 'key', 'create', 'nobody');
-    await fails(t, env, 1, /no key AAAAAAAAAAAAAAAA/, 'key', 'revoke', 'AAAAAAAAAAAAAAAA');
-    await fails(t, env, 2, /account_id must match pattern/, 'account', 'create', 'bad id');
-    await fails(t, env, 2, /key_id must match pattern/, 'key', 'revoke', '../../etc/passwd');
-    await fails(t, env, 2, /unknown command 'frobnicate'/, 'account', 'frobnicate');
-    await fails(t, env, 2, /unknown option '--colour'/, 'account', 'list', '--colour');
-    await fails(t, env, 2, /missing required argument 'account_id'/, 'key', 'create');
-    await fails(t, env, 2, /--max-live-resources: expected an integer from 1 to 1000000, or none/, 'account', 'limits', 'acme', '--max-live-resources', '-1');
-    await fails(t, env, 2, /no gateway named 'gw9' in the configuration/, 'account', 'limits', 'acme', '--gateways', 'gw9');
-    await fails(t, env, 2, /^cti-admin: limits\.caller_ids\.0 must match pattern/, 'account', 'limits', 'acme', '--caller-ids', 'x@evil');
+    // Failures (exit 1) and usage errors (exit 2); none writes, so they run side by side.
+    const refused: Array<[number, RegExp, ...string[]]> = [
+      [1, /account acme already exists/, 'account', 'create', 'acme'],
+      [1, /no account nobody/, 'account', 'show', 'nobody'],
+      [1, /no account nobody/, 'key', 'create', 'nobody'],
+      [1, /no key AAAAAAAAAAAAAAAA/, 'key', 'revoke', 'AAAAAAAAAAAAAAAA'],
+      [2, /account_id must match pattern/, 'account', 'create', 'bad id'],
+      [2, /key_id must match pattern/, 'key', 'revoke', '../../etc/passwd'],
+      [2, /account_id must match pattern/, 'account', 'show', '\u001b[2J'],
+      [2, /unknown command 'frobnicate'/, 'account', 'frobnicate'],
+      [2, /unknown option '--colour'/, 'account', 'list', '--colour'],
+      [2, /missing required argument 'account_id'/, 'key', 'create'],
+      [2, /--max-live-resources: expected an integer from 1 to 1000000, or none/, 'account', 'limits', 'acme', '--max-live-resources', '-1'],
+      [2, /no gateway named 'gw9' in the configuration/, 'account', 'limits', 'acme', '--gateways', 'gw9'],
+      [2, /^cti-admin: limits\.caller_ids\.0 must match pattern/, 'account', 'limits', 'acme', '--caller-ids', 'x@evil'],
+    ];
+    await Promise.all(refused.map(([code, message, ...args]) => fails(t, env, code, message, ...args)));
     t.same((await json(t, env, 'account', 'list')).length, 1, 'no failed command changed anything');
   });
 }
