@@ -4,8 +4,11 @@ import { join } from 'node:path';
 
 export const POSTGRES_HINT = "PostgreSQL is required for the store tests: install it with 'apt-get install postgresql'";
 
-/** The bin folder of the newest installed PostgreSQL major version, or null. */
-export function findPostgresBin(root = '/usr/lib/postgresql') {
+/**
+ * The bin folder of the newest installed PostgreSQL major version, or null.
+ * ENSURE_POSTGRES_ROOT replaces Debian's /usr/lib/postgresql (for the setup script's own tests).
+ */
+export function findPostgresBin(root = process.env.ENSURE_POSTGRES_ROOT || '/usr/lib/postgresql') {
   let versions;
   try {
     versions = readdirSync(root).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a));
