@@ -1,6 +1,5 @@
 import t, { type Test } from 'tap';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -250,8 +249,9 @@ for (const backend of storeBackends(t)) {
 
     t.test('three server processes starting together on one empty store: migrations once, one bootstrap', async (t) => {
       const config = await backend.newStore();
+      const fixtures = t.testdir();
       const starts = [1, 2, 3].map(async (i) => {
-        const dataDir = join(mkdtempSync(join(tmpdir(), 'cti-data-')), `node${i}`);
+        const dataDir = join(fixtures, `node${i}`);
         const { stdout } = await execFileAsync(process.execPath, ['--import=tsx', 'test/support/bootstrapProcess.ts', JSON.stringify(config), dataDir], {
           timeout: 60_000,
         });
@@ -269,7 +269,7 @@ for (const backend of storeBackends(t)) {
     });
 
     t.test('bootstrap: one account and key on an empty store, written once to a private file', async (t) => {
-      const dataDir = join(mkdtempSync(join(tmpdir(), 'cti-data-')), 'data');
+      const dataDir = join(t.testdir(), 'data');
       const config = await backend.newStore();
       const { accounts } = await open(t, config);
       const path = await accounts.bootstrap(dataDir);
@@ -288,7 +288,7 @@ for (const backend of storeBackends(t)) {
     });
 
     t.test('bootstrap does nothing when any account exists', async (t) => {
-      const dataDir = mkdtempSync(join(tmpdir(), 'cti-data-'));
+      const dataDir = t.testdir();
       const { accounts } = await open(t, await backend.newStore());
       await accounts.create({ accountId: 'mine' });
       t.equal(await accounts.bootstrap(dataDir), null);
@@ -296,7 +296,7 @@ for (const backend of storeBackends(t)) {
     });
 
     t.test('bootstrap that cannot write its file leaves the store empty', async (t) => {
-      const parent = mkdtempSync(join(tmpdir(), 'cti-data-'));
+      const parent = t.testdir();
       const notADir = join(parent, 'file');
       writeFileSync(notADir, '');
       const { accounts } = await open(t, await backend.newStore());

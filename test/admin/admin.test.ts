@@ -5,8 +5,7 @@
  */
 import t, { type Test } from 'tap';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AccountStore } from '../../lib/accounts/AccountStore.js';
 import type { StoreConfig } from '../../lib/config/ServerConfig.js';
@@ -19,7 +18,7 @@ interface Run {
   readonly stderr: string;
 }
 
-const dataDir = mkdtempSync(join(tmpdir(), 'cti-admin-'));
+const dataDir = t.testdir();
 
 /** CTI_* environment selecting `store`, as an operator would set it. */
 function storeEnv(store: StoreConfig): NodeJS.ProcessEnv {
@@ -126,7 +125,7 @@ for (const backend of storeBackends(t)) {
 }
 
 t.test('configuration: --config file, bad settings, unreachable store', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'cti-admin-config-'));
+  const dir = t.testdir();
   const file = join(dir, 'cti.json');
   writeFileSync(file, JSON.stringify({ dataDir: dir, gateways: [{ name: 'gw1', host: '192.0.2.1', callerId: '100' }] }));
   const env: NodeJS.ProcessEnv = { ...process.env };
@@ -146,7 +145,7 @@ t.test('configuration: --config file, bad settings, unreachable store', async (t
 });
 
 t.test('npm run -s admin works as documented, human output by default', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'cti-admin-npm-'));
+  const dir = t.testdir();
   const env: NodeJS.ProcessEnv = { ...process.env, CTI_DATA_DIR: dir };
   for (const key of Object.keys(env)) if (key.startsWith('CTI_') && key !== 'CTI_DATA_DIR') delete env[key];
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';

@@ -1,6 +1,5 @@
 import t from 'tap';
-import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { sql } from 'kysely';
 import pg from 'pg';
@@ -62,7 +61,7 @@ t.test('sqlite: folder and file are private to the server user', async (t) => {
 });
 
 t.test('sqlite: a path that cannot be created is a one-line StoreError', async (t) => {
-  const notADir = join(mkdtempSync(join(tmpdir(), 'cti-store-')), 'file');
+  const notADir = join(t.testdir(), 'file');
   writeFileSync(notADir, '');
   const err = await Store.open({ type: 'sqlite', path: join(notADir, 'data', 'cti.sqlite') }).then(
     () => null,

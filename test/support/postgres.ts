@@ -9,7 +9,7 @@
  * test/setup/ensure-postgres.mjs (pretest) installs the binaries when missing.
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -36,7 +36,9 @@ export class PostgresCluster {
   static async start(): Promise<PostgresCluster> {
     const bin = findPostgresBin();
     if (!bin) throw new Error(POSTGRES_HINT);
-    const dir = mkdtempSync(join(tmpdir(), 'cti-pg-'));
+    reapOrphans(bin);
+    const dir = mkdtempSync(join(tmpdir(), PREFIX));
+    writeFileSync(join(dir, OWNER_FILE), String(process.pid));
     if (isRoot) {
       const uid = Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout.trim());
       const gid = Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout.trim());
@@ -102,7 +104,34 @@ export class PostgresCluster {
   }
 
   #command(tool: string, args: string[]): [string, string[]] {
-    const path = join(this.bin, tool);
-    return isRoot ? ['runuser', ['-u', 'postgres', '--', path, ...args]] : [path, args];
+    return command(this.bin, tool, args);
+  }
+}
+
+const PREFIX = 'cti-pg-';
+/** Pid of the test process that owns a cluster folder. */
+const OWNER_FILE = 'owner.pid';
+
+function command(bin: string, tool: string, args: string[]): [string, string[]] {
+  const path = join(bin, tool);
+  return isRoot ? ['runuser', ['-u', 'postgres', '--', path, ...args]] : [path, args];
+}
+
+/**
+ * Clusters whose test process died without cleaning up (SIGKILL, a tap
+ * timeout) would run forever: stop and delete those whose owner is gone.
+ */
+function reapOrphans(bin: string): void {
+  for (const name of readdirSync(tmpdir()).filter((n) => n.startsWith(PREFIX))) {
+    const dir = join(tmpdir(), name);
+    try {
+      process.kill(Number(readFileSync(join(dir, OWNER_FILE), 'utf8')), 0);
+      continue; // alive: not ours to touch
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') continue; // no owner file yet, or not ours to signal
+    }
+    const [cmd, args] = command(bin, 'pg_ctl', ['-D', join(dir, 'data'), '-m', 'immediate', '-w', 'stop']);
+    spawnSync(cmd, args, { stdio: 'ignore', timeout: 30_000 });
+    rmSync(dir, { recursive: true, force: true });
   }
 }
