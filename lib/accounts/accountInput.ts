@@ -13,8 +13,13 @@ export const ACCOUNT_ID_PATTERN = '^[A-Za-z0-9_-]{1,64}$';
 const GATEWAY_NAME = { type: 'string', maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' } as const;
 /** The user part of a SIP URI as caller ids appear in `from*_uri` (digits, `+`, and RFC 3261 unreserved marks). */
 const CALLER_ID = { type: 'string', pattern: "^[A-Za-z0-9+._~*#!'()-]{1,64}$" } as const;
-/** Printable text without control characters (names and labels end up in terminals and logs). */
-const TEXT = (max: number) => ({ type: 'string', maxLength: max, pattern: '^[^\\u0000-\\u001f\\u007f]*$' }) as const;
+/**
+ * Printable text (names and labels end up in terminals, logs and, later, API
+ * answers): no C0/C1 control characters (terminal escapes) and no bidi
+ * controls (text that displays reversed).
+ */
+const TEXT = (max: number) =>
+  ({ type: 'string', maxLength: max, pattern: '^[^\\u0000-\\u001f\\u007f-\\u009f\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]*$' }) as const;
 
 const limits = {
   type: 'object',

@@ -32,10 +32,11 @@ for (const backend of storeBackends(t)) {
     t.test('accounts: create, list, get, disable, enable, limits', async (t) => {
       const clock = new Clock();
       const { accounts } = await open(t, await backend.newStore(), { now: clock.now });
+      t.equal((await accounts.create({ accountId: 'zh', name: '深圳分公司 — Ünïcødé' })).name, '深圳分公司 — Ünïcødé', 'any printable text');
       const a = await accounts.create({ accountId: 'acme', name: 'Acme Corp' });
       t.same(a, { accountId: 'acme', name: 'Acme Corp', enabled: true, limits: DEFAULT_LIMITS, createdAt: clock.ms, updatedAt: clock.ms });
       await accounts.create({ accountId: 'b-2_x', limits: { maxLiveResources: 5, callerIds: ['+8675589877675', '100'] } });
-      t.same((await accounts.list()).map((x) => x.accountId), ['acme', 'b-2_x']);
+      t.same((await accounts.list()).map((x) => x.accountId), ['acme', 'b-2_x', 'zh']);
       t.match(await accounts.get('b-2_x'), { name: 'b-2_x', limits: { maxLiveResources: 5, constructsPerSecond: null, gateways: null, callerIds: ['+8675589877675', '100'] } });
       t.equal(await accounts.get('nobody'), null);
       t.equal(await accounts.get('bad id!'), null, 'a malformed id is just not found');
@@ -63,6 +64,8 @@ for (const backend of storeBackends(t)) {
         ['65-char id', () => accounts.create({ accountId: 'a'.repeat(65) })],
         ['SQL in the id', () => accounts.create({ accountId: "x'; drop table accounts; --" })],
         ['control character in the name', () => accounts.create({ accountId: 'ok', name: 'evil\u001b[2J' })],
+        ['C1 control (CSI) in the name', () => accounts.create({ accountId: 'ok', name: 'evil\u009b2J' })],
+        ['bidi override in the name', () => accounts.create({ accountId: 'ok', name: 'invoice\u202egpj.exe' })],
         ['201-char name', () => accounts.create({ accountId: 'ok', name: 'n'.repeat(201) })],
         ['unknown field', () => accounts.create({ accountId: 'ok', admin: true } as never)],
         ['zero live resources', () => accounts.create({ accountId: 'ok', limits: { maxLiveResources: 0 } })],
