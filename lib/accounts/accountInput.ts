@@ -11,8 +11,12 @@ import { KEY_ID_PATTERN } from './apiKey.js';
 export const ACCOUNT_ID_PATTERN = '^[A-Za-z0-9_-]{1,64}$';
 /** Same grammar as gateway names in lib/config. */
 const GATEWAY_NAME = { type: 'string', maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' } as const;
-/** The user part of a SIP URI as caller ids appear in `from*_uri` (digits, `+`, and RFC 3261 unreserved marks). */
-const CALLER_ID = { type: 'string', pattern: "^[A-Za-z0-9+._~*#!'()-]{1,64}$" } as const;
+/**
+ * The user part of a `from*_uri` as lib/routing/SipUri gives it (escapes
+ * decoded where allowed): letters, digits, `+` and the RFC 3261 §25.1
+ * unreserved marks; nothing that must stay escaped (`#`, `%`, `@`, `;`).
+ */
+const CALLER_ID = { type: 'string', pattern: "^[A-Za-z0-9+._~*!'()-]{1,64}$" } as const;
 /**
  * Printable text (names and labels end up in terminals, logs and, later, API
  * answers): no C0/C1 control characters (terminal escapes) and no bidi
