@@ -53,6 +53,8 @@ export class ServerUnderTest {
         { name: 'carrier', host: o.carrierHost, port: o.carrierPort, transport: 'udp', maxConcurrentCalls: 10000, callerId: '1000' },
       ]),
       CTI_LIMITS__MAX_RESOURCES: '10000',
+      // The bench measures the call path on loopback; authentication is off (docs/security.md).
+      CTI_AUTH__MODE: 'none',
       CTI_MEDIA_DIR: join(o.dir, 'media'),
       CTI_RECORDINGS_DIR: join(o.dir, 'recordings'),
     };

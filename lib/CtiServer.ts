@@ -1,6 +1,10 @@
 import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import type { AccountDirectory } from './accounts/Account.js';
+import { Authenticator } from './accounts/Authenticator.js';
+import { ConstructRate } from './accounts/ConstructRate.js';
+import { DEFAULT_ACCOUNT, SingleAccountDirectory } from './accounts/SingleAccountDirectory.js';
 import { RpcApi } from './api/RpcApi.js';
 import { RpcContract } from './api/RpcContract.js';
 import type { ServerConfig } from './config/ServerConfig.js';
@@ -20,6 +24,8 @@ export interface CtiServerDeps {
   readonly engine: TelephonyEngine;
   readonly log: Logger;
   readonly clock?: Clock;
+  /** Where API keys and account limits live; required unless `auth.mode` is `none`. */
+  readonly accounts?: AccountDirectory;
 }
 
 /** Composition root: wires the layers together, starts and stops them in order. */
@@ -32,7 +38,10 @@ export class CtiServer {
   readonly #ws: WsServer;
   #stopping: Promise<void> | undefined;
 
-  constructor({ config, engine, log, clock = systemClock }: CtiServerDeps) {
+  constructor({ config, engine, log, clock = systemClock, accounts }: CtiServerDeps) {
+    const open = config.auth.mode === 'none';
+    const directory = open ? new SingleAccountDirectory() : accounts;
+    if (!directory) throw new Error('auth.mode "key" needs an account directory');
     this.#config = config;
     this.#engine = engine;
     this.#log = log;
@@ -56,11 +65,20 @@ export class CtiServer {
       registry: this.registry,
       clock,
       log: log.child({ layer: 'resources' }),
+      accounts: directory,
+      constructRate: new ConstructRate(),
     });
-    const api = new RpcApi(new RpcContract(), this.service, hub, log.child({ layer: 'api' }), {
+    const authenticator = new Authenticator(directory, config.auth);
+    const api = new RpcApi(new RpcContract(), this.service, hub, authenticator, log.child({ layer: 'api' }), {
       maxBatchLength: config.listen.maxBatchLength,
     });
-    this.#ws = new WsServer(config.listen, api, hub, log.child({ layer: 'transport' }));
+    this.#ws = new WsServer(
+      config.listen,
+      { authenticator, openAccount: open ? DEFAULT_ACCOUNT : null, timeoutSeconds: config.auth.timeoutSeconds },
+      api,
+      hub,
+      log.child({ layer: 'transport' }),
+    );
   }
 
   async start(): Promise<AddressInfo> {

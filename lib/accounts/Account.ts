@@ -9,7 +9,7 @@
 export interface AccountLimits {
   /** Live resources of this account at once on this node; null: only the server-wide limit. */
   readonly maxLiveResources: number | null;
-  /** Constructs per second (token bucket, burst equal to the rate); null: unlimited. */
+  /** Constructs per one-second window on this node (more → rate limited); null: unlimited. */
   readonly constructsPerSecond: number | null;
   /** Names of the configured gateways this account may dial; null: every gateway. */
   readonly gateways: readonly string[] | null;

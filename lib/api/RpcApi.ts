@@ -6,6 +6,8 @@ import {
   type JSONRPCRequest,
   type JSONRPCResponse,
 } from 'json-rpc-2.0';
+import type { Account } from '../accounts/Account.js';
+import type { Authenticator } from '../accounts/Authenticator.js';
 import type { EventHub } from '../events/EventHub.js';
 import type { CallService } from '../service/CallService.js';
 import { ServiceError, type ServiceErrorKind } from '../errors/ServiceError.js';
@@ -15,13 +17,24 @@ import { envelopeProblem } from './JsonRpcEnvelope.js';
 import { RpcErrorCode } from './RpcErrorCode.js';
 import type { RpcContract } from './RpcContract.js';
 
-/** Who is calling: the session whose id owns resources and subscriptions. */
+/** Who is calling: the session whose id owns resources and subscriptions, and its account once known. */
 export interface RpcCaller {
   readonly sessionId: string;
+  /** The client's address: failed authentication attempts are counted per source. */
+  readonly peer: string;
+  /** null until the connection authenticated (Bearer header at the upgrade or sys.authenticate). */
+  readonly accountId: string | null;
+  /** Binds the connection to an account for its lifetime; called at most once. */
+  authenticated(account: Account): void;
 }
 
+/** What an unauthenticated connection may call (issue 8); everything else is -32004. */
+const OPEN_METHODS: ReadonlySet<string> = new Set(['rpc.discover', 'sys.authenticate']);
+
 /** One handler per schema method, typed by the generated params and result. */
-type Handlers = { readonly [M in keyof RpcMethods]: (params: RpcMethods[M]['params'], caller: RpcCaller) => RpcMethods[M]['result'] };
+type Handlers = {
+  readonly [M in keyof RpcMethods]: (params: RpcMethods[M]['params'], caller: RpcCaller) => RpcMethods[M]['result'] | Promise<RpcMethods[M]['result']>;
+};
 /** A handler once its params passed validation against the same schema. */
 type Handler = (params: Record<string, unknown>, caller: RpcCaller) => unknown;
 
@@ -31,6 +44,8 @@ const CODE_FOR: Readonly<Record<ServiceErrorKind, number>> = {
   invalid_state: RpcErrorCode.InvalidState,
   capacity_exceeded: RpcErrorCode.CapacityExceeded,
   engine_unavailable: RpcErrorCode.EngineUnavailable,
+  unauthorized: RpcErrorCode.Unauthorized,
+  rate_limited: RpcErrorCode.RateLimited,
 };
 
 const MESSAGE_FOR: Readonly<Record<ServiceErrorKind, string>> = {
@@ -39,11 +54,19 @@ const MESSAGE_FOR: Readonly<Record<ServiceErrorKind, string>> = {
   invalid_state: 'Invalid state',
   capacity_exceeded: 'Capacity exceeded',
   engine_unavailable: 'Engine unavailable',
+  unauthorized: 'Unauthorized',
+  rate_limited: 'Rate limited',
 };
 
 export interface RpcApiOptions {
   /** Most requests in one batch; a longer batch gets one -32600 naming the limit. */
   readonly maxBatchLength: number;
+}
+
+/** The caller's account; the gate in #invoke has already refused callers without one. */
+function accountOf(caller: RpcCaller): string {
+  if (caller.accountId === null) throw new ServiceError('unauthorized', 'not authenticated');
+  return caller.accountId;
 }
 
 /**
@@ -63,22 +86,23 @@ export class RpcApi {
     private readonly contract: RpcContract,
     service: CallService,
     hub: EventHub,
+    authenticator: Authenticator,
     private readonly log: Logger,
     private readonly options: RpcApiOptions,
   ) {
     const handlers: Handlers = {
-      'ext.duo_callback.construct': (p, c) => service.constructDuoCallback(p, c.sessionId),
-      'ext.duo_callback.cancel': (p) => {
-        service.cancel(p.res_id, 'ext.duo_callback');
+      'ext.duo_callback.construct': async (p, c) => service.constructDuoCallback(p, await service.admit(c.sessionId, accountOf(c))),
+      'ext.duo_callback.cancel': (p, c) => {
+        service.cancel(p.res_id, 'ext.duo_callback', accountOf(c));
         return null;
       },
-      'ext.notify_call.construct': (p, c) => service.constructNotifyCall(p, c.sessionId),
-      'ext.notify_call.cancel': (p) => {
-        service.cancel(p.res_id, 'ext.notify_call');
+      'ext.notify_call.construct': async (p, c) => service.constructNotifyCall(p, await service.admit(c.sessionId, accountOf(c))),
+      'ext.notify_call.cancel': (p, c) => {
+        service.cancel(p.res_id, 'ext.notify_call', accountOf(c));
         return null;
       },
-      'sys.resource.get': (p) => service.getResource(p.res_id),
-      'sys.resource.exists': (p) => service.resourceExists(p.res_id),
+      'sys.resource.get': (p, c) => service.getResource(p.res_id, accountOf(c)),
+      'sys.resource.exists': (p, c) => service.resourceExists(p.res_id, accountOf(c)),
       'sys.subscribe': (p, c) => ({
         subscription_id: hub.subscribe(c.sessionId, {
           ...(p.class ? { resourceClass: p.class } : {}),
@@ -87,6 +111,20 @@ export class RpcApi {
         }),
       }),
       'sys.unsubscribe': (p, c) => hub.unsubscribe(c.sessionId, p.subscription_id),
+      'sys.authenticate': async (p, c) => {
+        const outcome = await authenticator.authenticate(p.api_key, c.peer);
+        if (outcome.kind === 'throttled') {
+          throw new ServiceError('rate_limited', 'too many failed authentication attempts from this address', {
+            retry_after_ms: outcome.retryAfterMs,
+          });
+        }
+        if (outcome.kind === 'refused') throw new ServiceError('unauthorized', 'invalid API key');
+        const accountId = outcome.account.accountId;
+        if (c.accountId === null) c.authenticated(outcome.account);
+        // A connection's account never changes: its resources and subscriptions stay in one account.
+        else if (c.accountId !== accountId) throw new ServiceError('invalid_state', 'this connection is authenticated for another account');
+        return { account_id: accountId };
+      },
       'rpc.discover': () => contract.document,
     };
     const methods = contract.document.methods.map((m) => m.name);
@@ -133,12 +171,15 @@ export class RpcApi {
     return this.#server.receive(entry as JSONRPCRequest, caller);
   }
 
-  #invoke(name: string, handler: Handler, raw: unknown, caller: RpcCaller): unknown {
+  async #invoke(name: string, handler: Handler, raw: unknown, caller: RpcCaller): Promise<unknown> {
     try {
-      return handler(this.contract.params(name, raw), caller);
+      if (caller.accountId === null && !OPEN_METHODS.has(name)) {
+        throw new ServiceError('unauthorized', 'authenticate first: Authorization: Bearer <api key> at the upgrade, or sys.authenticate');
+      }
+      return await handler(this.contract.params(name, raw), caller);
     } catch (err) {
       if (err instanceof ServiceError) {
-        this.log.info({ method: name, session: caller.sessionId, error: err.message }, 'request refused');
+        this.log.info({ method: name, session: caller.sessionId, account: caller.accountId, error: err.message }, 'request refused');
         throw new JSONRPCErrorException(MESSAGE_FOR[err.kind], CODE_FOR[err.kind], { ...err.data, reason: err.message });
       }
       this.log.error({ err, method: name, session: caller.sessionId }, 'request failed');

@@ -9,6 +9,23 @@ export interface ListenConfig {
   readonly maxBatchLength: number;
   /** Bytes a connection may have waiting to be sent before it is terminated as a slow reader. */
   readonly maxBufferedBytes: number;
+  /**
+   * Origins (`scheme://host[:port]`) whose browser pages may connect. An
+   * upgrade carrying any other Origin header is refused 403; clients that
+   * send none (servers) are not affected. Default: none.
+   */
+  readonly allowedOrigins: readonly string[];
+}
+
+/** How connections prove their account (issue 8; docs/security.md). */
+export interface AuthConfig {
+  /** `key`: API keys from the account store. `none`: every connection is the `default` account (loopback only). */
+  readonly mode: 'key' | 'none';
+  /** An unauthenticated connection is closed after this many seconds. */
+  readonly timeoutSeconds: number;
+  /** Failed key checks one source address may make per window; then it is throttled until the window ends. */
+  readonly maxFailedAttempts: number;
+  readonly failedAttemptsWindowSeconds: number;
 }
 
 export interface GatewayConfig {
@@ -104,6 +121,7 @@ export interface ServerConfig {
   /** `<node>` of every res_id; lets a cluster route a res_id to its owner. */
   readonly nodeId: string;
   readonly listen: ListenConfig;
+  readonly auth: AuthConfig;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   readonly engine: EngineConfig;
   readonly gateways: readonly GatewayConfig[];

@@ -84,6 +84,23 @@ export const configSchema = {
         maxFrameBytes: { type: 'integer', minimum: 1024, maximum: 16_777_216, default: 65_536 },
         maxBatchLength: { type: 'integer', minimum: 1, maximum: 10_000, default: 100 },
         maxBufferedBytes: { type: 'integer', minimum: 65_536, maximum: 1_073_741_824, default: 4_194_304 },
+        allowedOrigins: {
+          type: 'array',
+          maxItems: 100,
+          items: { type: 'string', pattern: '^https?://[A-Za-z0-9.\\[\\]:-]+$' },
+          default: [],
+        },
+      },
+    },
+    auth: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        mode: { enum: ['key', 'none'], default: 'key' },
+        timeoutSeconds: seconds(10, 300),
+        maxFailedAttempts: { type: 'integer', minimum: 1, maximum: 10_000, default: 10 },
+        failedAttemptsWindowSeconds: seconds(60, 86_400),
       },
     },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },

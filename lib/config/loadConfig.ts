@@ -79,9 +79,18 @@ function checkRelations(c: ServerConfig): void {
   if (isAbsolute(c.ringbackFile) || c.ringbackFile.split(/[\\/]/).includes('..')) {
     throw new ConfigError('invalid configuration: ringbackFile must be a file name inside mediaDir');
   }
+  if (c.auth.mode === 'none' && !isLoopback(c.listen.host)) {
+    throw new ConfigError(`invalid configuration: auth.mode "none" is allowed only on a loopback listen.host, not ${c.listen.host}`);
+  }
   if (c.limits.defaultMaxAnswerSeconds > c.limits.maxAnswerSecondsCap) {
     throw new ConfigError('invalid configuration: limits.defaultMaxAnswerSeconds must not exceed limits.maxAnswerSecondsCap');
   }
+}
+
+/** 127.0.0.0/8, ::1 (also IPv4-mapped) or `localhost`: only this machine can connect. */
+function isLoopback(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^(::ffff:)?127(\.\d{1,3}){3}$/.test(h);
 }
 
 function readJson(file: string): Record<string, unknown> {

@@ -14,7 +14,11 @@ export type ServiceErrorKind =
   | 'not_found'
   | 'invalid_state'
   | 'capacity_exceeded'
-  | 'engine_unavailable';
+  | 'engine_unavailable'
+  /** No authenticated, enabled account behind the call (issue 8). */
+  | 'unauthorized'
+  /** Too many attempts; `data.retry_after_ms` says when to try again. */
+  | 'rate_limited';
 
 export class ServiceError extends Error {
   constructor(

@@ -12,10 +12,10 @@ export interface SubscriptionFilter {
 }
 
 /**
- * Routes resource events to sinks: always to the resource's owner, and to
- * every other sink with a matching subscription — each sink at most once per
- * event. An owner that went away simply misses its events; subscribers still
- * get them.
+ * Routes resource events to sinks of the resource's account only: always to
+ * the resource's owner, and to every other sink of that account with a
+ * matching subscription — each sink at most once per event. An owner that
+ * went away simply misses its events; subscribers still get them.
  */
 export class EventHub {
   readonly #sinks = new Map<string, EventSink>();
@@ -53,6 +53,7 @@ export class EventHub {
   publish(event: ResourceEvent): void {
     const method = `${event.resourceClass}.${event.name}`;
     for (const sink of this.#sinks.values()) {
+      if (sink.accountId !== event.accountId) continue;
       if (sink.id === event.ownerId || this.#wants(sink.id, event)) sink.deliver(method, event.params);
     }
   }

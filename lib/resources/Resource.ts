@@ -31,6 +31,8 @@ export type ResourceEvents = {
 export interface ResourceIdentity {
   readonly resId: string;
   readonly processId: number;
+  /** The account it belongs to: only that account's connections see it, its events or its id (issue 8). */
+  readonly accountId: string;
   /** Session id of the connection that constructed it (its events always go there). */
   readonly ownerId: string;
   readonly userData: string | null;

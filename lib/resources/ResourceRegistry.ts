@@ -9,6 +9,8 @@ export interface ResourceEvent {
   readonly resId: string;
   readonly resourceClass: ResourceClass;
   readonly name: 'on_progress' | 'on_released';
+  /** Only connections of this account may receive the event. */
+  readonly accountId: string;
   readonly ownerId: string;
   readonly params: object;
 }
@@ -63,6 +65,7 @@ export class ResourceRegistry extends TypedEventEmitter<ResourceRegistryEvents> 
         resId: resource.resId,
         resourceClass: resource.resourceClass,
         name,
+        accountId: resource.identity.accountId,
         ownerId: resource.identity.ownerId,
         params,
       });
@@ -74,10 +77,25 @@ export class ResourceRegistry extends TypedEventEmitter<ResourceRegistryEvents> 
     });
   }
 
-  /** A live resource; one that is releasing counts as gone. */
-  get(resId: string): Resource | undefined {
+  /**
+   * A live resource of the account; one that is releasing, or that belongs to
+   * another account, counts as gone (ids leak nothing across accounts).
+   */
+  get(resId: string, accountId: string): Resource | undefined {
     const resource = this.#live.get(resId);
-    return resource && !resource.released ? resource : undefined;
+    return resource && !resource.released && resource.identity.accountId === accountId ? resource : undefined;
+  }
+
+  /** Throws capacity_exceeded when one more resource of the account would pass its own limit. */
+  assertAccountRoom(accountId: string, maxLiveResources: number | null): void {
+    if (maxLiveResources === null) return;
+    let live = 0;
+    for (const r of this.#live.values()) if (r.identity.accountId === accountId) live++;
+    if (live >= maxLiveResources) {
+      throw new ServiceError('capacity_exceeded', `account ${accountId} already runs ${maxLiveResources} resources (its limit)`, {
+        limit: `account ${accountId}: ${maxLiveResources} live resources`,
+      });
+    }
   }
 
   /** Releases every live resource and resolves once each has sent on_released. */

@@ -5,6 +5,8 @@ import type {
   PlayContent,
   ResourceContext,
 } from '../api/generated/types.js';
+import type { Account, AccountDirectory } from '../accounts/Account.js';
+import type { ConstructRate } from '../accounts/ConstructRate.js';
 import type { LimitsConfig } from '../config/ServerConfig.js';
 import type { FileFolder } from '../media/FileFolder.js';
 import { playContentFileNames } from '../media/playContent.js';
@@ -14,7 +16,7 @@ import { NotifyCall } from '../resources/NotifyCall.js';
 import { Party } from '../resources/Party.js';
 import type { ResourceIdentity } from '../resources/Resource.js';
 import type { ResourceRegistry } from '../resources/ResourceRegistry.js';
-import type { DialTarget } from '../routing/DialTarget.js';
+import { parseCallUri, type DialTarget } from '../routing/DialTarget.js';
 import type { GatewayRouter, Route } from '../routing/GatewayRouter.js';
 import type { TelephonyEngine } from '../telephony/TelephonyEngine.js';
 import type { Clock } from '../util/Clock.js';
@@ -32,6 +34,15 @@ export interface CallServiceDeps {
   readonly registry: ResourceRegistry;
   readonly clock: Clock;
   readonly log: Logger;
+  /** Where an account's current state and limits are read at each construct. */
+  readonly accounts: AccountDirectory;
+  readonly constructRate: ConstructRate;
+}
+
+/** Who constructs: the connection whose events it gets, and its account as admitted by `admit`. */
+export interface ResourceOwner {
+  readonly sessionId: string;
+  readonly account: Account;
 }
 
 /**
@@ -43,15 +54,36 @@ export interface CallServiceDeps {
 export class CallService {
   constructor(private readonly deps: CallServiceDeps) {}
 
-  constructDuoCallback(params: ExtDuoCallbackConstructParams, ownerId: string): ConstructResult {
+  /**
+   * Admits one construct of an authenticated connection: reads the account as
+   * stored now (limits may have changed, the account may be disabled) and
+   * takes one construct from its rate.
+   * @throws ServiceError unauthorized (account disabled or gone), rate_limited (`data.retry_after_ms`).
+   */
+  async admit(sessionId: string, accountId: string): Promise<ResourceOwner> {
+    const account = await this.deps.accounts.get(accountId);
+    if (!account?.enabled) throw new ServiceError('unauthorized', `account ${accountId} is disabled`);
+    const rate = account.limits.constructsPerSecond;
+    const retryAfterMs = await this.deps.constructRate.take(accountId, rate);
+    if (retryAfterMs !== null) {
+      throw new ServiceError('rate_limited', `account ${accountId} may construct ${rate} resources per second`, {
+        retry_after_ms: retryAfterMs,
+      });
+    }
+    return { sessionId, account };
+  }
+
+  constructDuoCallback(params: ExtDuoCallbackConstructParams, owner: ResourceOwner): ConstructResult {
     const { limits, router, media, recordings } = this.deps;
     const problems: ParamProblem[] = [];
     const check = <T>(fn: () => T): T | undefined => collect(problems, fn);
 
-    const target1 = check(() => router.resolve(params.to1_uri, 'to1_uri'));
-    const target2 = check(() => router.resolve(params.to2_uri, 'to2_uri'));
+    const target1 = check(() => allowedGateway(router.resolve(params.to1_uri, 'to1_uri'), 'to1_uri', owner.account));
+    const target2 = check(() => allowedGateway(router.resolve(params.to2_uri, 'to2_uri'), 'to2_uri', owner.account));
     if (params.from1_uri) check(() => router.checkCaller(params.from1_uri!, 'from1_uri'));
     if (params.from2_uri) check(() => router.checkCaller(params.from2_uri!, 'from2_uri'));
+    check(() => allowedCallerId(params.from1_uri, 'from1_uri', owner.account));
+    check(() => allowedCallerId(params.from2_uri, 'from2_uri', owner.account));
     if (target1 && target2 && target1.user === target2.user) {
       problems.push({ param: 'to2_uri', message: `must not be the same number as to1_uri (${target1.user})` });
     }
@@ -62,11 +94,11 @@ export class CallService {
     const recordPath = recordName ? check(() => recordings.newFile(recordName, 'record_file')) : null;
     if (problems.length) throw ServiceError.invalidParams(problems);
 
-    const routes = this.#takeRoutes([[target1!], [target2!]], [params.from1_uri ?? null, params.from2_uri ?? null]);
+    const routes = this.#takeRoutes(owner.account, [[target1!], [target2!]], [params.from1_uri ?? null, params.from2_uri ?? null]);
     // Only an accepted request creates folders: a refused one leaves the file system as it was.
     if (recordName && recordPath) this.#accepted(routes, () => recordings.createFolders(recordPath, recordName, 'record_file'));
     const [route1, route2] = routes;
-    const identity = this.#identity('ext.duo_callback', ownerId, params.user_data);
+    const identity = this.#identity('ext.duo_callback', owner, params.user_data);
     const log = this.deps.log.child({ res_id: identity.resId });
     const resource = new DuoCallback(
       identity,
@@ -84,38 +116,42 @@ export class CallService {
       this.deps.clock,
       log,
     );
-    log.info({ to1: route1!.target.requestUri, to2: route2!.target.requestUri, owner: ownerId }, 'constructed');
+    log.info({ to1: route1!.target.requestUri, to2: route2!.target.requestUri, account: owner.account.accountId, owner: owner.sessionId }, 'constructed');
     return this.#launch(resource);
   }
 
   /**
-   * Cancels a live resource of the given class (seed: `<class>.cancel`).
-   * @throws ServiceError not_found when `resId` is not a live resource of that class;
+   * Cancels a live resource of the given class and account (seed: `<class>.cancel`).
+   * @throws ServiceError not_found when `resId` is not a live resource of that class and account;
    *   invalid_state from a duo_callback whose party 2 answered.
    */
-  cancel(resId: string, resourceClass: 'ext.duo_callback' | 'ext.notify_call'): void {
-    const resource = this.#find(resId);
+  cancel(resId: string, resourceClass: 'ext.duo_callback' | 'ext.notify_call', accountId: string): void {
+    const resource = this.#find(resId, accountId);
     if (resource.resourceClass !== resourceClass) {
       throw new ServiceError('not_found', `${resId} is not a live ${resourceClass}`, { res_id: resId });
     }
     resource.cancel();
   }
 
-  constructNotifyCall(params: ExtNotifyCallConstructParams, ownerId: string): ConstructResult {
+  constructNotifyCall(params: ExtNotifyCallConstructParams, owner: ResourceOwner): ConstructResult {
     const { limits, router } = this.deps;
     const problems: ParamProblem[] = [];
     const check = <T>(fn: () => T): T | undefined => collect(problems, fn);
 
     const uris = typeof params.to_uri === 'string' ? [params.to_uri] : params.to_uri;
-    const targets = uris.map((uri, i) => check(() => router.resolve(uri, typeof params.to_uri === 'string' ? 'to_uri' : `to_uri[${i}]`)));
+    const targets = uris.map((uri, i) => {
+      const param = typeof params.to_uri === 'string' ? 'to_uri' : `to_uri[${i}]`;
+      return check(() => allowedGateway(router.resolve(uri, param), param, owner.account));
+    });
     if (params.from_uri) check(() => router.checkCaller(params.from_uri!, 'from_uri'));
+    check(() => allowedCallerId(params.from_uri, 'from_uri', owner.account));
     const playRepeat = atMost(problems, 'play_repeat', params.play_repeat ?? 1, limits.playRepeatCap);
     const files = this.#promptFiles(params.play_content, playRepeat, problems);
     const maxRingSeconds = atMost(problems, 'max_ring_seconds', params.max_ring_seconds ?? limits.notifyRingSeconds, limits.ringSecondsCap);
     if (problems.length) throw ServiceError.invalidParams(problems);
 
-    const [route] = this.#takeRoutes([targets as DialTarget[]], [params.from_uri ?? null]);
-    const identity = this.#identity('ext.notify_call', ownerId, params.user_data);
+    const [route] = this.#takeRoutes(owner.account, [targets as DialTarget[]], [params.from_uri ?? null]);
+    const identity = this.#identity('ext.notify_call', owner, params.user_data);
     const log = this.deps.log.child({ res_id: identity.resId });
     const resource = new NotifyCall(
       identity,
@@ -124,7 +160,7 @@ export class CallService {
       this.deps.clock,
       log,
     );
-    log.info({ to: route!.target.requestUri, owner: ownerId }, 'constructed');
+    log.info({ to: route!.target.requestUri, account: owner.account.accountId, owner: owner.sessionId }, 'constructed');
     return this.#launch(resource);
   }
 
@@ -157,28 +193,30 @@ export class CallService {
     return resolved.map((f) => f!.path);
   }
 
-  getResource(resId: string): ResourceContext {
-    return this.#find(resId).context();
+  /** A live resource of the account; another account's answers exactly as an unknown id. */
+  getResource(resId: string, accountId: string): ResourceContext {
+    return this.#find(resId, accountId).context();
   }
 
-  resourceExists(resId: string): boolean {
-    return this.deps.registry.get(resId) !== undefined;
+  resourceExists(resId: string, accountId: string): boolean {
+    return this.deps.registry.get(resId, accountId) !== undefined;
   }
 
-  #find(resId: string): DuoCallback | NotifyCall {
-    const resource = this.deps.registry.get(resId);
+  #find(resId: string, accountId: string): DuoCallback | NotifyCall {
+    const resource = this.deps.registry.get(resId, accountId);
     if (!resource) throw new ServiceError('not_found', `no live resource ${resId}`, { res_id: resId });
     return resource as DuoCallback | NotifyCall;
   }
 
   /** All routes or none: a request never holds half its gateway slots. */
-  #takeRoutes(candidates: readonly (readonly DialTarget[])[], froms: readonly (string | null)[]): Route[] {
+  #takeRoutes(account: Account, candidates: readonly (readonly DialTarget[])[], froms: readonly (string | null)[]): Route[] {
     if (!this.deps.engine.available) {
       throw new ServiceError('engine_unavailable', `the ${this.deps.engine.name} engine cannot place calls now`, {
         engine: this.deps.engine.name,
       });
     }
     this.deps.registry.assertRoom();
+    this.deps.registry.assertAccountRoom(account.accountId, account.limits.maxLiveResources);
     const routes: Route[] = [];
     for (const [i, list] of candidates.entries()) {
       const route = this.deps.router.take(list, froms[i] ?? null);
@@ -204,8 +242,13 @@ export class CallService {
     }
   }
 
-  #identity(resourceClass: 'ext.duo_callback' | 'ext.notify_call', ownerId: string, userData: string | null | undefined): ResourceIdentity {
-    return { ...this.deps.registry.nextIdentity(resourceClass), ownerId, userData: userData ?? null };
+  #identity(resourceClass: 'ext.duo_callback' | 'ext.notify_call', owner: ResourceOwner, userData: string | null | undefined): ResourceIdentity {
+    return {
+      ...this.deps.registry.nextIdentity(resourceClass),
+      accountId: owner.account.accountId,
+      ownerId: owner.sessionId,
+      userData: userData ?? null,
+    };
   }
 
   #party(number: 1 | 2, route: Route, identity: ResourceIdentity): Party {
@@ -237,6 +280,35 @@ function collect<T>(problems: ParamProblem[], fn: () => T): T | undefined {
     }
     throw err;
   }
+}
+
+/** The target, when its gateway is one the account may dial (AccountLimits.gateways). */
+function allowedGateway(target: DialTarget, param: string, account: Account): DialTarget {
+  const allowed = account.limits.gateways;
+  if (allowed !== null && !allowed.includes(target.gateway.name)) {
+    throw ServiceError.invalidParams([{ param, message: `gateway '${target.gateway.name}' is not allowed for this account` }]);
+  }
+  return target;
+}
+
+/**
+ * A `from*_uri` must present one of the account's caller ids (its user part):
+ * presenting numbers one does not own is how trunks get blocked. Omitted, the
+ * gateway's own caller id is used, which is always allowed.
+ */
+function allowedCallerId(from: string | null | undefined, param: string, account: Account): void {
+  const allowed = account.limits.callerIds;
+  if (allowed === null || from === null || from === undefined) return;
+  const user = parseCallUri(from)?.user;
+  if (user && allowed.includes(user)) return;
+  throw ServiceError.invalidParams([
+    {
+      param,
+      message: allowed.length
+        ? `caller id is not one of this account's caller ids (${allowed.join(', ')})`
+        : "must be omitted: this account presents only the gateway's caller id",
+    },
+  ]);
 }
 
 function atMost(problems: ParamProblem[], param: string, value: number, cap: number): number {

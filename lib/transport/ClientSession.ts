@@ -1,20 +1,36 @@
 import type { WebSocket, RawData } from 'ws';
 import { nanoid } from 'nanoid';
-import type { RpcApi } from '../api/RpcApi.js';
+import type { Account } from '../accounts/Account.js';
+import type { RpcApi, RpcCaller } from '../api/RpcApi.js';
 import { RpcErrorCode } from '../api/RpcErrorCode.js';
 import type { ListenConfig } from '../config/ServerConfig.js';
 import type { EventSink } from '../events/EventSink.js';
 import type { Logger } from '../util/logger.js';
 
+export interface ClientSessionOptions {
+  /** The client's address. */
+  readonly peer: string;
+  /** Closed (1008) when not authenticated within this many milliseconds. */
+  readonly authTimeoutMs: number;
+  /** Called once the connection has an account: from then on it receives that account's events. */
+  readonly onAuthenticated: (session: ClientSession) => void;
+}
+
 /**
  * One application server's WebSocket connection: JSON-RPC in, replies and
- * events out. Outgoing data is bounded: once more than
- * `limits.maxBufferedBytes` wait in the socket's send queue (a client that
- * stopped reading), the connection is terminated instead of buffering more.
+ * events out. It starts unauthenticated unless the upgrade carried a valid
+ * key, and is bound to one account for its lifetime once authenticated.
+ * Outgoing data is bounded: once more than `limits.maxBufferedBytes` wait in
+ * the socket's send queue (a client that stopped reading), the connection is
+ * terminated instead of buffering more.
  */
-export class ClientSession implements EventSink {
+export class ClientSession implements EventSink, RpcCaller {
   readonly id = nanoid(12);
+  readonly peer: string;
   readonly #log: Logger;
+  readonly #onAuthenticated: (session: ClientSession) => void;
+  #account: Account | null = null;
+  #authTimer: NodeJS.Timeout | undefined;
   #alive = true;
 
   constructor(
@@ -22,11 +38,36 @@ export class ClientSession implements EventSink {
     private readonly api: RpcApi,
     private readonly limits: Pick<ListenConfig, 'maxFrameBytes' | 'maxBufferedBytes'>,
     log: Logger,
+    options: ClientSessionOptions,
   ) {
+    this.peer = options.peer;
+    this.#onAuthenticated = options.onAuthenticated;
     this.#log = log.child({ session: this.id });
+    this.#authTimer = setTimeout(() => {
+      this.#log.info('not authenticated in time: closing');
+      this.socket.close(1008, 'not authenticated in time');
+    }, options.authTimeoutMs);
     socket.on('message', (data, isBinary) => void this.#onMessage(data, isBinary));
     socket.on('pong', () => (this.#alive = true));
     socket.on('error', (err) => this.#log.warn({ err }, 'socket error'));
+    socket.on('close', () => clearTimeout(this.#authTimer));
+  }
+
+  get sessionId(): string {
+    return this.id;
+  }
+
+  /** null until authenticated. */
+  get accountId(): string | null {
+    return this.#account?.accountId ?? null;
+  }
+
+  authenticated(account: Account): void {
+    if (this.#account) return;
+    this.#account = account;
+    clearTimeout(this.#authTimer);
+    this.#log.info({ account: account.accountId }, 'authenticated');
+    this.#onAuthenticated(this);
   }
 
   deliver(method: string, params: object): void {
@@ -54,7 +95,7 @@ export class ClientSession implements EventSink {
     if (bytes > this.limits.maxFrameBytes) return this.#refuse(`frame of ${bytes} bytes exceeds the limit of ${this.limits.maxFrameBytes}`);
     const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
     try {
-      const reply = await this.api.handleText(text, { sessionId: this.id });
+      const reply = await this.api.handleText(text, this);
       if (reply !== null) this.#sendText(reply);
     } catch (err) {
       this.#log.error({ err }, 'request handling failed');

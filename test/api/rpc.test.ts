@@ -1,6 +1,6 @@
 import t from 'tap';
 import { RpcContract } from '../../lib/api/RpcContract.js';
-import { RpcTestClient, type RpcMessage } from '../support/RpcTestClient.js';
+import type { RpcMessage } from '../support/RpcTestClient.js';
 import { startTestServer, startTestServerWithClient } from '../support/startTestServer.js';
 
 const contract = new RpcContract();
@@ -139,9 +139,9 @@ t.test('project errors: engine unavailable, capacity exceeded', async (t) => {
 t.test('events reach the owner and subscribers; events match the schema', async (t) => {
   const ts = await setup(t);
   const { client: owner, engine } = ts;
-  const watcher = await RpcTestClient.connect(ts.url);
-  const releasedOnly = await RpcTestClient.connect(ts.url);
-  const stranger = await RpcTestClient.connect(ts.url);
+  const watcher = await ts.connect();
+  const releasedOnly = await ts.connect();
+  const stranger = await ts.connect();
   t.teardown(() => Promise.all([watcher.close(), releasedOnly.close(), stranger.close()]));
   t.match((await watcher.call('sys.subscribe', { class: 'ext.duo_callback' })).result, { subscription_id: String });
   await watcher.call('sys.subscribe', {}); // overlaps: still one copy of each event
@@ -163,7 +163,7 @@ t.test('events reach the owner and subscribers; events match the schema', async 
 
 t.test('subscribe by res_id, unsubscribe', async (t) => {
   const ts = await setup(t);
-  const watcher = await RpcTestClient.connect(ts.url);
+  const watcher = await ts.connect();
   t.teardown(() => watcher.close());
   const a = (await ts.client.call('ext.notify_call.construct', { to_uri: '1', play_content: 'prompt.wav' })).result as { res_id: string };
   const b = (await ts.client.call('ext.notify_call.construct', { to_uri: '2', play_content: 'prompt.wav' })).result as { res_id: string };
@@ -179,8 +179,8 @@ t.test('subscribe by res_id, unsubscribe', async (t) => {
 
 t.test('a resource outlives its owner\'s connection; subscribers still get its events', async (t) => {
   const ts = await setup(t);
-  const owner = await RpcTestClient.connect(ts.url);
-  const watcher = await RpcTestClient.connect(ts.url);
+  const owner = await ts.connect();
+  const watcher = await ts.connect();
   t.teardown(() => watcher.close());
   await watcher.call('sys.subscribe', {});
   const { res_id } = (await owner.call('ext.duo_callback.construct', DUO)).result as { res_id: string };
@@ -197,7 +197,7 @@ t.test('a resource outlives its owner\'s connection; subscribers still get its e
 
 t.test('stopping the server releases every live resource before closing connections', async (t) => {
   const ts = await startTestServer();
-  const client = await RpcTestClient.connect(ts.url);
+  const client = await ts.connect();
   const ids: string[] = [];
   for (const to of ['1', '2', '3']) {
     ids.push(((await client.call('ext.notify_call.construct', { to_uri: to, play_content: 'prompt.wav' })).result as { res_id: string }).res_id);

@@ -291,7 +291,7 @@ export async function setup(t: Test, target: EngineTarget, opts: SetupOptions = 
       ...opts.env,
     },
   });
-  const client = await RpcTestClient.connect(ts.url);
+  const client = await ts.connect();
   // Registered in this order, torn down in reverse: client, server (+engine), then the carriers.
   t.teardown(() => ts.server.stop());
   t.teardown(() => client.close());
@@ -425,7 +425,7 @@ export async function checkResource(t: Test, fx: Fixture, resId: string, userDat
     const time = e.params.time as number;
     t.ok(time >= r.begin_time! && time <= r.end_time!, `progress time ${time} within [begin, end]`);
   }
-  t.equal(fx.ts.server.registry.get(resId), undefined, 'the registry forgot it');
+  t.equal(fx.ts.server.registry.get(resId, fx.ts.accountId), undefined, 'the registry forgot it');
   t.equal((await fx.client.call('sys.resource.exists', [resId])).result, false, 'sys.resource.exists is false');
   return released[0]!.params;
 }

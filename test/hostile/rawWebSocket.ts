@@ -21,14 +21,18 @@ function bigLength(length: number): Buffer {
   return b;
 }
 
-/** Opens a connection and completes the handshake; the socket is returned paused: nothing more is read. */
-export async function openPausedWebSocket(url: string): Promise<Socket> {
+/**
+ * Opens a connection authenticated with `apiKey` (Bearer) and completes the
+ * handshake; the socket is returned paused: nothing more is read.
+ */
+export async function openPausedWebSocket(url: string, apiKey: string): Promise<Socket> {
   const { hostname, port } = new URL(url);
   const socket = connect(Number(port), hostname);
   await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
   socket.write(
     `GET / HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n` +
+      `Authorization: Bearer ${apiKey}\r\n\r\n`,
   );
   let head = '';
   await new Promise<void>((resolve, reject) => {

@@ -35,7 +35,7 @@ t.test(`${FRAMES} seeded hostile frames (seed ${SEED}) each get the exact JSON-R
   const ts = await startTestServer({ env: { CTI_LISTEN__MAX_BATCH_LENGTH: String(MAX_BATCH) } });
   t.teardown(() => ts.server.stop());
   t.ok(ts.config.gateways.some((g) => g.name === GATEWAY));
-  const socket = new WebSocket(ts.url);
+  const socket = new WebSocket(ts.url, { headers: { authorization: `Bearer ${ts.apiKey}` } });
   await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
   const inbox: string[] = [];
   let wake: (() => void) | undefined;

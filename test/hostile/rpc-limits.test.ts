@@ -1,7 +1,7 @@
 import t from 'tap';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RpcTestClient, type RpcMessage } from '../support/RpcTestClient.js';
+import type { RpcMessage } from '../support/RpcTestClient.js';
 import { startTestServerWithClient } from '../support/startTestServer.js';
 
 /** `seconds` of silence as an 8 kHz 16-bit mono PCM WAV. */
@@ -53,14 +53,14 @@ t.test('JSON-RPC 2.0 envelope answers of issue 7 point 9', async (t) => {
 });
 
 t.test('subscriptions per connection are capped; the cap is named', async (t) => {
-  const { client } = await setup(t, { CTI_LIMITS__MAX_SUBSCRIPTIONS_PER_CONNECTION: '3' });
+  const { client, connect } = await setup(t, { CTI_LIMITS__MAX_SUBSCRIPTIONS_PER_CONNECTION: '3' });
   const ids: string[] = [];
   for (let i = 0; i < 3; i++) ids.push(((await client.call('sys.subscribe', {})).result as { subscription_id: string }).subscription_id);
   const refused = await client.call('sys.subscribe', { class: 'ext.notify_call' });
   t.match(refused.error, { code: -32003, message: 'Capacity exceeded', data: { limit: '3 subscriptions per connection (limits.maxSubscriptionsPerConnection)' } });
   t.equal((await client.call('sys.unsubscribe', [ids[0]])).result, true);
   t.ok((await client.call('sys.subscribe', {})).result, 'room again after an unsubscribe');
-  const other = await RpcTestClient.connect((client.socket as unknown as { url: string }).url);
+  const other = await connect();
   t.teardown(() => other.close());
   t.ok((await other.call('sys.subscribe', {})).result, 'per connection, not global');
 });

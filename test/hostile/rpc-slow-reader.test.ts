@@ -1,5 +1,4 @@
 import t from 'tap';
-import { RpcTestClient } from '../support/RpcTestClient.js';
 import { startTestServer } from '../support/startTestServer.js';
 import { openPausedWebSocket, textFrame } from './rawWebSocket.js';
 
@@ -17,7 +16,7 @@ t.test('a client that never reads is disconnected once its send queue passes the
   const ts = await startTestServer();
   t.teardown(() => ts.server.stop());
   const limit = ts.config.listen.maxBufferedBytes;
-  const probe = await RpcTestClient.connect(ts.url);
+  const probe = await ts.connect();
   const oneReply = JSON.stringify((await probe.call('rpc.discover')).result).length * BATCH;
   t.ok(oneReply * FRAMES > 5 * limit, `the attack asks for ${Math.round((oneReply * FRAMES) / MiB)} MiB of replies`);
 
@@ -25,7 +24,7 @@ t.test('a client that never reads is disconnected once its send queue passes the
   const rssBefore = process.memoryUsage().rss;
   let peak = rssBefore;
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 5);
-  const socket = await openPausedWebSocket(ts.url);
+  const socket = await openPausedWebSocket(ts.url, ts.apiKey);
   let writeError: Error | undefined;
   socket.on('error', (err) => (writeError = err));
   const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));

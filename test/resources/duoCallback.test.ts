@@ -1,10 +1,9 @@
 import t from 'tap';
 import { join } from 'node:path';
 import { ServiceError } from '../../lib/errors/ServiceError.js';
-import { serviceHarness, type Harness } from '../support/serviceHarness.js';
+import { ACCOUNT_ID, OWNER, serviceHarness, type Harness } from '../support/serviceHarness.js';
 import type { ExtDuoCallbackConstructParams } from '../../lib/api/generated/types.js';
 
-const OWNER = 'session-1';
 
 async function construct(h: Harness, params: Partial<ExtDuoCallbackConstructParams> = {}) {
   const result = h.service.constructDuoCallback({ to1_uri: '13967446745', to2_uri: '13009347583', ...params }, OWNER);
@@ -50,7 +49,7 @@ t.test('construct answers at once with the seed result shape', async (t) => {
 t.test('happy path walks Initiated → Answer1 → Answer2 → Connected → Released', async (t) => {
   const h = serviceHarness();
   const { res_id } = await construct(h, { from1_uri: '10086', from2_uri: 'sip:95555@gw1', max_answer_seconds: 60, user_data: 'x' });
-  const get = () => h.service.getResource(res_id);
+  const get = () => h.service.getResource(res_id, ACCOUNT_ID);
   t.equal(get().state, 'Initiated');
   t.equal(h.engine.legs[0]!.request.fromUri, 'sip:10086@192.0.2.10');
   const leg1 = h.engine.legs[0]!;
@@ -92,8 +91,8 @@ t.test('happy path walks Initiated → Answer1 → Answer2 → Connected → Rel
   t.equal(leg1.hangups, 1);
   t.equal(leg2.hangups, 1);
   t.ok(h.engine.bridges[0]!.closed, 'bridge closed');
-  t.notOk(h.service.resourceExists(res_id));
-  t.throws(() => h.service.getResource(res_id), { name: 'ServiceError', kind: 'not_found' });
+  t.notOk(h.service.resourceExists(res_id, ACCOUNT_ID));
+  t.throws(() => h.service.getResource(res_id, ACCOUNT_ID), { name: 'ServiceError', kind: 'not_found' });
 });
 
 t.test('passthrough: a 180 without media gives party 1 a ringback tone until early media', async (t) => {
@@ -222,14 +221,14 @@ t.test('default ring timeout is 45 s and max_answer default applies', async (t) 
 t.test('cancel in Initiated, before and after dialling, and in Answer1', async (t) => {
   const h = serviceHarness();
   const before = h.service.constructDuoCallback({ to1_uri: '1001', to2_uri: '1002' }, OWNER);
-  h.service.cancel(before.res_id, 'ext.duo_callback');
+  h.service.cancel(before.res_id, 'ext.duo_callback', ACCOUNT_ID);
   await h.tick();
   t.equal(h.engine.legs.length, 0, 'cancelled before dialling: nothing dialled');
   t.match(h.released(before.res_id), [{ error: { code: 'cancelled' }, dropped_by: 'sys' }]);
 
   const ringing = await construct(h);
   h.engine.legs[0]!.ring();
-  h.service.cancel(ringing.res_id, 'ext.duo_callback');
+  h.service.cancel(ringing.res_id, 'ext.duo_callback', ACCOUNT_ID);
   await h.tick();
   t.equal(h.engine.legs[0]!.hangups, 1, 'party 1 CANCELled');
   t.match(h.released(ringing.res_id), [{ error: { code: 'cancelled' }, dropped_by: 'sys' }]);
@@ -238,8 +237,8 @@ t.test('cancel in Initiated, before and after dialling, and in Answer1', async (
   h.engine.legs[1]!.answer();
   await h.tick();
   h.engine.legs[2]!.ring();
-  t.equal(h.service.getResource(dialling2.res_id).state, 'Answer1');
-  h.service.cancel(dialling2.res_id, 'ext.duo_callback');
+  t.equal(h.service.getResource(dialling2.res_id, ACCOUNT_ID).state, 'Answer1');
+  h.service.cancel(dialling2.res_id, 'ext.duo_callback', ACCOUNT_ID);
   await h.tick();
   t.equal(h.engine.legs[1]!.hangups, 1, 'party 1 BYE');
   t.equal(h.engine.legs[2]!.hangups, 1, 'party 2 CANCEL');
@@ -248,7 +247,7 @@ t.test('cancel in Initiated, before and after dialling, and in Answer1', async (
   const modeThree = await construct(h, { ring_play_file: 'ring.wav' });
   h.engine.legs[3]!.answer();
   await h.tick();
-  h.service.cancel(modeThree.res_id, 'ext.duo_callback');
+  h.service.cancel(modeThree.res_id, 'ext.duo_callback', ACCOUNT_ID);
   await h.tick();
   t.equal(h.engine.legs.length, 4, 'party 2 never dialled after cancel during the mode-3 file');
   t.match(h.released(modeThree.res_id), [{ error: { code: 'cancelled' } }]);
@@ -258,11 +257,11 @@ t.test('cancel after party 2 answered is an invalid state; after release, not fo
   const h = serviceHarness();
   const { res_id } = await construct(h);
   await connect(h);
-  t.throws(() => h.service.cancel(res_id, 'ext.duo_callback'), { name: 'ServiceError', kind: 'invalid_state', data: { state: 'Connected' } });
+  t.throws(() => h.service.cancel(res_id, 'ext.duo_callback', ACCOUNT_ID), { name: 'ServiceError', kind: 'invalid_state', data: { state: 'Connected' } });
   h.engine.legs[0]!.hangUpRemotely();
   await h.tick();
-  t.throws(() => h.service.cancel(res_id, 'ext.duo_callback'), { name: 'ServiceError', kind: 'not_found' });
-  t.throws(() => h.service.cancel('0.0.0-ext.duo_callback-1', 'ext.duo_callback'), { name: 'ServiceError', kind: 'not_found' });
+  t.throws(() => h.service.cancel(res_id, 'ext.duo_callback', ACCOUNT_ID), { name: 'ServiceError', kind: 'not_found' });
+  t.throws(() => h.service.cancel('0.0.0-ext.duo_callback-1', 'ext.duo_callback', ACCOUNT_ID), { name: 'ServiceError', kind: 'not_found' });
 });
 
 t.test('cancel is refused in Answer2 while the bridge is being set up', async (t) => {
@@ -270,8 +269,8 @@ t.test('cancel is refused in Answer2 while the bridge is being set up', async (t
   const { res_id } = await construct(h);
   await answerParty1(h);
   h.engine.legs[1]!.answer();
-  t.equal(h.service.getResource(res_id).state, 'Answer2');
-  t.throws(() => h.service.cancel(res_id, 'ext.duo_callback'), { name: 'ServiceError', kind: 'invalid_state' });
+  t.equal(h.service.getResource(res_id, ACCOUNT_ID).state, 'Answer2');
+  t.throws(() => h.service.cancel(res_id, 'ext.duo_callback', ACCOUNT_ID), { name: 'ServiceError', kind: 'invalid_state' });
 });
 
 t.test('party failures map to error codes with the party and SIP status', async (t) => {
@@ -404,8 +403,8 @@ t.test('gateway capacity: all slots or none, freed on release', async (t) => {
     name: 'ServiceError',
     kind: 'capacity_exceeded',
   });
-  h.service.cancel(a.res_id, 'ext.duo_callback');
-  h.service.cancel(b.res_id, 'ext.duo_callback');
+  h.service.cancel(a.res_id, 'ext.duo_callback', ACCOUNT_ID);
+  h.service.cancel(b.res_id, 'ext.duo_callback', ACCOUNT_ID);
   await h.registry.releaseAll('test');
   t.ok(h.service.constructDuoCallback({ to1_uri: 'sip:7001@gw2', to2_uri: '7002' }, OWNER).res_id, 'slots returned');
 });

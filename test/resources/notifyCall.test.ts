@@ -2,9 +2,8 @@ import t from 'tap';
 import { join } from 'node:path';
 import type { ExtNotifyCallConstructParams } from '../../lib/api/generated/types.js';
 import { ServiceError } from '../../lib/errors/ServiceError.js';
-import { serviceHarness, type Harness } from '../support/serviceHarness.js';
+import { ACCOUNT_ID, OWNER, serviceHarness, type Harness } from '../support/serviceHarness.js';
 
-const OWNER = 'session-1';
 
 async function construct(h: Harness, params: Partial<ExtNotifyCallConstructParams> = {}) {
   const result = h.service.constructNotifyCall({ to_uri: '13967446745', play_content: 'prompt.wav', ...params }, OWNER);
@@ -16,11 +15,11 @@ t.test('Initiated → Answered → Released: plays play_repeat + 1 times, then h
   const h = serviceHarness();
   const { res_id, leg } = await construct(h, { play_repeat: 2, user_data: 'n1', from_uri: '95588' });
   t.equal(leg.request.fromUri, 'sip:95588@192.0.2.10');
-  t.equal(h.service.getResource(res_id).state, 'Initiated');
+  t.equal(h.service.getResource(res_id, ACCOUNT_ID).state, 'Initiated');
   leg.ring();
   leg.answer();
   await h.tick();
-  t.equal(h.service.getResource(res_id).state, 'Answered');
+  t.equal(h.service.getResource(res_id, ACCOUNT_ID).state, 'Answered');
   t.same(leg.playing?.files, [join(h.mediaDir, 'prompt.wav')]);
   t.equal(leg.playing?.repeat, 2, 'the engine plays the list repeat + 1 times');
   leg.playing!.finish();
@@ -134,14 +133,14 @@ t.test('play_content forms and their errors', async (t) => {
 t.test('cancel is allowed in every state: dialling, ringing, playing; then not found', async (t) => {
   const h = serviceHarness();
   const before = h.service.constructNotifyCall({ to_uri: '1001', play_content: 'prompt.wav' }, OWNER);
-  h.service.cancel(before.res_id, 'ext.notify_call');
+  h.service.cancel(before.res_id, 'ext.notify_call', ACCOUNT_ID);
   await h.tick();
   t.equal(h.engine.legs.length, 0, 'cancelled before dialling: nothing dialled');
   t.match(h.released(before.res_id), [{ error: { code: 'cancelled', message: 'cancelled by the application' }, dropped_by: 'sys' }]);
 
   const ringing = await construct(h);
   ringing.leg.ring();
-  h.service.cancel(ringing.res_id, 'ext.notify_call');
+  h.service.cancel(ringing.res_id, 'ext.notify_call', ACCOUNT_ID);
   await h.tick();
   t.equal(ringing.leg.hangups, 1, 'CANCEL sent');
   t.match(h.released(ringing.res_id), [{ error: { code: 'cancelled' }, dropped_by: 'sys', answer_time: null }]);
@@ -149,15 +148,15 @@ t.test('cancel is allowed in every state: dialling, ringing, playing; then not f
   const playing = await construct(h);
   playing.leg.answer();
   await h.tick();
-  t.equal(h.service.getResource(playing.res_id).state, 'Answered');
+  t.equal(h.service.getResource(playing.res_id, ACCOUNT_ID).state, 'Answered');
   t.ok(playing.leg.playing, 'prompt playing');
-  h.service.cancel(playing.res_id, 'ext.notify_call');
-  t.throws(() => h.service.cancel(playing.res_id, 'ext.notify_call'), { name: 'ServiceError', kind: 'not_found' }, 'released at once');
+  h.service.cancel(playing.res_id, 'ext.notify_call', ACCOUNT_ID);
+  t.throws(() => h.service.cancel(playing.res_id, 'ext.notify_call', ACCOUNT_ID), { name: 'ServiceError', kind: 'not_found' }, 'released at once');
   await h.tick();
   t.equal(playing.leg.hangups, 1, 'BYE sent once');
   t.match(h.released(playing.res_id), [{ error: { code: 'cancelled' }, dropped_by: 'sys', answer_time: Number }]);
 
   const duo = h.service.constructDuoCallback({ to1_uri: '1001', to2_uri: '1002' }, OWNER);
-  t.throws(() => h.service.cancel(duo.res_id, 'ext.notify_call'), { name: 'ServiceError', kind: 'not_found' }, 'class checked');
-  t.throws(() => h.service.cancel(playing.res_id.replace('notify_call', 'duo_callback'), 'ext.duo_callback'), { name: 'ServiceError', kind: 'not_found' });
+  t.throws(() => h.service.cancel(duo.res_id, 'ext.notify_call', ACCOUNT_ID), { name: 'ServiceError', kind: 'not_found' }, 'class checked');
+  t.throws(() => h.service.cancel(playing.res_id.replace('notify_call', 'duo_callback'), 'ext.duo_callback', ACCOUNT_ID), { name: 'ServiceError', kind: 'not_found' });
 });

@@ -10,6 +10,16 @@ export interface RpcMessage {
   error?: { code: number; message: string; data?: Record<string, unknown> & { errors?: Array<{ param: string; message: string }> } };
 }
 
+/** The server answered the upgrade with an HTTP status instead of switching protocols. */
+export class UpgradeRefused extends Error {
+  constructor(
+    readonly status: number,
+    readonly headers: Record<string, string | string[] | undefined>,
+  ) {
+    super(`upgrade refused with HTTP ${status}`);
+  }
+}
+
 export class RpcTestClient {
   readonly notifications: RpcMessage[] = [];
   readonly #replies: Array<RpcMessage | RpcMessage[]> = [];
@@ -25,11 +35,16 @@ export class RpcTestClient {
     });
   }
 
-  static async connect(url: string): Promise<RpcTestClient> {
-    const socket = new WebSocket(url);
+  /**
+   * Opens a connection, presenting `apiKey` as `Authorization: Bearer` at the
+   * upgrade; null: none (the connection must call sys.authenticate).
+   */
+  static async connect(url: string, apiKey: string | null, headers: Record<string, string> = {}): Promise<RpcTestClient> {
+    const socket = new WebSocket(url, { headers: { ...headers, ...(apiKey === null ? {} : { authorization: `Bearer ${apiKey}` }) } });
     await new Promise((resolve, reject) => {
       socket.once('open', resolve);
       socket.once('error', reject);
+      socket.once('unexpected-response', (_req, res) => reject(new UpgradeRefused(res.statusCode ?? 0, res.headers)));
     });
     return new RpcTestClient(socket);
   }

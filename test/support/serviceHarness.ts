@@ -9,7 +9,9 @@ import type { ServerConfig } from '../../lib/config/ServerConfig.js';
 import { FileFolder } from '../../lib/media/FileFolder.js';
 import { ResourceRegistry, type ResourceEvent } from '../../lib/resources/ResourceRegistry.js';
 import { GatewayRouter } from '../../lib/routing/GatewayRouter.js';
-import { CallService } from '../../lib/service/CallService.js';
+import { ConstructRate } from '../../lib/accounts/ConstructRate.js';
+import { CallService, type ResourceOwner } from '../../lib/service/CallService.js';
+import { MemoryAccountDirectory, NO_LIMITS } from './MemoryAccountDirectory.js';
 import { ManualClock } from './ManualClock.js';
 import { ScriptedTelephonyEngine } from './ScriptedTelephonyEngine.js';
 
@@ -18,12 +20,18 @@ export const GATEWAYS = [
   { name: 'gw2', host: '192.0.2.20', port: 5080, transport: 'tcp', callerId: 'sip:4000@gw2.example', maxConcurrentCalls: 1 },
 ];
 
+/** The account every harness resource belongs to, without limits. */
+export const ACCOUNT_ID = 'acme';
+export const OWNER: ResourceOwner = { sessionId: 'session-1', account: { accountId: ACCOUNT_ID, name: ACCOUNT_ID, enabled: true, limits: NO_LIMITS } };
+
 export interface Harness {
   readonly config: ServerConfig;
   readonly service: CallService;
   readonly engine: ScriptedTelephonyEngine;
   readonly clock: ManualClock;
   readonly registry: ResourceRegistry;
+  /** Holds OWNER's account; tests add accounts with limits. */
+  readonly accounts: MemoryAccountDirectory;
   readonly events: ResourceEvent[];
   readonly mediaDir: string;
   readonly recordingsDir: string;
@@ -48,6 +56,8 @@ export function serviceHarness(env: Record<string, string> = {}): Harness {
   const clock = new ManualClock();
   const engine = new ScriptedTelephonyEngine();
   const registry = new ResourceRegistry(config.nodeId, config.limits.maxResources, clock);
+  const accounts = new MemoryAccountDirectory();
+  accounts.add(ACCOUNT_ID);
   const events: ResourceEvent[] = [];
   registry.on('event', (e) => events.push(e));
   const service = new CallService({
@@ -60,6 +70,8 @@ export function serviceHarness(env: Record<string, string> = {}): Harness {
     registry,
     clock,
     log: pino({ level: 'silent' }),
+    accounts,
+    constructRate: new ConstructRate(),
   });
   return {
     config,
@@ -67,6 +79,7 @@ export function serviceHarness(env: Record<string, string> = {}): Harness {
     engine,
     clock,
     registry,
+    accounts,
     events,
     mediaDir: media.root,
     recordingsDir: config.recordingsDir,

@@ -4,20 +4,40 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import type { Test } from 'tap';
+import type { AccountLimits } from '../../lib/accounts/Account.js';
 import { loadConfig } from '../../lib/config/loadConfig.js';
 import type { ServerConfig } from '../../lib/config/ServerConfig.js';
 import { CtiServer } from '../../lib/CtiServer.js';
 import type { TelephonyEngine } from '../../lib/telephony/TelephonyEngine.js';
+import { MemoryAccountDirectory } from './MemoryAccountDirectory.js';
 import { RpcTestClient } from './RpcTestClient.js';
 import { GATEWAYS } from './serviceHarness.js';
 import { ScriptedTelephonyEngine } from './ScriptedTelephonyEngine.js';
+
+/** The accounts of a test server, as an operator manages them. */
+export interface TestAccounts {
+  /** Creates an enabled account; returns a new API key of it. */
+  create(accountId: string, limits?: Partial<AccountLimits>): Promise<string>;
+  createKey(accountId: string): Promise<string>;
+  revokeKey(key: string): Promise<void>;
+  setEnabled(accountId: string, enabled: boolean): Promise<void>;
+  setLimits(accountId: string, limits: Partial<AccountLimits>): Promise<void>;
+}
 
 export interface TestServer<E extends TelephonyEngine> {
   readonly server: CtiServer;
   readonly engine: E;
   readonly config: ServerConfig;
   readonly url: string;
+  /** The account every client of `connect()` uses, and a key of it. */
+  readonly accountId: string;
+  readonly apiKey: string;
+  readonly accounts: TestAccounts;
+  /** A client authenticated with `apiKey` (Bearer header at the upgrade). */
+  connect(): Promise<RpcTestClient>;
 }
+
+export const TEST_ACCOUNT = 'test';
 
 export async function startTestServer<E extends TelephonyEngine = ScriptedTelephonyEngine>(
   options: { engine?: E; env?: Record<string, string>; media?: Record<string, Buffer | string> } = {},
@@ -34,19 +54,32 @@ export async function startTestServer<E extends TelephonyEngine = ScriptedTeleph
       ...options.env,
     },
   });
+  const directory = new MemoryAccountDirectory();
+  const accounts: TestAccounts = {
+    create: async (accountId, limits) => {
+      directory.add(accountId, limits);
+      return directory.createKey(accountId);
+    },
+    createKey: async (accountId) => directory.createKey(accountId),
+    revokeKey: async (key) => directory.revokeKey(key),
+    setEnabled: async (accountId, enabled) => directory.setEnabled(accountId, enabled),
+    setLimits: async (accountId, limits) => directory.setLimits(accountId, limits),
+  };
+  const apiKey = await accounts.create(TEST_ACCOUNT);
   const engine = options.engine ?? (new ScriptedTelephonyEngine() as unknown as E);
-  const server = new CtiServer({ config, engine, log: pino({ level: config.logLevel }) });
+  const server = new CtiServer({ config, engine, log: pino({ level: config.logLevel }), accounts: directory });
   for (const [name, content] of Object.entries(options.media ?? { 'prompt.wav': 'RIFF', 'ring.wav': 'RIFF' })) {
     writeFileSync(join(config.mediaDir, name), content);
   }
   const address = await server.start();
-  return { server, engine, config, url: `ws://127.0.0.1:${address.port}` };
+  const url = `ws://127.0.0.1:${address.port}`;
+  return { server, engine, config, url, accountId: TEST_ACCOUNT, apiKey, accounts, connect: () => RpcTestClient.connect(url, apiKey) };
 }
 
 /** A test server with one connected client; both are closed when the test `t` ends. */
 export async function startTestServerWithClient(t: Test, env: Record<string, string> = {}) {
   const ts = await startTestServer({ env });
-  const client = await RpcTestClient.connect(ts.url);
+  const client = await ts.connect();
   t.teardown(async () => {
     await client.close();
     await ts.server.stop();

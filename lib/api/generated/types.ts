@@ -205,6 +205,15 @@ export interface SysSubscribeResult {
 export interface SysUnsubscribeParams {
   subscription_id: string;
 }
+export interface SysAuthenticateParams {
+  api_key: string;
+}
+export interface SysAuthenticateResult {
+  /**
+   * The account this connection now acts for.
+   */
+  account_id: string;
+}
 export interface RpcDiscoverParams {}
 export interface RpcDiscoverResult {}
 
@@ -226,5 +235,6 @@ export interface RpcMethods {
   'sys.resource.exists': { params: SysResourceExistsParams; result: SysResourceExistsResult };
   'sys.subscribe': { params: SysSubscribeParams; result: SysSubscribeResult };
   'sys.unsubscribe': { params: SysUnsubscribeParams; result: SysUnsubscribeResult };
+  'sys.authenticate': { params: SysAuthenticateParams; result: SysAuthenticateResult };
   'rpc.discover': { params: RpcDiscoverParams; result: RpcDiscoverResult };
 }
