@@ -16,7 +16,8 @@ t.test('defaults', async (t) => {
   const c = loadConfig({ env: {} });
   t.match(c, {
     nodeId: '0.0.0',
-    listen: { host: '127.0.0.1', port: 8088, maxFrameBytes: 65536 },
+    listen: { host: '127.0.0.1', port: 8088, maxFrameBytes: 65536, allowedOrigins: [] },
+    auth: { mode: 'key', timeoutSeconds: 10, maxFailedAttempts: 10, failedAttemptsWindowSeconds: 60 },
     engine: { type: 'embedded', sipHost: '127.0.0.1', sipPort: 5060, rtpPortMin: 20000, mediaTimeoutSeconds: 30 },
     gateways: [],
     limits: { duoRingSeconds: 45, notifyRingSeconds: 50 },
@@ -79,6 +80,13 @@ t.test('bad values stop with one line naming the setting', async (t) => {
     [{ env: { CTI_STORE__TYPE: 'postgres', CTI_STORE__URL: 'mysql://x:secret@db/cti' } }, /^invalid configuration: store\.url must match pattern "\^postgres\(ql\)\?:\/\/"$/],
     [{ env: { CTI_STORE__URL: 'postgres://db/cti' } }, /store\.url is not a known setting/],
     [{ env: { CTI_STORE__TYPE: 'postgres', CTI_STORE__URL: 'postgres://db/cti', CTI_STORE__POOL_SIZE: '0' } }, /store\.poolSize must be >= 1/],
+    [{ env: { CTI_AUTH__MODE: 'none', CTI_LISTEN__HOST: '0.0.0.0' } }, /^invalid configuration: auth\.mode "none" is allowed only on a loopback listen\.host, not 0\.0\.0\.0$/],
+    [{ env: { CTI_AUTH__MODE: 'none', CTI_LISTEN__HOST: '192.0.2.1' } }, /allowed only on a loopback/],
+    [{ env: { CTI_AUTH__MODE: 'none', CTI_LISTEN__HOST: '::' } }, /allowed only on a loopback/],
+    [{ env: { CTI_AUTH__MODE: 'none', CTI_LISTEN__HOST: '127.evil.example' } }, /allowed only on a loopback/],
+    [{ env: { CTI_AUTH__MODE: 'open' } }, /auth\.mode must be equal to one of/],
+    [{ env: { CTI_LISTEN__ALLOWED_ORIGINS: '["https://a.example/path"]' } }, /listen\.allowedOrigins\.0 must match pattern/],
+    [{ env: { CTI_LISTEN__ALLOWED_ORIGINS: '["*"]' } }, /listen\.allowedOrigins\.0 must match pattern/],
     [{ file: join(dir, 'missing.json'), env: {} }, /cannot read config file/],
     [{ file: file('bad.json', '{nope'), env: {} }, /is not valid JSON/],
   ];
@@ -95,20 +103,31 @@ t.test('bad values stop with one line naming the setting', async (t) => {
   }
 });
 
-t.test('the server refuses a bad setting with exit code 2 and one line', async (t) => {
-  let status = 0;
-  let stderr = '';
-  try {
-    execFileSync(process.execPath, ['--import=tsx', 'lib/main.ts'], {
-      env: { ...process.env, CTI_LISTEN__PORT: '-1' },
-      stdio: 'pipe',
-      timeout: 20_000,
-    });
-  } catch (err) {
-    const e = err as { status: number; stderr: Buffer };
-    status = e.status;
-    stderr = e.stderr.toString();
+t.test('authentication off only on loopback addresses', async (t) => {
+  for (const host of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost', '::ffff:127.0.0.1']) {
+    t.equal(loadConfig({ env: { CTI_AUTH__MODE: 'none', CTI_LISTEN__HOST: host } }).auth.mode, 'none', host);
   }
-  t.equal(status, 2);
-  t.equal(stderr.trim(), 'cti-server: invalid configuration: listen.port must be >= 0');
+});
+
+t.test('the server refuses a bad setting with exit code 2 and one line', async (t) => {
+  const cases: Array<[Record<string, string>, string]> = [
+    [{ CTI_LISTEN__PORT: '-1' }, 'cti-server: invalid configuration: listen.port must be >= 0'],
+    [
+      { CTI_AUTH__MODE: 'none', CTI_LISTEN__HOST: '0.0.0.0' },
+      'cti-server: invalid configuration: auth.mode "none" is allowed only on a loopback listen.host, not 0.0.0.0',
+    ],
+  ];
+  for (const [env, line] of cases) {
+    let status = 0;
+    let stderr = '';
+    try {
+      execFileSync(process.execPath, ['--import=tsx', 'lib/main.ts'], { env: { ...process.env, ...env }, stdio: 'pipe', timeout: 20_000 });
+    } catch (err) {
+      const e = err as { status: number; stderr: Buffer };
+      status = e.status;
+      stderr = e.stderr.toString();
+    }
+    t.equal(status, 2, JSON.stringify(env));
+    t.equal(stderr.trim(), line);
+  }
 });
