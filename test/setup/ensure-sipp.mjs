@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // pretest: the SIP tests drive SIPp as the far end, so make sure it exists
 // before tap starts (a missing binary would otherwise fail every test late).
-import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { aptInstall, isRoot } from './aptInstall.mjs';
 
 const HINT = "SIPp is required: install it with 'apt-get install sip-tester'";
 
@@ -22,7 +22,6 @@ function onPath(cmd) {
 
 if (onPath('sipp')) process.exit(0);
 
-const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 if (!isRoot || !onPath('apt-get')) {
   console.error(HINT);
   process.exit(1);
@@ -30,14 +29,9 @@ if (!isRoot || !onPath('apt-get')) {
 
 console.error('SIPp not found: installing Debian package sip-tester with apt-get');
 // Output goes to a pipe so the one-line contract holds; it is shown only on failure.
-const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-const run = (args) =>
-  spawnSync('apt-get', args, { env, encoding: 'utf8', timeout: 600_000, stdio: ['ignore', 'pipe', 'pipe'] });
-
-const update = run(['update']);
-const install = update.status === 0 ? run(['install', '-y', 'sip-tester']) : update;
-if (install.status !== 0 || !onPath('sipp')) {
-  if (process.env.ENSURE_SIPP_VERBOSE) console.error(`${install.stdout ?? ''}${install.stderr ?? ''}`);
+const failure = aptInstall('sip-tester');
+if (failure !== null || !onPath('sipp')) {
+  if (process.env.ENSURE_SIPP_VERBOSE) console.error(failure ?? '');
   console.error(HINT);
   process.exit(1);
 }
