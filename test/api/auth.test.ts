@@ -11,6 +11,7 @@ const GUARDED: Array<[string, unknown]> = [
   ['ext.duo_callback.construct', { to1_uri: '1001', to2_uri: '1002' }],
   ['ext.duo_callback.cancel', ['0.0.0-ext.duo_callback-1']],
   ['ext.notify_call.construct', NOTIFY],
+  ['ext.notify_call.cancel', ['0.0.0-ext.notify_call-1']],
   ['sys.resource.get', ['0.0.0-ext.duo_callback-1']],
   ['sys.resource.exists', ['0.0.0-ext.duo_callback-1']],
   ['sys.subscribe', {}],

@@ -51,6 +51,7 @@ t.test('account B sees, cancels and hears nothing of account A', async (t) => {
     ['sys.resource.get', (id) => [id]],
     ['sys.resource.exists', (id) => ({ res_id: id })],
     ['ext.duo_callback.cancel', (id) => [id]],
+    ['ext.notify_call.cancel', (id) => ({ res_id: id })],
   ];
   for (const [method, params] of methods) {
     for (const [mine, unknown] of [[duo, unknownDuo], [notify, unknownNotify]] as const) {
