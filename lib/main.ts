@@ -1,8 +1,10 @@
-/** `npm start`: load the configuration, start the server, stop cleanly on SIGINT/SIGTERM. */
+/** `npm start`: load the configuration, open the account store, start the server, stop cleanly on SIGINT/SIGTERM. */
 import { parseArgs } from 'node:util';
+import { AccountStore } from './accounts/AccountStore.js';
 import { ConfigError, loadConfig } from './config/loadConfig.js';
 import { CtiServer } from './CtiServer.js';
 import { createEngine } from './engines/createEngine.js';
+import { Store, StoreError } from './store/Store.js';
 import { createLogger } from './util/logger.js';
 
 const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' } } });
@@ -18,18 +20,46 @@ try {
 }
 
 const log = createLogger(config.logLevel);
-const server = new CtiServer({ config, engine: createEngine(config.engine, log.child({ layer: 'engine' }), config), log });
+
+// Authentication is on unless the operator turned it off (loopback only): API keys live in the store.
+let store: Store | undefined;
+let accounts: AccountStore | undefined;
+if (config.auth.mode === 'key') {
+  try {
+    store = await Store.open(config.store, { log: log.child({ layer: 'store' }) });
+  } catch (err) {
+    if (!(err instanceof StoreError)) throw err;
+    console.error(`cti-server: ${err.message}`);
+    process.exit(1);
+  }
+  accounts = new AccountStore(store, { log: log.child({ layer: 'accounts' }) });
+  const keyFile = await accounts.bootstrap(config.dataDir);
+  // The path only: the key itself is never logged.
+  if (keyFile) log.warn({ keyFile }, 'first start: created account "default" with an API key, written to keyFile (readable only by this user); give it to your application, then delete the file');
+} else {
+  log.warn({ host: config.listen.host }, 'authentication is off (auth.mode "none"): every connection acts for the account "default"');
+}
+
+const server = new CtiServer({
+  config,
+  engine: createEngine(config.engine, log.child({ layer: 'engine' }), config),
+  log,
+  ...(accounts ? { accounts } : {}),
+});
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     log.info({ signal }, 'shutdown requested');
-    server.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    server
+      .stop()
+      .then(() => store?.close())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   });
 }
 

@@ -7,16 +7,17 @@ import type { Test } from 'tap';
 import type { AccountLimits } from '../../lib/accounts/Account.js';
 import { loadConfig } from '../../lib/config/loadConfig.js';
 import type { ServerConfig } from '../../lib/config/ServerConfig.js';
+import { AccountStore } from '../../lib/accounts/AccountStore.js';
 import { CtiServer } from '../../lib/CtiServer.js';
+import { Store } from '../../lib/store/Store.js';
 import type { TelephonyEngine } from '../../lib/telephony/TelephonyEngine.js';
-import { MemoryAccountDirectory } from './MemoryAccountDirectory.js';
 import { RpcTestClient } from './RpcTestClient.js';
 import { GATEWAYS } from './serviceHarness.js';
 import { ScriptedTelephonyEngine } from './ScriptedTelephonyEngine.js';
 
-/** The accounts of a test server, as an operator manages them. */
+/** The accounts of a test server, as an operator manages them (the real AccountStore over SQLite). */
 export interface TestAccounts {
-  /** Creates an enabled account; returns a new API key of it. */
+  /** Creates an enabled account, without limits unless given (any caller id); returns a new API key of it. */
   create(accountId: string, limits?: Partial<AccountLimits>): Promise<string>;
   createKey(accountId: string): Promise<string>;
   revokeKey(key: string): Promise<void>;
@@ -47,6 +48,7 @@ export async function startTestServer<E extends TelephonyEngine = ScriptedTeleph
     env: {
       CTI_LISTEN__PORT: '0',
       CTI_MEDIA_DIR: join(root, 'media'),
+      CTI_DATA_DIR: join(root, 'data'),
       CTI_RECORDINGS_DIR: join(root, 'recordings'),
       CTI_GATEWAYS: JSON.stringify(GATEWAYS.map((g) => ({ ...g, maxConcurrentCalls: 100 }))),
       CTI_ENGINE__TYPE: 'none',
@@ -54,16 +56,24 @@ export async function startTestServer<E extends TelephonyEngine = ScriptedTeleph
       ...options.env,
     },
   });
-  const directory = new MemoryAccountDirectory();
+  // SQLite in the temporary folder; the handle holds no event-loop resource and goes with the process.
+  const store = await Store.open(config.store);
+  const directory = new AccountStore(store);
+  const keyIds = new Map<string, string>();
+  const createKey = async (accountId: string): Promise<string> => {
+    const { key, keyId } = await directory.createKey(accountId);
+    keyIds.set(key, keyId);
+    return key;
+  };
   const accounts: TestAccounts = {
     create: async (accountId, limits) => {
-      directory.add(accountId, limits);
-      return directory.createKey(accountId);
+      await directory.create({ accountId, limits: { callerIds: null, ...limits } });
+      return createKey(accountId);
     },
-    createKey: async (accountId) => directory.createKey(accountId),
-    revokeKey: async (key) => directory.revokeKey(key),
-    setEnabled: async (accountId, enabled) => directory.setEnabled(accountId, enabled),
-    setLimits: async (accountId, limits) => directory.setLimits(accountId, limits),
+    createKey,
+    revokeKey: async (key) => void (await directory.revokeKey(keyIds.get(key)!)),
+    setEnabled: async (accountId, enabled) => void (await directory.setEnabled(accountId, enabled)),
+    setLimits: async (accountId, limits) => void (await directory.setLimits(accountId, limits)),
   };
   const apiKey = await accounts.create(TEST_ACCOUNT);
   const engine = options.engine ?? (new ScriptedTelephonyEngine() as unknown as E);
