@@ -46,10 +46,11 @@ export class GatewayRouter {
   /**
    * Checks a client's caller id (`from*_uri`) at construct: a phone number or
    * an RFC 3261 sip: URI, as `resolve` checks callees.
+   * @returns the caller id presented: the user part in canonical escaped form, null when the URI has none.
    * @throws ServiceError invalid_params naming `param`.
    */
-  checkCaller(uri: string, param: string): void {
-    if (!PHONE_NUMBER.test(uri)) checked(() => parseSipUri(uri), param);
+  checkCaller(uri: string, param: string): string | null {
+    return PHONE_NUMBER.test(uri) ? phoneNumberUser(uri) : checked(() => parseSipUri(uri), param).user;
   }
 
   /** Takes a slot on the first candidate's gateway with room; null when none has. `from` must have passed `checkCaller`. */

@@ -16,7 +16,7 @@ import { NotifyCall } from '../resources/NotifyCall.js';
 import { Party } from '../resources/Party.js';
 import type { ResourceIdentity } from '../resources/Resource.js';
 import type { ResourceRegistry } from '../resources/ResourceRegistry.js';
-import { parseCallUri, type DialTarget } from '../routing/DialTarget.js';
+import type { DialTarget } from '../routing/DialTarget.js';
 import type { GatewayRouter, Route } from '../routing/GatewayRouter.js';
 import type { TelephonyEngine } from '../telephony/TelephonyEngine.js';
 import type { Clock } from '../util/Clock.js';
@@ -80,10 +80,8 @@ export class CallService {
 
     const target1 = check(() => allowedGateway(router.resolve(params.to1_uri, 'to1_uri'), 'to1_uri', owner.account));
     const target2 = check(() => allowedGateway(router.resolve(params.to2_uri, 'to2_uri'), 'to2_uri', owner.account));
-    if (params.from1_uri) check(() => router.checkCaller(params.from1_uri!, 'from1_uri'));
-    if (params.from2_uri) check(() => router.checkCaller(params.from2_uri!, 'from2_uri'));
-    check(() => allowedCallerId(params.from1_uri, 'from1_uri', owner.account));
-    check(() => allowedCallerId(params.from2_uri, 'from2_uri', owner.account));
+    this.#checkCaller(params.from1_uri, 'from1_uri', owner.account, problems);
+    this.#checkCaller(params.from2_uri, 'from2_uri', owner.account, problems);
     if (target1 && target2 && target1.user === target2.user) {
       problems.push({ param: 'to2_uri', message: `must not be the same number as to1_uri (${target1.user})` });
     }
@@ -143,8 +141,7 @@ export class CallService {
       const param = typeof params.to_uri === 'string' ? 'to_uri' : `to_uri[${i}]`;
       return check(() => allowedGateway(router.resolve(uri, param), param, owner.account));
     });
-    if (params.from_uri) check(() => router.checkCaller(params.from_uri!, 'from_uri'));
-    check(() => allowedCallerId(params.from_uri, 'from_uri', owner.account));
+    this.#checkCaller(params.from_uri, 'from_uri', owner.account, problems);
     const playRepeat = atMost(problems, 'play_repeat', params.play_repeat ?? 1, limits.playRepeatCap);
     const files = this.#promptFiles(params.play_content, playRepeat, problems);
     const maxRingSeconds = atMost(problems, 'max_ring_seconds', params.max_ring_seconds ?? limits.notifyRingSeconds, limits.ringSecondsCap);
@@ -232,6 +229,25 @@ export class CallService {
     return routes;
   }
 
+  /**
+   * A `from*_uri` must be well-formed (RFC 3261) and present one of the
+   * account's caller ids: presenting numbers one does not own is how trunks
+   * get blocked. Omitted, the gateway's own caller id is used, which is
+   * always allowed.
+   */
+  #checkCaller(from: string | null | undefined, param: string, account: Account, problems: ParamProblem[]): void {
+    if (!from) return;
+    const callerId = collect(problems, () => this.deps.router.checkCaller(from, param));
+    const allowed = account.limits.callerIds;
+    if (callerId === undefined || allowed === null || (callerId !== null && allowed.includes(callerId))) return;
+    problems.push({
+      param,
+      message: allowed.length
+        ? `caller id is not one of this account's caller ids (${allowed.join(', ')})`
+        : "must be omitted: this account presents only the gateway's caller id",
+    });
+  }
+
   /** Runs the last step of an accepted construct; if it fails, the routes are given back before the error goes out. */
   #accepted(routes: readonly Route[], step: () => void): void {
     try {
@@ -289,26 +305,6 @@ function allowedGateway(target: DialTarget, param: string, account: Account): Di
     throw ServiceError.invalidParams([{ param, message: `gateway '${target.gateway.name}' is not allowed for this account` }]);
   }
   return target;
-}
-
-/**
- * A `from*_uri` must present one of the account's caller ids (its user part):
- * presenting numbers one does not own is how trunks get blocked. Omitted, the
- * gateway's own caller id is used, which is always allowed.
- */
-function allowedCallerId(from: string | null | undefined, param: string, account: Account): void {
-  const allowed = account.limits.callerIds;
-  if (allowed === null || from === null || from === undefined) return;
-  const user = parseCallUri(from)?.user;
-  if (user && allowed.includes(user)) return;
-  throw ServiceError.invalidParams([
-    {
-      param,
-      message: allowed.length
-        ? `caller id is not one of this account's caller ids (${allowed.join(', ')})`
-        : "must be omitted: this account presents only the gateway's caller id",
-    },
-  ]);
 }
 
 function atMost(problems: ParamProblem[], param: string, value: number, cap: number): number {

@@ -78,6 +78,10 @@ t.test('caller ids: from*_uri must present one of the account\'s numbers', async
   t.match(problems(spoof), { from2_uri: /not one of this account's caller ids/ });
   t.notOk('from1_uri' in problems(spoof), 'the allowed one is not named');
   t.match(problems(await client.call('ext.notify_call.construct', { ...NOTIFY, from_uri: 'sip:gw1' })), { from_uri: /caller ids/ }, 'no user part');
+  const malformed = await client.call('ext.notify_call.construct', { ...NOTIFY, from_uri: 'sip:4000@gw1;x=<' });
+  t.equal(malformed.error?.code, -32602, 'a malformed from_uri is invalid params, not an internal error');
+  t.match(problems(malformed), { from_uri: /RFC 3261/ });
+  t.match(problems(await client.call('ext.notify_call.construct', { ...NOTIFY, from_uri: '4000#' })), { from_uri: /caller ids/ }, "a '#' suffix is another caller id");
   await ts.accounts.setLimits('limited', { callerIds: [] });
   t.match(problems(await client.call('ext.notify_call.construct', { ...NOTIFY, from_uri: '4000' })), { from_uri: /must be omitted/ });
   t.ok((await client.call('ext.notify_call.construct', NOTIFY)).result, 'an empty list still allows the gateway caller id');
