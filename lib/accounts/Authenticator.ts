@@ -1,8 +1,10 @@
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Account, AccountDirectory } from './Account.js';
 
 /** Longest API key looked up; longer presented keys are refused without touching the store. */
 export const MAX_API_KEY_CHARS = 256;
+/** Key checks one source address may have waiting at once; more are throttled without waiting. */
+const MAX_QUEUED_PER_SOURCE = 256;
 
 export type AuthOutcome =
   | { readonly kind: 'accepted'; readonly account: Account }
@@ -17,21 +19,32 @@ export interface AuthenticatorOptions {
   readonly failedAttemptsWindowSeconds: number;
 }
 
+interface SourceQueue {
+  tail: Promise<unknown>;
+  pending: number;
+}
+
 /**
  * Checks presented API keys against the account directory, throttling
  * brute force per source address (OWASP authentication cheat sheet: limit
- * failed attempts). Every attempt takes a point before the key is checked,
- * and a successful one gives it back, so parallel guesses cannot slip past
- * the limit while the slow hash runs. A throttled source is refused even with
- * a valid key until its window ends.
+ * failed attempts). The checks of one source run one at a time, so each
+ * failure is counted before that source's next key is looked at: parallel
+ * guesses cannot slip past the limit while the slow hash runs, and a client
+ * opening many connections at once with a valid key is never throttled by
+ * its own burst. A throttled source is refused even with a valid key until
+ * its window ends.
  */
 export class Authenticator {
   readonly #failures: RateLimiterMemory;
+  readonly #maxFailures: number;
+  /** Sources with checks in flight; an entry goes when its last check ends. */
+  readonly #queues = new Map<string, SourceQueue>();
 
   constructor(
     private readonly directory: AccountDirectory,
     options: AuthenticatorOptions,
   ) {
+    this.#maxFailures = options.maxFailedAttempts;
     this.#failures = new RateLimiterMemory({
       keyPrefix: 'auth-failures',
       points: options.maxFailedAttempts,
@@ -44,16 +57,26 @@ export class Authenticator {
    * @param source the client's address (`socket.remoteAddress`).
    * Rejects only when the store is unreachable.
    */
-  async authenticate(presentedKey: string, source: string): Promise<AuthOutcome> {
-    try {
-      await this.#failures.consume(source);
-    } catch (err) {
-      if (err instanceof RateLimiterRes) return { kind: 'throttled', retryAfterMs: Math.max(1, err.msBeforeNext) };
-      throw err;
+  authenticate(presentedKey: string, source: string): Promise<AuthOutcome> {
+    const queue = this.#queues.get(source) ?? { tail: Promise.resolve(), pending: 0 };
+    if (queue.pending >= MAX_QUEUED_PER_SOURCE) return Promise.resolve({ kind: 'throttled', retryAfterMs: 1000 });
+    queue.pending++;
+    this.#queues.set(source, queue);
+    const check = queue.tail.then(() => this.#check(presentedKey, source));
+    queue.tail = check.catch(() => undefined);
+    return check.finally(() => {
+      if (--queue.pending === 0) this.#queues.delete(source);
+    });
+  }
+
+  async #check(presentedKey: string, source: string): Promise<AuthOutcome> {
+    const failures = await this.#failures.get(source);
+    if (failures && failures.consumedPoints >= this.#maxFailures) {
+      return { kind: 'throttled', retryAfterMs: Math.max(1, failures.msBeforeNext) };
     }
     const account = presentedKey.length <= MAX_API_KEY_CHARS ? await this.directory.authenticate(presentedKey) : null;
-    if (!account) return { kind: 'refused' };
-    await this.#failures.reward(source, 1);
-    return { kind: 'accepted', account };
+    if (account) return { kind: 'accepted', account };
+    await this.#failures.penalty(source, 1);
+    return { kind: 'refused' };
   }
 }

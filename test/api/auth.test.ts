@@ -119,10 +119,21 @@ t.test('failed attempts are throttled per source address', async (t) => {
 
 t.test('parallel guesses cannot pass the limit while keys are checked', async (t) => {
   const ts = await server(t, { CTI_AUTH__MAX_FAILED_ATTEMPTS: '5' });
-  const results = await Promise.all(Array.from({ length: 20 }, (_, i) => refusal(t, RpcTestClient.connect(ts.url, `guess-${i}`))));
+  // Guesses with the real key id and a wrong secret: each costs the store a slow hash check.
+  const [prefix, keyId] = ts.apiKey.split('_');
+  const results = await Promise.all(
+    Array.from({ length: 20 }, (_, i) => refusal(t, RpcTestClient.connect(ts.url, `${prefix}_${keyId}_${'x'.repeat(39)}${i % 10}`))),
+  );
   const statuses = results.map((r) => r.status);
   t.equal(statuses.filter((s) => s === 401).length, 5, `5 checked, the rest throttled: ${statuses.join(' ')}`);
   t.equal(statuses.filter((s) => s === 429).length, 15);
+});
+
+t.test('a burst of connections with a valid key is not throttled by itself', async (t) => {
+  const ts = await server(t, { CTI_AUTH__MAX_FAILED_ATTEMPTS: '3' });
+  const clients = await Promise.all(Array.from({ length: 30 }, () => ts.open(ts.apiKey)));
+  t.equal(clients.length, 30, 'all 30 opened');
+  t.equal((await clients[29]!.call('sys.resource.exists', ['x'])).result, false);
 });
 
 t.test('browser upgrades only from listen.allowedOrigins', async (t) => {
