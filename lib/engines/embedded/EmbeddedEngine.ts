@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import { TypedEventEmitter } from '../../util/TypedEmitter.js';
 import type { EmbeddedEngineConfig } from '../../config/ServerConfig.js';
+import { EMBEDDED_LIMIT_DEFAULTS as DEFAULTS } from '../../config/configSchema.js';
 import type { CallLeg, DialRequest, MediaBridge, TelephonyEngine, TelephonyEngineEvents } from '../../telephony/TelephonyEngine.js';
 import { MediaWatchdog } from './MediaWatchdog.js';
 import { OutboundCall, type LegContext } from './OutboundCall.js';
@@ -35,7 +36,18 @@ export class EmbeddedEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
     this.#log = logger.child({ engine: 'embedded' });
     this.#ctx = {
       stack: new SipStack(
-        { host: config.sipHost, port: config.sipPort, publicHost: config.publicHost ?? config.sipHost },
+        {
+          host: config.sipHost,
+          port: config.sipPort,
+          publicHost: config.publicHost ?? config.sipHost,
+          limits: {
+            maxMessageBytes: config.sipMaxMessageBytes ?? DEFAULTS.sipMaxMessageBytes,
+            maxTcpConnections: config.sipMaxTcpConnections ?? DEFAULTS.sipMaxTcpConnections,
+            maxTcpConnectionsPerSource: config.sipMaxTcpConnectionsPerSource ?? DEFAULTS.sipMaxTcpConnectionsPerSource,
+            tcpIdleMs: 1000 * (config.sipTcpIdleSeconds ?? DEFAULTS.sipTcpIdleSeconds),
+            maxServerTransactions: config.sipMaxServerTransactions ?? DEFAULTS.sipMaxServerTransactions,
+          },
+        },
         this.#log,
         (reason) => this.#setAvailable(false, reason),
       ),
