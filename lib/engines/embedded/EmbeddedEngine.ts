@@ -60,6 +60,7 @@ export class EmbeddedEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
       watchdog: new MediaWatchdog(config.mediaTimeoutSeconds),
       rtpHost: config.rtpHost,
       mediaAddress: config.publicHost ?? config.rtpHost,
+      latchMs: 1000 * (config.rtpLatchSeconds ?? DEFAULTS.rtpLatchSeconds),
     };
   }
 

@@ -19,7 +19,7 @@ import type { Pacer } from './Pacer.js';
 import { Player } from './Player.js';
 import type { RtpPortPool } from './RtpPortPool.js';
 import { RtpSession } from './RtpSession.js';
-import { ANSWER_DIRECTION, OUR_TELEPHONE_EVENT_PT, buildSdp, parseSdp, type RemoteMedia, type SdpDirection } from './Sdp.js';
+import { ANSWER_DIRECTION, OUR_TELEPHONE_EVENT_PT, buildSdp, isUsableMedia, parseSdp, type RemoteMedia, type SdpDirection } from './Sdp.js';
 import type { SipStack } from './SipStack.js';
 
 /** What the engine lends every leg. */
@@ -31,6 +31,8 @@ export interface LegContext {
   readonly rtpHost: string;
   /** Address written into our SDP. */
   readonly mediaAddress: string;
+  /** The RTP latch window after each SDP from the far end (RtpSession). */
+  readonly latchMs: number;
 }
 
 /** Longest SIP clean-up after `ended` (64·T1): then the dialog is forgotten whatever the far end does. */
@@ -38,6 +40,23 @@ const LINGER_MS = 32_000;
 /** Reasons for responses `sip` makes up itself (they carry none). */
 const LOCAL_REASONS: Record<number, string> = { 408: 'Request Timeout', 503: 'Service Unavailable', 404: 'Not Found' };
 const OFFER_CODECS: readonly G711Codec[] = ['PCMU', 'PCMA'];
+/** The one message for an answer we cannot send media to (the issue's wording; details go to the log). */
+export const NO_USABLE_MEDIA = 'no usable media in the answer';
+
+/** Printable ASCII without spaces: what a SIP URI may hold once escaped (RFC 3261 §25.1). */
+const URI_CHARS = /^[\x21-\x7e]+$/;
+
+/**
+ * Refuses a URI that could not go on the wire as given: control characters
+ * or non-ASCII (defence in depth: the service validates first), `sips:` (this
+ * engine has no TLS), or anything `sip` cannot parse.
+ */
+function checkUri(uri: string, what: string): void {
+  if (!URI_CHARS.test(uri)) throw new Error(`invalid ${what}: control, space or non-ASCII character`);
+  const parsed = sip.parseUri(uri);
+  if (!parsed) throw new Error(`invalid ${what}`);
+  if (parsed.schema !== 'sip') throw new Error(`unsupported ${what} scheme "${parsed.schema ?? ''}:" (only sip:; this engine has no TLS)`);
+}
 
 export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements CallLeg {
   readonly id = nanoid();
@@ -53,6 +72,8 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
   #session: RtpSession | undefined;
   #player: Player | undefined;
   #answered = false;
+  /** Usable media named by an 18x: a 2xx without SDP confirms it (RFC 3261 §13.2.1 lets it repeat the answer). */
+  #earlyMedia: RemoteMedia | undefined;
   #playGeneration = 0;
   #end: LegEnd | undefined;
   #settled = false;
@@ -115,9 +136,14 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     let dialog: ClientDialog;
     try {
       if (!stack.usable) throw new Error('engine not available');
-      if (!sip.parseUri(this.#request.requestUri)) throw new Error(`invalid request URI ${this.#request.requestUri}`);
+      checkUri(this.#request.requestUri, 'request URI');
+      checkUri(this.#request.fromUri, 'From URI');
       const target = await stack.resolve(this.#request.gateway);
-      session = await RtpSession.open(ports, rtpHost, (err) => this.#log.error({ err }, 'relaying RTP failed (further failures only counted)'));
+      session = await RtpSession.open(ports, rtpHost, {
+        signallingAddress: target.address,
+        latchMs: this.#ctx.latchMs,
+        onError: (err) => this.#log.error({ err }, 'relaying RTP failed (further failures only counted)'),
+      });
       dialog = new ClientDialog(stack, target, this.#request, this.#log);
     } catch (err) {
       this.#log.warn({ err }, 'cannot place the call');
@@ -144,7 +170,8 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     if (status < 200) {
       if (status === 100 || this.#end) return;
       const media = this.#applyRemoteSdp(rs.content);
-      const earlyMedia = typeof media === 'object';
+      const earlyMedia = typeof media === 'object' && isUsableMedia(media);
+      if (earlyMedia) this.#earlyMedia = media;
       this.#log.info({ status, earlyMedia }, 'progress');
       this.emit('progress', { sipStatus: status, earlyMedia });
     } else if (status < 300) {
@@ -152,8 +179,11 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
       if (this.#answered) return; // a retransmitted 2xx, ACKed again
       this.#answered = true;
       if (this.#end) return this.#dialog?.bye(() => this.#settle()); // the 2xx raced our CANCEL
-      const media = this.#applyRemoteSdp(rs.content);
-      if (typeof media === 'string') return this.terminate({ by: 'engine', reason: `unusable SDP answer: ${media}` });
+      const media = this.#applyRemoteSdp(rs.content) ?? this.#earlyMedia;
+      if (typeof media !== 'object' || !isUsableMedia(media)) {
+        this.#log.warn({ sdp: typeof media === 'object' ? { address: media.address, port: media.port } : (media ?? 'none') }, NO_USABLE_MEDIA);
+        return this.terminate({ by: 'engine', reason: NO_USABLE_MEDIA });
+      }
       this.#log.info('answered');
       if (this.#session) this.#ctx.watchdog.watch(this.#session, this.#onMediaTimeout);
       this.emit('answered');
@@ -184,8 +214,14 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
         return;
       case 'BYE':
         dialog.respond(rq, 200, 'OK');
-        this.#finish({ by: 'remote', reason: 'BYE' });
-        return this.#settle();
+        if (this.#answered) {
+          this.#finish({ by: 'remote', reason: 'BYE' });
+          return this.#settle();
+        }
+        // A BYE on an early dialog (RFC 3261 §15): the callee gave up; our INVITE is still pending,
+        // so CANCEL it — its final response settles the leg.
+        this.#finish({ by: 'remote', reason: 'BYE before answer' });
+        return dialog.cancel();
       case 'INVITE':
       case 'UPDATE':
         return this.#answerOffer(rq, dialog);

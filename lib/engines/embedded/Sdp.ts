@@ -1,4 +1,5 @@
 /** The SDP this engine offers and the little it needs from an answer (RFC 4566 / 3264 subset). */
+import { isIPv4 } from 'node:net';
 import { PAYLOAD_TYPE, type G711Codec } from './G711.js';
 
 /** The telephone-event payload type we offer. */
@@ -103,6 +104,15 @@ export function parseSdp(sdp: string): RemoteMedia | string {
   if (codecs.length === 0) return 'no common codec (need PCMU or PCMA)';
   const te = formats.find((pt) => rtpmap.get(pt) === 'telephone-event');
   return { address, port, codec: codecs[0]!, codecs, telephoneEventPt: te, direction: mediaDirection ?? sessionDirection ?? 'sendrecv' };
+}
+
+/**
+ * Whether we can send media to what the far end's SDP names: an IPv4 unicast
+ * address (this engine's RTP is IPv4 only) other than 0.0.0.0 (RFC 3264 §8.4
+ * hold) and a port 1–65535 (port 0 rejects the stream, RFC 3264 §6).
+ */
+export function isUsableMedia(media: RemoteMedia): boolean {
+  return isIPv4(media.address) && media.address !== '0.0.0.0' && Number.isInteger(media.port) && media.port > 0 && media.port <= 65535;
 }
 
 function g711Of(pt: number, encoding: string | undefined): G711Codec | undefined {
