@@ -9,6 +9,7 @@ import { TypedEventEmitter } from '../../util/TypedEmitter.js';
 import type { EmbeddedEngineConfig } from '../../config/ServerConfig.js';
 import { EMBEDDED_LIMIT_DEFAULTS as DEFAULTS } from '../../config/configSchema.js';
 import type { CallLeg, DialRequest, MediaBridge, TelephonyEngine, TelephonyEngineEvents } from '../../telephony/TelephonyEngine.js';
+import { MediaCache } from './MediaCache.js';
 import { MediaWatchdog } from './MediaWatchdog.js';
 import { OutboundCall, type LegContext } from './OutboundCall.js';
 import { Pacer } from './Pacer.js';
@@ -19,6 +20,8 @@ import { SipStack } from './SipStack.js';
 
 /** How long stop() waits for BYE/CANCEL answers before closing sockets anyway. */
 const STOP_GRACE_MS = 2000;
+/** Parsed prompts kept for reuse (about 35 minutes of 16-bit 8 kHz audio with its G.711 forms); also the largest playable file. */
+const MEDIA_CACHE_BYTES = 64 * 1024 * 1024;
 /** Late ticks the pacer replays after a stall before skipping (100 ms of audio). */
 const MAX_CATCH_UP_TICKS = 5;
 
@@ -57,6 +60,7 @@ export class EmbeddedEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
         maxCatchUp: MAX_CATCH_UP_TICKS,
         onError: (err) => this.#log.error({ err }, 'media tick failed; that player or recorder stops'),
       }),
+      media: new MediaCache(MEDIA_CACHE_BYTES),
       watchdog: new MediaWatchdog(config.mediaTimeoutSeconds),
       rtpHost: config.rtpHost,
       mediaAddress: config.publicHost ?? config.rtpHost,

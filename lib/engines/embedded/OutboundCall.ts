@@ -16,6 +16,7 @@ import { ClientDialog } from './ClientDialog.js';
 import type { G711Codec } from './G711.js';
 import type { MediaWatchdog } from './MediaWatchdog.js';
 import type { Pacer } from './Pacer.js';
+import type { MediaCache } from './MediaCache.js';
 import { Player } from './Player.js';
 import type { RtpPortPool } from './RtpPortPool.js';
 import { RtpSession } from './RtpSession.js';
@@ -27,6 +28,7 @@ export interface LegContext {
   readonly stack: SipStack;
   readonly ports: RtpPortPool;
   readonly pacer: Pacer;
+  readonly media: MediaCache;
   readonly watchdog: MediaWatchdog;
   readonly rtpHost: string;
   /** Address written into our SDP. */
@@ -157,7 +159,7 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
       return undefined;
     }
     this.#session = session;
-    this.#player = new Player(session, this.#ctx.pacer);
+    this.#player = new Player(session, this.#ctx.pacer, this.#ctx.media);
     this.#dialog = dialog;
     stack.addDialog(dialog.callId, this.#onRequest);
     this.#log.info({ callId: dialog.callId, to: this.#request.requestUri, rtpPort: session.port }, 'dialling');
