@@ -18,8 +18,13 @@ import { RtpBridge } from './RtpBridge.js';
 import { RtpPortPool } from './RtpPortPool.js';
 import { SipStack } from './SipStack.js';
 
-/** How long stop() waits for BYE/CANCEL answers before closing sockets anyway. */
-const STOP_GRACE_MS = 2000;
+/**
+ * How long stop() waits for every leg's SIP to finish before closing sockets
+ * anyway: an INVITE still pending may be answered until its transaction times
+ * out (64·T1 = 32 s, RFC 3261 Timer B), and that 2xx must be ACKed and BYEd;
+ * a few seconds more for the BYE's own answer.
+ */
+const STOP_GRACE_MS = 32_000 + 4_000;
 /** Parsed prompts kept for reuse (about 35 minutes of 16-bit 8 kHz audio with its G.711 forms); also the largest playable file. */
 const MEDIA_CACHE_BYTES = 64 * 1024 * 1024;
 /** Late ticks the pacer replays after a stall before skipping (100 ms of audio). */
