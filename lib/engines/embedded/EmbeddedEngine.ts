@@ -77,6 +77,12 @@ export class EmbeddedEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
     return this.#available;
   }
 
+  /** SIP state held now: server transactions (requests inside our dialogs) and TCP connections, both bounded by settings. */
+  get sipState(): { readonly serverTransactions: number; readonly tcpConnections: number } {
+    const { stack } = this.#ctx;
+    return { serverTransactions: stack.serverTransactions, tcpConnections: stack.tcpConnections };
+  }
+
   async start(): Promise<void> {
     if (this.#ctx.stack.running) return;
     await this.#ctx.stack.start();

@@ -64,6 +64,8 @@ export interface SippOptions {
   /** Makes SIPp echo RTP arriving on mediaPort (then mediaHost must be FAR_HOST). */
   readonly rtpEcho?: boolean;
   readonly timeoutSeconds?: number;
+  /** More `-key name value` pairs for scenarios that need them. */
+  readonly keys?: Readonly<Record<string, string>>;
 }
 
 export interface Sipp {
@@ -105,6 +107,7 @@ export async function runSipp(t: Teardown, scenario: string, o: SippOptions): Pr
     '-key', 'codec', codec === 'PCMU' ? '0' : '8',
     '-key', 'codec_name', codec,
     '-key', 'te', String(o.telephoneEventPt ?? 101),
+    ...Object.entries(o.keys ?? {}).flatMap(([name, value]) => ['-key', name, value]),
     '-nostdin', '-trace_err', '-trace_msg',
     ...(o.rtpEcho ? ['-rtp_echo', '-mi', FAR_HOST, '-mp', String(o.mediaPort)] : []),
   ];
