@@ -207,18 +207,25 @@ export class RtpSession {
    * to does not move by a stray packet of its own from elsewhere.
    */
   #admit(packet: Buffer, rinfo: dgram.RemoteInfo): boolean {
-    if (rinfo.port === this.#remotePort && rinfo.address === this.#remoteAddress) return true;
+    if (rinfo.port === this.#remotePort && rinfo.address === this.#remoteAddress) {
+      if (!this.#latched) this.#latchTo(rtpSsrc(packet), rinfo); // remembered: its late packets must not follow a move
+      return true;
+    }
     if (performance.now() > this.#latchUntil) return false;
     if (rinfo.address !== this.#sdpAddress && rinfo.address !== this.#signallingAddress) return false;
     const ssrc = rtpSsrc(packet);
     const stale = this.#stale;
     if (stale && ssrc === stale.ssrc && rinfo.port === stale.port && rinfo.address === stale.address) return false;
     if (this.#latched && ssrc === this.#latchedSsrc) return true;
+    this.#latchTo(ssrc, rinfo);
+    return true;
+  }
+
+  #latchTo(ssrc: number, rinfo: dgram.RemoteInfo): void {
     this.#latched = true;
     this.#latchedSsrc = ssrc;
     this.#remoteAddress = rinfo.address;
     this.#remotePort = rinfo.port;
-    return true;
   }
 
   readonly #onMessage = (packet: Buffer, rinfo: dgram.RemoteInfo): void => {
