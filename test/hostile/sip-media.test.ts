@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { NO_USABLE_MEDIA } from '../../lib/engines/embedded/OutboundCall.js';
+import { NO_USABLE_MEDIA } from '../../lib/engines/sipChecks.js';
 import { pcmWavHeader } from '../../lib/engines/embedded/Wav.js';
 import { errorForFailedLeg } from '../../lib/resources/releaseError.js';
 import {

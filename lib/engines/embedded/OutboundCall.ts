@@ -7,10 +7,10 @@
  */
 import { randomInt } from 'node:crypto';
 import { nanoid } from 'nanoid';
-import sip from 'sip';
 import type { Message } from 'sip';
 import type { Logger } from 'pino';
 import { TypedEventEmitter } from '../../util/TypedEmitter.js';
+import { NO_USABLE_MEDIA, dialUriProblem } from '../sipChecks.js';
 import type { CallLeg, CallLegEvents, DialRequest, LegEnd, PlayResult } from '../../telephony/TelephonyEngine.js';
 import { ClientDialog } from './ClientDialog.js';
 import type { G711Codec } from './G711.js';
@@ -42,23 +42,6 @@ const LINGER_MS = 32_000;
 /** Reasons for responses `sip` makes up itself (they carry none). */
 const LOCAL_REASONS: Record<number, string> = { 408: 'Request Timeout', 503: 'Service Unavailable', 404: 'Not Found' };
 const OFFER_CODECS: readonly G711Codec[] = ['PCMU', 'PCMA'];
-/** The one message for an answer we cannot send media to (the issue's wording; details go to the log). */
-export const NO_USABLE_MEDIA = 'no usable media in the answer';
-
-/** Printable ASCII without spaces: what a SIP URI may hold once escaped (RFC 3261 §25.1). */
-const URI_CHARS = /^[\x21-\x7e]+$/;
-
-/**
- * Refuses a URI that could not go on the wire as given: control characters
- * or non-ASCII (defence in depth: the service validates first), `sips:` (this
- * engine has no TLS), or anything `sip` cannot parse.
- */
-function checkUri(uri: string, what: string): void {
-  if (!URI_CHARS.test(uri)) throw new Error(`invalid ${what}: control, space or non-ASCII character`);
-  const parsed = sip.parseUri(uri);
-  if (!parsed) throw new Error(`invalid ${what}`);
-  if (parsed.schema !== 'sip') throw new Error(`unsupported ${what} scheme "${parsed.schema ?? ''}:" (only sip:; this engine has no TLS)`);
-}
 
 export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements CallLeg {
   readonly id = nanoid();
@@ -138,8 +121,8 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     let dialog: ClientDialog;
     try {
       if (!stack.usable) throw new Error('engine not available');
-      checkUri(this.#request.requestUri, 'request URI');
-      checkUri(this.#request.fromUri, 'From URI');
+      const problem = dialUriProblem(this.#request.requestUri, 'request URI') ?? dialUriProblem(this.#request.fromUri, 'From URI');
+      if (problem) throw new Error(problem);
       const target = await stack.resolve(this.#request.gateway);
       session = await RtpSession.open(ports, rtpHost, {
         signallingAddress: target.address,

@@ -1,5 +1,5 @@
 /** The SDP this engine offers and the little it needs from an answer (RFC 4566 / 3264 subset). */
-import { isIPv4 } from 'node:net';
+import { isUsableRtpDestination } from '../sipChecks.js';
 import { PAYLOAD_TYPE, type G711Codec } from './G711.js';
 
 /** The telephone-event payload type we offer. */
@@ -106,13 +106,9 @@ export function parseSdp(sdp: string): RemoteMedia | string {
   return { address, port, codec: codecs[0]!, codecs, telephoneEventPt: te, direction: mediaDirection ?? sessionDirection ?? 'sendrecv' };
 }
 
-/**
- * Whether we can send media to what the far end's SDP names: an IPv4 unicast
- * address (this engine's RTP is IPv4 only) other than 0.0.0.0 (RFC 3264 §8.4
- * hold) and a port 1–65535 (port 0 rejects the stream, RFC 3264 §6).
- */
+/** Whether we can send media to what the far end's SDP names (see isUsableRtpDestination). */
 export function isUsableMedia(media: RemoteMedia): boolean {
-  return isIPv4(media.address) && media.address !== '0.0.0.0' && Number.isInteger(media.port) && media.port > 0 && media.port <= 65535;
+  return isUsableRtpDestination(media.address, media.port);
 }
 
 function g711Of(pt: number, encoding: string | undefined): G711Codec | undefined {
