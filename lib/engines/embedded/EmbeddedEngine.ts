@@ -92,13 +92,14 @@ export class EmbeddedEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
 
   async stop(): Promise<void> {
     if (!this.#ctx.stack.running) return;
+    const sipAlive = this.#ctx.stack.usable; // with a dead socket no answer can come: do not wait for one
     this.#setAvailable(false, 'engine stopped');
     const legs = [...this.#legs];
     for (const leg of legs) leg.terminate({ by: 'engine', reason: 'engine stopped' });
     let grace: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.all(legs.map((leg) => leg.settled)),
-      new Promise((resolve) => (grace = setTimeout(resolve, STOP_GRACE_MS))),
+      new Promise((resolve) => (grace = setTimeout(resolve, sipAlive ? STOP_GRACE_MS : 0))),
     ]);
     clearTimeout(grace);
     this.#ctx.stack.stop();
