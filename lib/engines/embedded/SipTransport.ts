@@ -273,8 +273,11 @@ export class SipTransport {
     this.#tcp.set(id, flow);
     socket.on('data', (chunk: Buffer) => framer.push(chunk));
     socket.on('error', (err) => this.#log.debug({ err, address, port, inbound }, 'SIP TCP connection error'));
-    socket.setTimeout(this.#options.limits.tcpIdleMs, () => {
+    const idleMs = this.#options.limits.tcpIdleMs;
+    socket.setTimeout(idleMs);
+    socket.on('timeout', () => {
       if (!flow.held) socket.destroy();
+      else socket.setTimeout(idleMs); // a transaction still waits on it: look again after another period
     });
     socket.once('close', () => {
       if (this.#tcp.get(id) === flow) this.#tcp.delete(id);
