@@ -52,6 +52,14 @@ export interface EmbeddedEngineConfig {
   readonly rtpPortMax: number;
   /** A call that receives no RTP for this long after answer ends with engine_error. */
   readonly mediaTimeoutSeconds: number;
+  /** Bounds on what a SIP peer can make the engine hold (defaults: EMBEDDED_LIMIT_DEFAULTS). */
+  readonly sipMaxMessageBytes?: number;
+  readonly sipMaxTcpConnections?: number;
+  readonly sipMaxTcpConnectionsPerSource?: number;
+  readonly sipTcpIdleSeconds?: number;
+  readonly sipMaxServerTransactions?: number;
+  /** After an answer or a new SDP, how long RTP from the signalling peer's IP may move where we send (NAT latch); 0: never. */
+  readonly rtpLatchSeconds?: number;
 }
 
 export interface FreeswitchServerConfig {

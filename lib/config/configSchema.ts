@@ -22,6 +22,18 @@ const gateway = {
   },
 } as const;
 
+/** Defaults of the embedded engine's network bounds (docs/configuration.md, docs/embedded-engine.md). */
+export const EMBEDDED_LIMIT_DEFAULTS = {
+  sipMaxMessageBytes: 65_535,
+  sipMaxTcpConnections: 256,
+  sipMaxTcpConnectionsPerSource: 16,
+  sipTcpIdleSeconds: 60,
+  sipMaxServerTransactions: 2_000,
+  rtpLatchSeconds: 5,
+} as const;
+
+const count = (dflt: number, min: number, max: number) => ({ type: 'integer', minimum: min, maximum: max, default: dflt }) as const;
+
 export const embeddedEngineSchema = {
   type: 'object',
   additionalProperties: false,
@@ -35,6 +47,12 @@ export const embeddedEngineSchema = {
     rtpPortMin: { ...port, minimum: 1024, default: 20000 },
     rtpPortMax: { ...port, minimum: 1024, default: 29999 },
     mediaTimeoutSeconds: seconds(30, 3600),
+    sipMaxMessageBytes: count(EMBEDDED_LIMIT_DEFAULTS.sipMaxMessageBytes, 1_500, 1_048_576),
+    sipMaxTcpConnections: count(EMBEDDED_LIMIT_DEFAULTS.sipMaxTcpConnections, 1, 100_000),
+    sipMaxTcpConnectionsPerSource: count(EMBEDDED_LIMIT_DEFAULTS.sipMaxTcpConnectionsPerSource, 1, 100_000),
+    sipTcpIdleSeconds: seconds(EMBEDDED_LIMIT_DEFAULTS.sipTcpIdleSeconds, 3600),
+    sipMaxServerTransactions: count(EMBEDDED_LIMIT_DEFAULTS.sipMaxServerTransactions, 1, 1_000_000),
+    rtpLatchSeconds: count(EMBEDDED_LIMIT_DEFAULTS.rtpLatchSeconds, 0, 60),
   },
 } as const;
 

@@ -24,9 +24,17 @@ export function codeForSipStatus(status: number): ReleaseErrorCode {
   return 'rejected';
 }
 
-/** The error a failed dial reports; `party` is set for two-party resources. */
+/**
+ * The error a failed dial reports; `party` is set for two-party resources.
+ * A far end that ended the attempt without a failure status (a BYE on an
+ * early dialog) refused the call: `rejected`.
+ */
 export function errorForFailedLeg(end: LegEnd, party?: 1 | 2): NonNullable<ReleaseError> {
-  const code = end.by === 'engine' || end.sipStatus === undefined ? 'engine_error' : codeForSipStatus(end.sipStatus);
+  const code =
+    end.by === 'engine' ? 'engine_error'
+    : end.sipStatus !== undefined ? codeForSipStatus(end.sipStatus)
+    : end.by === 'remote' ? 'rejected'
+    : 'engine_error';
   return {
     code,
     message: withoutServerPaths(party ? `party ${party}: ${end.reason}` : end.reason),

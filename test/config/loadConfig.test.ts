@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { EMBEDDED_LIMIT_DEFAULTS } from '../../lib/config/configSchema.js';
 import { ConfigError, loadConfig } from '../../lib/config/loadConfig.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cti-config-'));
@@ -22,6 +23,11 @@ t.test('defaults', async (t) => {
     gateways: [],
     limits: { duoRingSeconds: 45, notifyRingSeconds: 50 },
   });
+  t.same(
+    Object.fromEntries(Object.keys(EMBEDDED_LIMIT_DEFAULTS).map((k) => [k, (c.engine as unknown as Record<string, unknown>)[k]])),
+    { sipMaxMessageBytes: 65535, sipMaxTcpConnections: 256, sipMaxTcpConnectionsPerSource: 16, sipTcpIdleSeconds: 60, sipMaxServerTransactions: 2000, rtpLatchSeconds: 5 },
+    'the SIP and RTP bounds of the embedded engine (docs/configuration.md)',
+  );
 });
 
 t.test('file, then environment on top', async (t) => {
@@ -65,6 +71,7 @@ t.test('bad values stop with one line naming the setting', async (t) => {
     [{ env: { CTI_ENGINE__TYPE: 'asterisk' } }, /engine\.type must be equal to one of/],
     [{ env: { CTI_ENGINE__TYPE: 'drachtio' } }, /engine must have required property 'drachtio'/],
     [{ env: { CTI_ENGINE__SIP_PROT: '1' } }, /engine\.sipProt is not a known setting/],
+    [{ env: { CTI_ENGINE__SIP_MAX_MESSAGE_BYTES: '512' } }, /engine\.sipMaxMessageBytes must be >= 1500/],
     [{ env: { CTI_COLOUR: 'red' } }, /colour is not a known setting/],
     [{ env: { CTI_GATEWAYS: '[{"name":"a","host":"h"}]' } }, /gateways\.0 must have required property 'callerId'/],
     [

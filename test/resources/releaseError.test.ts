@@ -15,6 +15,9 @@ t.test('leg ends become release errors', async (t) => {
   t.same(errorForFailedLeg({ by: 'remote', sipStatus: 486, reason: '486 Busy Here' }, 2), {
     code: 'busy', message: 'party 2: 486 Busy Here', sip_status: 486, party: 2,
   });
+  t.same(errorForFailedLeg({ by: 'remote', reason: 'BYE before answer' }, 2), {
+    code: 'rejected', message: 'party 2: BYE before answer', party: 2,
+  }, 'a callee BYE on an early dialog is the callee refusing, not an engine error');
   t.same(errorForFailedLeg({ by: 'engine', reason: 'FreeSWITCH lost' }), { code: 'engine_error', message: 'FreeSWITCH lost' });
   t.equal(errorForEndedCall({ by: 'remote', reason: 'BYE' }), null, 'a hang-up is a normal end');
   t.match(errorForEndedCall({ by: 'engine', reason: 'media timeout' }, 1), { code: 'engine_error', party: 1 });

@@ -23,8 +23,14 @@ export interface LocalDirs {
   readonly recordingsDir: string;
 }
 
-/** How long stop() waits for CANCEL/BYE answers and endpoint teardown. */
-const STOP_GRACE_MS = 4000;
+/**
+ * How long stop() waits for CANCEL/BYE answers and endpoint teardown. A leg
+ * settles only once its INVITE has a final response, so this also waits for
+ * a pending INVITE until its transaction times out (64·T1 = 32 s) and BYEs a
+ * 2xx that arrives meanwhile (as the embedded engine does); 4 s more for the
+ * BYE and the endpoint.
+ */
+const STOP_GRACE_MS = 32_000 + 4_000;
 /** drachtio-srf's reconnect backoff grows without bound unless capped. */
 const DRACHTIO_RETRY_MAX_MS = 5000;
 

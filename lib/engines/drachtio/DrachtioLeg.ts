@@ -12,6 +12,7 @@ import type Srf from 'drachtio-srf';
 import type Mrf from 'drachtio-fsmrf';
 import { TypedEventEmitter } from '../../util/TypedEmitter.js';
 import type { CallLeg, CallLegEvents, DialRequest, LegEnd, PlayResult } from '../../telephony/TelephonyEngine.js';
+import { NO_USABLE_MEDIA, answerHasUsableAudio, dialUriProblem } from '../sipChecks.js';
 import type { FreeswitchLink } from './FreeswitchLink.js';
 import { withTimeout } from './withTimeout.js';
 
@@ -60,6 +61,8 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
   /** Serializes SDP updates of the endpoint and the events that wait for them. */
   #sdpQueue: Promise<void> = Promise.resolve();
   #sdpApplied: string | undefined;
+  /** The SDP of an 18x with usable media. */
+  #earlySdp: string | undefined;
   #playing: { stopped: boolean } | undefined;
 
   constructor(request: DialRequest, ctx: LegContext, log: Logger) {
@@ -159,6 +162,12 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
   }
 
   async #createEndpoint(): Promise<LegMedia | undefined> {
+    // drachtio-srf writes the URIs into its text protocol and the INVITE: nothing unsafe goes further.
+    const problem = dialUriProblem(this.#request.requestUri, 'request URI') ?? dialUriProblem(this.#request.fromUri, 'From URI');
+    if (problem) {
+      this.#finish({ by: 'engine', reason: problem });
+      return undefined;
+    }
     const link = this.#ctx.pickServer();
     const server = link?.server;
     if (!link || !server) {
@@ -225,6 +234,13 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
       return;
     }
     this.#dialog = dialog;
+    // RFC 3261 §13.2.1: a 2xx without SDP confirms the answer an 18x already gave, if any.
+    const answer = dialog.remote.sdp || this.#earlySdp;
+    if (!answerHasUsableAudio(answer)) {
+      this.#log.warn({ sdp: answer ?? 'none' }, NO_USABLE_MEDIA);
+      this.terminate({ by: 'engine', reason: NO_USABLE_MEDIA });
+      return;
+    }
     dialog.on('destroy', () => {
       this.#log.debug('< BYE');
       this.#finish({ by: 'remote', reason: 'BYE' });
@@ -238,7 +254,8 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
   readonly #onProvisional = (res: Srf.SrfResponse): void => {
     this.#log.debug(`< ${res.status} ${res.reason}`);
     if (res.status === 100 || this.#end) return;
-    const earlyMedia = Boolean(res.body);
+    const earlyMedia = answerHasUsableAudio(res.body);
+    if (earlyMedia) this.#earlySdp = res.body;
     this.#applySdp(earlyMedia ? res.body : undefined, () => {
       this.#log.info({ status: res.status, earlyMedia }, 'progress');
       this.emit('progress', { sipStatus: res.status, earlyMedia });

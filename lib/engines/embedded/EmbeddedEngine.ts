@@ -7,7 +7,9 @@
 import type { Logger } from 'pino';
 import { TypedEventEmitter } from '../../util/TypedEmitter.js';
 import type { EmbeddedEngineConfig } from '../../config/ServerConfig.js';
+import { EMBEDDED_LIMIT_DEFAULTS as DEFAULTS } from '../../config/configSchema.js';
 import type { CallLeg, DialRequest, MediaBridge, TelephonyEngine, TelephonyEngineEvents } from '../../telephony/TelephonyEngine.js';
+import { MediaCache } from './MediaCache.js';
 import { MediaWatchdog } from './MediaWatchdog.js';
 import { OutboundCall, type LegContext } from './OutboundCall.js';
 import { Pacer } from './Pacer.js';
@@ -16,8 +18,15 @@ import { RtpBridge } from './RtpBridge.js';
 import { RtpPortPool } from './RtpPortPool.js';
 import { SipStack } from './SipStack.js';
 
-/** How long stop() waits for BYE/CANCEL answers before closing sockets anyway. */
-const STOP_GRACE_MS = 2000;
+/**
+ * How long stop() waits for every leg's SIP to finish before closing sockets
+ * anyway: an INVITE still pending may be answered until its transaction times
+ * out (64·T1 = 32 s, RFC 3261 Timer B), and that 2xx must be ACKed and BYEd;
+ * a few seconds more for the BYE's own answer.
+ */
+const STOP_GRACE_MS = 32_000 + 4_000;
+/** Parsed prompts kept for reuse (about 35 minutes of 16-bit 8 kHz audio with its G.711 forms); also the largest playable file. */
+const MEDIA_CACHE_BYTES = 64 * 1024 * 1024;
 /** Late ticks the pacer replays after a stall before skipping (100 ms of audio). */
 const MAX_CATCH_UP_TICKS = 5;
 
@@ -35,7 +44,18 @@ export class EmbeddedEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
     this.#log = logger.child({ engine: 'embedded' });
     this.#ctx = {
       stack: new SipStack(
-        { host: config.sipHost, port: config.sipPort, publicHost: config.publicHost ?? config.sipHost },
+        {
+          host: config.sipHost,
+          port: config.sipPort,
+          publicHost: config.publicHost ?? config.sipHost,
+          limits: {
+            maxMessageBytes: config.sipMaxMessageBytes ?? DEFAULTS.sipMaxMessageBytes,
+            maxTcpConnections: config.sipMaxTcpConnections ?? DEFAULTS.sipMaxTcpConnections,
+            maxTcpConnectionsPerSource: config.sipMaxTcpConnectionsPerSource ?? DEFAULTS.sipMaxTcpConnectionsPerSource,
+            tcpIdleMs: 1000 * (config.sipTcpIdleSeconds ?? DEFAULTS.sipTcpIdleSeconds),
+            maxServerTransactions: config.sipMaxServerTransactions ?? DEFAULTS.sipMaxServerTransactions,
+          },
+        },
         this.#log,
         (reason) => this.#setAvailable(false, reason),
       ),
@@ -45,14 +65,22 @@ export class EmbeddedEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
         maxCatchUp: MAX_CATCH_UP_TICKS,
         onError: (err) => this.#log.error({ err }, 'media tick failed; that player or recorder stops'),
       }),
+      media: new MediaCache(MEDIA_CACHE_BYTES),
       watchdog: new MediaWatchdog(config.mediaTimeoutSeconds),
       rtpHost: config.rtpHost,
       mediaAddress: config.publicHost ?? config.rtpHost,
+      latchMs: 1000 * (config.rtpLatchSeconds ?? DEFAULTS.rtpLatchSeconds),
     };
   }
 
   get available(): boolean {
     return this.#available;
+  }
+
+  /** SIP state held now: server transactions (requests inside our dialogs) and TCP connections, both bounded by settings. */
+  get sipState(): { readonly serverTransactions: number; readonly tcpConnections: number } {
+    const { stack } = this.#ctx;
+    return { serverTransactions: stack.serverTransactions, tcpConnections: stack.tcpConnections };
   }
 
   async start(): Promise<void> {
@@ -64,13 +92,14 @@ export class EmbeddedEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
 
   async stop(): Promise<void> {
     if (!this.#ctx.stack.running) return;
+    const sipAlive = this.#ctx.stack.usable; // with a dead socket no answer can come: do not wait for one
     this.#setAvailable(false, 'engine stopped');
     const legs = [...this.#legs];
     for (const leg of legs) leg.terminate({ by: 'engine', reason: 'engine stopped' });
     let grace: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.all(legs.map((leg) => leg.settled)),
-      new Promise((resolve) => (grace = setTimeout(resolve, STOP_GRACE_MS))),
+      new Promise((resolve) => (grace = setTimeout(resolve, sipAlive ? STOP_GRACE_MS : 0))),
     ]);
     clearTimeout(grace);
     this.#ctx.stack.stop();

@@ -7,19 +7,20 @@
  */
 import { randomInt } from 'node:crypto';
 import { nanoid } from 'nanoid';
-import sip from 'sip';
 import type { Message } from 'sip';
 import type { Logger } from 'pino';
 import { TypedEventEmitter } from '../../util/TypedEmitter.js';
+import { NO_USABLE_MEDIA, dialUriProblem } from '../sipChecks.js';
 import type { CallLeg, CallLegEvents, DialRequest, LegEnd, PlayResult } from '../../telephony/TelephonyEngine.js';
 import { ClientDialog } from './ClientDialog.js';
 import type { G711Codec } from './G711.js';
 import type { MediaWatchdog } from './MediaWatchdog.js';
 import type { Pacer } from './Pacer.js';
+import type { MediaCache } from './MediaCache.js';
 import { Player } from './Player.js';
 import type { RtpPortPool } from './RtpPortPool.js';
 import { RtpSession } from './RtpSession.js';
-import { ANSWER_DIRECTION, OUR_TELEPHONE_EVENT_PT, buildSdp, parseSdp, type RemoteMedia, type SdpDirection } from './Sdp.js';
+import { ANSWER_DIRECTION, OUR_TELEPHONE_EVENT_PT, buildSdp, isUsableMedia, parseSdp, type RemoteMedia, type SdpDirection } from './Sdp.js';
 import type { SipStack } from './SipStack.js';
 
 /** What the engine lends every leg. */
@@ -27,10 +28,13 @@ export interface LegContext {
   readonly stack: SipStack;
   readonly ports: RtpPortPool;
   readonly pacer: Pacer;
+  readonly media: MediaCache;
   readonly watchdog: MediaWatchdog;
   readonly rtpHost: string;
   /** Address written into our SDP. */
   readonly mediaAddress: string;
+  /** The RTP latch window after each SDP from the far end (RtpSession). */
+  readonly latchMs: number;
 }
 
 /** Longest SIP clean-up after `ended` (64·T1): then the dialog is forgotten whatever the far end does. */
@@ -53,6 +57,8 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
   #session: RtpSession | undefined;
   #player: Player | undefined;
   #answered = false;
+  /** Usable media named by an 18x: a 2xx without SDP confirms it (RFC 3261 §13.2.1 lets it repeat the answer). */
+  #earlyMedia: RemoteMedia | undefined;
   #playGeneration = 0;
   #end: LegEnd | undefined;
   #settled = false;
@@ -115,9 +121,14 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     let dialog: ClientDialog;
     try {
       if (!stack.usable) throw new Error('engine not available');
-      if (!sip.parseUri(this.#request.requestUri)) throw new Error(`invalid request URI ${this.#request.requestUri}`);
+      const problem = dialUriProblem(this.#request.requestUri, 'request URI') ?? dialUriProblem(this.#request.fromUri, 'From URI');
+      if (problem) throw new Error(problem);
       const target = await stack.resolve(this.#request.gateway);
-      session = await RtpSession.open(ports, rtpHost, (err) => this.#log.error({ err }, 'relaying RTP failed (further failures only counted)'));
+      session = await RtpSession.open(ports, rtpHost, {
+        signallingAddress: target.address,
+        latchMs: this.#ctx.latchMs,
+        onError: (err) => this.#log.error({ err }, 'relaying RTP failed (further failures only counted)'),
+      });
       dialog = new ClientDialog(stack, target, this.#request, this.#log);
     } catch (err) {
       this.#log.warn({ err }, 'cannot place the call');
@@ -131,7 +142,7 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
       return undefined;
     }
     this.#session = session;
-    this.#player = new Player(session, this.#ctx.pacer);
+    this.#player = new Player(session, this.#ctx.pacer, this.#ctx.media);
     this.#dialog = dialog;
     stack.addDialog(dialog.callId, this.#onRequest);
     this.#log.info({ callId: dialog.callId, to: this.#request.requestUri, rtpPort: session.port }, 'dialling');
@@ -144,7 +155,8 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     if (status < 200) {
       if (status === 100 || this.#end) return;
       const media = this.#applyRemoteSdp(rs.content);
-      const earlyMedia = typeof media === 'object';
+      const earlyMedia = typeof media === 'object' && isUsableMedia(media);
+      if (earlyMedia) this.#earlyMedia = media;
       this.#log.info({ status, earlyMedia }, 'progress');
       this.emit('progress', { sipStatus: status, earlyMedia });
     } else if (status < 300) {
@@ -152,8 +164,11 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
       if (this.#answered) return; // a retransmitted 2xx, ACKed again
       this.#answered = true;
       if (this.#end) return this.#dialog?.bye(() => this.#settle()); // the 2xx raced our CANCEL
-      const media = this.#applyRemoteSdp(rs.content);
-      if (typeof media === 'string') return this.terminate({ by: 'engine', reason: `unusable SDP answer: ${media}` });
+      const media = this.#applyRemoteSdp(rs.content) ?? this.#earlyMedia;
+      if (typeof media !== 'object' || !isUsableMedia(media)) {
+        this.#log.warn({ sdp: typeof media === 'object' ? { address: media.address, port: media.port } : (media ?? 'none') }, NO_USABLE_MEDIA);
+        return this.terminate({ by: 'engine', reason: NO_USABLE_MEDIA });
+      }
       this.#log.info('answered');
       if (this.#session) this.#ctx.watchdog.watch(this.#session, this.#onMediaTimeout);
       this.emit('answered');
@@ -184,8 +199,14 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
         return;
       case 'BYE':
         dialog.respond(rq, 200, 'OK');
-        this.#finish({ by: 'remote', reason: 'BYE' });
-        return this.#settle();
+        if (this.#answered) {
+          this.#finish({ by: 'remote', reason: 'BYE' });
+          return this.#settle();
+        }
+        // A BYE on an early dialog (RFC 3261 §15): the callee gave up; our INVITE is still pending,
+        // so CANCEL it — its final response settles the leg.
+        this.#finish({ by: 'remote', reason: 'BYE before answer' });
+        return dialog.cancel();
       case 'INVITE':
       case 'UPDATE':
         return this.#answerOffer(rq, dialog);

@@ -1,8 +1,16 @@
 /**
  * One leg's RTP endpoint: a UDP socket on an even port, the far end's address
- * (from SDP, then latched to where its RTP really comes from), the negotiated
- * codec, and our outgoing stream (one SSRC, continuous sequence numbers and
- * timestamps whether the audio comes from a player or the bridge).
+ * (from SDP, then latched to where its RTP really comes from, under the rule
+ * below), the negotiated codec, and our outgoing stream (one SSRC, continuous
+ * sequence numbers and timestamps whether the audio comes from a player or
+ * the bridge).
+ *
+ * Who may send us media: only the address and port we send to (the SDP's, or
+ * the one latched). Latching (symmetric RTP through NAT) moves that address,
+ * but only for a packet from the SDP's IP or the signalling peer's IP, and
+ * only within `latchMs` after the far end's SDP was last applied (answer,
+ * 18x, re-INVITE). Everything else is dropped before it is counted or
+ * relayed: a stranger can neither take our stream nor keep a dead call alive.
  */
 import dgram from 'node:dgram';
 import { randomInt } from 'node:crypto';
@@ -17,15 +25,27 @@ export type RtpSink = (packet: Buffer, headerLength: number, from: RtpSession) =
 /** Told about the first failure while handling a received packet (later ones are only counted). */
 export type RtpErrorHandler = (err: unknown) => void;
 
+export interface RtpSessionOptions {
+  /** IP the call's SIP goes to: its RTP may come from there (a media server beside the proxy). */
+  readonly signallingAddress: string;
+  /** How long after the far end's SDP a packet from an allowed IP may move where we send, ms (0: never). */
+  readonly latchMs: number;
+  readonly onError?: RtpErrorHandler;
+}
+
 export class RtpSession {
   readonly port: number;
   readonly #socket: dgram.Socket;
   readonly #pool: RtpPortPool;
   readonly #onError: RtpErrorHandler;
+  readonly #signallingAddress: string;
+  readonly #latchMs: number;
   #remoteAddress: string | undefined;
   #remotePort = 0;
   #latched = false;
   #latchedSsrc = -1;
+  /** performance.now() until which latching is allowed. */
+  #latchUntil = 0;
   /** Where the far end's SDP last put its media: a re-INVITE naming it again is no move. */
   #sdpAddress = '';
   #sdpPort = -1;
@@ -52,17 +72,19 @@ export class RtpSession {
   /** While a player sends, relayed audio is dropped: a prompt overrides the bridge. */
   playing = false;
 
-  private constructor(socket: dgram.Socket, port: number, pool: RtpPortPool, onError: RtpErrorHandler) {
+  private constructor(socket: dgram.Socket, port: number, pool: RtpPortPool, options: RtpSessionOptions) {
     this.#socket = socket;
     this.port = port;
     this.#pool = pool;
-    this.#onError = onError;
+    this.#onError = options.onError ?? (() => {});
+    this.#signallingAddress = options.signallingAddress;
+    this.#latchMs = options.latchMs;
     socket.on('message', this.#onMessage);
     socket.on('error', () => {}); // send errors (e.g. unreachable) must not crash the engine; media just stops
   }
 
   /** Binds a socket on the next free even port of `pool`, skipping ports other programs hold. */
-  static async open(pool: RtpPortPool, host: string, onError: RtpErrorHandler = () => {}): Promise<RtpSession> {
+  static async open(pool: RtpPortPool, host: string, options: RtpSessionOptions): Promise<RtpSession> {
     for (let attempt = 0; attempt < pool.size; attempt++) {
       const port = pool.take();
       if (port === undefined) break;
@@ -71,7 +93,7 @@ export class RtpSession {
         socket.once('error', () => resolve(false));
         socket.bind(port, host, () => resolve(true));
       });
-      if (bound) return new RtpSession(socket, port, pool, onError);
+      if (bound) return new RtpSession(socket, port, pool, options);
       socket.close();
       pool.release(port);
     }
@@ -101,9 +123,10 @@ export class RtpSession {
    * address again keeps the latch (a NATed phone's re-INVITE must not undo
    * it). Port 0 (a rejected stream), an out-of-range port or 0.0.0.0 (old-style
    * hold) is no destination: `send` would throw or loop back; we wait for the
-   * far end's RTP instead.
+   * far end's RTP instead. Every SDP opens the latch window again.
    */
   setRemote(media: RemoteMedia): void {
+    this.#latchUntil = performance.now() + this.#latchMs;
     if (media.address !== this.#sdpAddress || media.port !== this.#sdpPort) {
       const usable = Number.isInteger(media.port) && media.port > 0 && media.port <= 65535 && media.address !== '0.0.0.0';
       this.#stale = this.#latched ? { address: this.#remoteAddress ?? '', port: this.#remotePort, ssrc: this.#latchedSsrc } : undefined;
@@ -176,16 +199,29 @@ export class RtpSession {
   }
 
   /**
-   * Sends to where the far end's RTP comes from: set by the first packet, and
-   * moved only by a new stream (SSRC) from elsewhere, e.g. a media server
-   * handing over to the phone; a late packet of the old stream does not, nor
-   * one of the stream from before the far end's SDP moved.
+   * Whether a packet from `rinfo` is the far end's. From where we send: yes.
+   * From elsewhere: only within the latch window and from the SDP's or the
+   * signalling peer's IP; then we send there from now on (symmetric RTP). A
+   * packet of the stream we were latched to before the far end's SDP moved
+   * is refused (it used to pull our RTP back), and the stream we are latched
+   * to does not move by a stray packet of its own from elsewhere.
    */
-  #latch(packet: Buffer, rinfo: dgram.RemoteInfo): void {
+  #admit(packet: Buffer, rinfo: dgram.RemoteInfo): boolean {
+    if (rinfo.port === this.#remotePort && rinfo.address === this.#remoteAddress) {
+      if (!this.#latched) this.#latchTo(rtpSsrc(packet), rinfo); // remembered: its late packets must not follow a move
+      return true;
+    }
+    if (performance.now() > this.#latchUntil) return false;
+    if (rinfo.address !== this.#sdpAddress && rinfo.address !== this.#signallingAddress) return false;
     const ssrc = rtpSsrc(packet);
-    if (this.#latched && ssrc === this.#latchedSsrc) return;
     const stale = this.#stale;
-    if (stale && ssrc === stale.ssrc && rinfo.port === stale.port && rinfo.address === stale.address) return;
+    if (stale && ssrc === stale.ssrc && rinfo.port === stale.port && rinfo.address === stale.address) return false;
+    if (this.#latched && ssrc === this.#latchedSsrc) return true;
+    this.#latchTo(ssrc, rinfo);
+    return true;
+  }
+
+  #latchTo(ssrc: number, rinfo: dgram.RemoteInfo): void {
     this.#latched = true;
     this.#latchedSsrc = ssrc;
     this.#remoteAddress = rinfo.address;
@@ -194,9 +230,8 @@ export class RtpSession {
 
   readonly #onMessage = (packet: Buffer, rinfo: dgram.RemoteInfo): void => {
     const headerLength = rtpHeaderLength(packet, packet.length);
-    if (headerLength === 0) return; // RTCP or junk
+    if (headerLength === 0 || !this.#admit(packet, rinfo)) return; // RTCP, junk, or not the far end
     this.packetsReceived++;
-    if (!this.#latched || rinfo.port !== this.#remotePort || rinfo.address !== this.#remoteAddress) this.#latch(packet, rinfo);
     try {
       this.sink?.(packet, headerLength, this);
     } catch (err) {

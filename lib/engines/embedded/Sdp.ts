@@ -1,4 +1,5 @@
 /** The SDP this engine offers and the little it needs from an answer (RFC 4566 / 3264 subset). */
+import { isUsableRtpDestination } from '../sipChecks.js';
 import { PAYLOAD_TYPE, type G711Codec } from './G711.js';
 
 /** The telephone-event payload type we offer. */
@@ -103,6 +104,11 @@ export function parseSdp(sdp: string): RemoteMedia | string {
   if (codecs.length === 0) return 'no common codec (need PCMU or PCMA)';
   const te = formats.find((pt) => rtpmap.get(pt) === 'telephone-event');
   return { address, port, codec: codecs[0]!, codecs, telephoneEventPt: te, direction: mediaDirection ?? sessionDirection ?? 'sendrecv' };
+}
+
+/** Whether we can send media to what the far end's SDP names (see isUsableRtpDestination). */
+export function isUsableMedia(media: RemoteMedia): boolean {
+  return isUsableRtpDestination(media.address, media.port);
 }
 
 function g711Of(pt: number, encoding: string | undefined): G711Codec | undefined {

@@ -1,51 +1,53 @@
 /**
- * The engine's one SIP user agent: npm `sip` (transactions, retransmission,
- * UDP and TCP transports) plus what it lacks — strong branch ids, a fixed
- * next hop per request, dispatch of incoming requests to dialogs by Call-ID,
- * bind checks, and closing the TCP connections it leaves open on destroy().
- * `sip` attaches no 'error' listener to its UDP socket or TCP server, and its
- * timers call our callbacks outside any try/catch: both are guarded here, so
- * a socket error or a bug in a handler is logged instead of ending the process.
+ * The engine's one SIP user agent: our own transports (SipTransport: bounded
+ * UDP/TCP, bytes in and out through SipWire) under npm `sip`'s transaction
+ * layer (RFC 3261 §17: retransmissions, Timers A–K, the ACK for a non-2xx),
+ * plus what `sip` lacks — strong branch ids, a fixed next hop per request,
+ * dispatch of incoming requests to dialogs by Call-ID, and bounded state for
+ * requests nobody asked for: those are answered statelessly (RFC 3261
+ * §8.2.7), and server transactions inside our dialogs are capped.
  */
-import dgram from 'node:dgram';
+import { createHash } from 'node:crypto';
 import dns from 'node:dns/promises';
-import diagnostics from 'node:diagnostics_channel';
 import net from 'node:net';
 import sip from 'sip';
-import type { Flow, Message, NameAddr, Stack, Via } from 'sip';
+import type { Message, TransactionLayer, Via } from 'sip';
 import type { Logger } from 'pino';
 import type { GatewayTarget } from '../../telephony/TelephonyEngine.js';
+import { SipTransport, type SipConnection, type SipPeer, type SipTransportLimits } from './SipTransport.js';
 
 /** Where a request physically goes, whatever its Request-URI says. */
-export interface SipTarget {
-  readonly protocol: 'UDP' | 'TCP';
-  readonly address: string;
-  readonly port: number;
-}
+export type SipTarget = SipPeer;
 
 export type InDialogHandler = (rq: Message) => void;
 
 /** Told once when a listening socket of the stack died: no SIP traffic is possible any more. */
 export type StackFailureHandler = (reason: string) => void;
 
+export interface SipStackLimits extends SipTransportLimits {
+  /** Server transactions (requests inside our dialogs) held at once; more are answered 503 statelessly. */
+  readonly maxServerTransactions: number;
+}
+
 export interface SipStackOptions {
   readonly host: string;
   readonly port: number;
   /** Host written into Via and Contact. */
   readonly publicHost: string;
+  readonly limits: SipStackLimits;
 }
+
+const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY';
 
 export class SipStack {
   readonly #options: SipStackOptions;
   readonly #log: Logger;
   readonly #dialogs = new Map<string, InDialogHandler>();
-  readonly #tcpSockets = new Set<net.Socket>();
   readonly #onFailure: StackFailureHandler;
-  #stack: Stack | undefined;
+  #transport: SipTransport | undefined;
+  #transactions: TransactionLayer | undefined;
+  #serverTransactions = 0;
   #failed = false;
-  #failure = '';
-  /** True only while `sip` runs synchronously on our behalf: client sockets opened then are ours. */
-  #capturing = false;
 
   constructor(options: SipStackOptions, logger: Logger, onFailure: StackFailureHandler = () => {}) {
     this.#options = options;
@@ -54,12 +56,12 @@ export class SipStack {
   }
 
   get running(): boolean {
-    return this.#stack !== undefined;
+    return this.#transport !== undefined;
   }
 
   /** Running and its sockets alive: new calls can be placed. */
   get usable(): boolean {
-    return this.#stack !== undefined && !this.#failed;
+    return this.#transport !== undefined && !this.#failed;
   }
 
   get publicHost(): string {
@@ -70,45 +72,44 @@ export class SipStack {
     return this.#options.port;
   }
 
-  async start(): Promise<void> {
-    const { host, port, publicHost } = this.#options;
-    // A busy port is reported here with a clear message, before `sip` tries to bind.
-    if (!(await portsFree(host, port))) throw new Error(`SIP port ${host}:${port} (UDP or TCP) is in use`);
-    diagnostics.subscribe('net.client.socket', this.#onClientSocket);
-    diagnostics.subscribe('net.server.socket', this.#onServerSocket);
-    this.#failed = false;
-    const { result, udp, servers } = captureSockets(() =>
-      sip.create(
-        { address: host, port, publicAddress: publicHost, logger: { error: (e) => this.#log.error({ err: e }, 'sip stack error') } },
-        this.#onRequest,
-      ),
-    );
-    this.#stack = result;
-    for (const socket of udp) this.#guardUdp(socket, result);
-    for (const server of servers) this.#guardTcpServer(server, result);
-    // Binding is asynchronous inside `sip`; the port turning busy tells us it is done.
-    for (let i = 0; i < 100 && !this.#failed && (await portsFree(host, port, 'any')); i++) await sleep(10);
-    if (this.#failed) {
-      const reason = this.#failure;
-      this.stop();
-      throw new Error(reason);
-    }
+  /** Server transactions held now (bounded by `maxServerTransactions`). */
+  get serverTransactions(): number {
+    return this.#serverTransactions;
   }
 
-  /** Destroys the stack and every TCP connection it opened or accepted. */
+  /** Open TCP connections, in and out. */
+  get tcpConnections(): number {
+    return this.#transport?.tcpConnections ?? 0;
+  }
+
+  /** Binds UDP and TCP; rejects with a clear message when the port is taken. */
+  async start(): Promise<void> {
+    const { host, port, publicHost, limits } = this.#options;
+    const transport = new SipTransport({ host, port, publicHost, limits }, this.#log, this.#onInbound, (reason) => {
+      if (this.#transport !== transport || this.#failed) return;
+      this.#failed = true;
+      this.#onFailure(reason);
+    });
+    await transport.start();
+    this.#failed = false;
+    this.#transactions = sip.makeTransactionLayer({}, undefined);
+    this.#transport = transport;
+  }
+
+  /** Ends every transaction (without telling anyone) and closes every socket. */
   stop(): void {
-    const stack = this.#stack;
-    this.#stack = undefined; // first: the sockets' close events must not count as failures
+    const transactions = this.#transactions;
+    const transport = this.#transport;
+    this.#transactions = undefined;
+    this.#transport = undefined;
     try {
-      stack?.destroy();
+      transactions?.destroy();
     } catch (err) {
-      this.#log.error({ err }, 'destroying the SIP stack failed');
+      this.#log.error({ err }, 'ending SIP transactions failed');
     }
-    diagnostics.unsubscribe('net.client.socket', this.#onClientSocket);
-    diagnostics.unsubscribe('net.server.socket', this.#onServerSocket);
-    for (const socket of this.#tcpSockets) socket.destroy();
-    this.#tcpSockets.clear();
+    transport?.stop();
     this.#dialogs.clear();
+    this.#serverTransactions = 0;
   }
 
   async resolve(gateway: GatewayTarget): Promise<SipTarget> {
@@ -127,205 +128,122 @@ export class SipStack {
   /**
    * Sends a request in a new client transaction to `target`. `sip` gives its
    * Via a branch below 1e6, which collides across calls at a busy far end, so
-   * the Via list pins `branch` (sip.js is sloppy-mode code: its overwrite is
+   * the Via pins `branch` (sip.js is sloppy-mode code: its overwrite is
    * silently ignored). A CANCEL keeps the Via it is given, as RFC 3261 wants.
+   * A failure to send (a TCP connection that cannot be made or closes) is a
+   * 503 response, as `sip` does.
    */
   request(rq: Message, target: SipTarget, branch: string, onResponse: (rs: Message) => void): void {
-    if (rq.method !== 'CANCEL') rq.headers.via = viaListWithBranch(branch);
+    const transactions = this.#transactions;
+    const transport = this.#transport;
     // `sip` calls this from its own timers too (Timer B/F), outside any try/catch.
-    this.#send(rq, target, (rs) => {
+    const guarded = (rs: Message): void => {
       try {
         onResponse(rs);
       } catch (err) {
         this.#log.error({ err, method: rq.method, status: rs.status }, 'response handler failed');
       }
+    };
+    if (!transactions || !transport) {
+      setImmediate(guarded, sip.makeResponse(rq, 503, 'Service Unavailable'));
+      return;
+    }
+    if (rq.method !== 'CANCEL') rq.headers.via = [pinnedVia(branch)];
+    let transaction: { message(m: Message, remote?: unknown): void } | undefined;
+    const connection = transport.open(target, (err) => {
+      this.#log.warn({ err, method: rq.method }, 'SIP flow failed');
+      transaction?.message(sip.makeResponse(rq, 503, 'Service Unavailable'));
     });
+    transaction = transactions.createClientTransaction(connection, rq, guarded);
   }
 
   /** Sends an ACK for a 2xx; it has no transaction, only a fresh branch. */
   ack(ack: Message, target: SipTarget, branch: string): void {
     ack.headers.via = [{ params: { branch } }];
-    this.#send(ack, target);
+    this.#transport?.sendOnce(target, ack);
   }
 
+  /** Sends a response through the server transaction of its request. */
   respond(rs: Message): void {
+    const transaction = this.#transactions?.getServer(rs);
+    if (!transaction) {
+      this.#log.warn({ status: rs.status }, 'response without its server transaction dropped');
+      return;
+    }
     try {
-      this.#stack?.send(rs);
+      transaction.send(rs);
     } catch (err) {
       this.#log.error({ err, status: rs.status }, 'cannot send response');
     }
   }
 
-  /**
-   * A flow URI naming our own host as the first Route makes `sip` pop it and
-   * send straight to the flow's address: the next hop is the gateway, and no
-   * Route header for it goes on the wire.
-   */
-  #send(m: Message, target: SipTarget, onResponse?: (rs: Message) => void): void {
-    const stack = this.#stack;
-    if (!stack) {
-      onResponse?.(sip.makeResponse(m, 503, 'Service Unavailable'));
+  /** Every message from the transports: responses to our transactions, requests to their dialog or a stateless answer. */
+  readonly #onInbound = (m: Message, from: SipPeer, reply: () => SipConnection): void => {
+    const transactions = this.#transactions;
+    if (!transactions) return;
+    if (!m.method) {
+      transactions.getClient(m)?.message(m, from); // a response to nothing of ours is dropped
       return;
     }
-    const flow: Flow = { ...target, local: { address: this.#options.host, port: this.#options.port } };
-    const hop: NameAddr = { uri: stack.encodeFlowUri(flow), params: {} };
-    m.headers.route = [hop, ...(m.headers.route ?? [])];
-    this.#capturing = true;
-    try {
-      stack.send(m, onResponse);
-    } catch (err) {
-      // Nothing went out and no transaction will answer: fail the request like an unreachable hop.
-      this.#log.error({ err, method: m.method }, 'cannot send request');
-      if (onResponse) setImmediate(onResponse, sip.makeResponse(m, 503, 'Service Unavailable'));
-    } finally {
-      this.#capturing = false;
+    const existing = transactions.getServer(m);
+    if (existing) return existing.message(m, from);
+    const handler = this.#dialogs.get(m.headers['call-id'] ?? '');
+    if (m.method === 'ACK') return handler?.(m); // the ACK of our 2xx: its own transaction-less request
+    if (!handler) return this.#statelessly(m, reply, ...strayAnswer(m.method));
+    if (this.#serverTransactions >= this.#options.limits.maxServerTransactions) {
+      this.#log.warn({ method: m.method }, 'too many server transactions; answering 503');
+      return this.#statelessly(m, reply, 503, 'Service Unavailable');
     }
-  }
+    const connection = reply();
+    this.#serverTransactions++;
+    const transaction = transactions.createServerTransaction(m, {
+      protocol: connection.protocol,
+      send: (rs: Message) => connection.send(rs),
+      release: () => {
+        this.#serverTransactions--;
+        connection.release();
+      },
+    });
+    try {
+      handler(m);
+    } catch (err) {
+      this.#log.error({ err, method: m.method }, 'in-dialog request handler failed');
+      transaction.send(sip.makeResponse(m, 500, 'Server Internal Error'));
+    }
+  };
 
   /**
-   * A send error (e.g. EMSGSIZE, or a name that does not resolve) is logged and
-   * the socket keeps working; a socket that is no longer bound, or closes
-   * while we run, fails the stack. `send` on a dead socket throws
-   * synchronously from `sip`'s retransmission timers, so it is wrapped too.
+   * A response that leaves no state behind (RFC 3261 §8.2.7): a retransmitted
+   * request just gets it again. Its To tag is derived from the request's
+   * Call-ID and branch, so every copy carries the same one (§8.2.6.2).
    */
-  #guardUdp(socket: dgram.Socket, owner: Stack): void {
-    socket.on('error', (err) => {
-      this.#log.error({ err }, 'SIP UDP socket error');
-      if (!isBound(socket)) this.#fail(owner, `SIP UDP socket failed: ${err.message}`);
-    });
-    let closed = false;
-    socket.on('close', () => {
-      closed = true;
-      this.#fail(owner, 'SIP UDP socket closed');
-    });
-    // `sip`'s destroy() closes it again, which throws on a socket that already died.
-    const close = socket.close;
-    (socket as unknown as { close: (...args: unknown[]) => void }).close = (...args: unknown[]): void => {
-      if (closed) return;
-      closed = true;
-      Reflect.apply(close, socket, args);
+  #statelessly(rq: Message, reply: () => SipConnection, status: number, reason: string): void {
+    const to = rq.headers.to;
+    const tag = createHash('sha256').update(`${rq.headers['call-id'] ?? ''}|${rq.headers.via?.[0]?.params.branch ?? ''}`).digest('hex').slice(0, 16);
+    const headers = {
+      to: to && { ...to, params: { tag, ...to.params } },
+      ...(status === 200 ? { allow: ALLOW, accept: 'application/sdp' } : {}),
     };
-    const send = socket.send;
-    (socket as unknown as { send: (...args: unknown[]) => void }).send = (...args: unknown[]): void => {
-      try {
-        Reflect.apply(send, socket, args);
-      } catch (err) {
-        this.#log.warn({ err }, 'SIP UDP send failed');
-      }
-    };
-  }
-
-  #guardTcpServer(server: net.Server, owner: Stack): void {
-    server.on('error', (err) => {
-      this.#log.error({ err }, 'SIP TCP server error');
-      if (!server.listening) this.#fail(owner, `SIP TCP listener failed: ${err.message}`);
-    });
-  }
-
-  /** Only for the stack that owns the socket, and not when we closed it ourselves. */
-  #fail(owner: Stack, reason: string): void {
-    if (this.#stack !== owner || this.#failed) return;
-    this.#failed = true;
-    this.#failure = reason;
-    this.#log.error({ reason }, 'SIP stack failed');
-    this.#onFailure(reason);
-  }
-
-  readonly #onRequest = (rq: Message): void => {
-    const handler = this.#dialogs.get(rq.headers['call-id'] ?? '');
-    if (handler) return handler(rq);
-    if (rq.method === 'ACK') return;
-    this.#log.debug({ method: rq.method }, 'request outside any dialog');
-    this.respond(rq.method === 'OPTIONS' ? sip.makeResponse(rq, 200, 'OK') : sip.makeResponse(rq, 481, 'Call/Transaction Does Not Exist'));
-  };
-
-  readonly #onClientSocket = (message: unknown): void => {
-    if (this.#capturing) this.#track((message as { socket: net.Socket }).socket);
-  };
-
-  readonly #onServerSocket = (message: unknown): void => {
-    const socket = (message as { socket: net.Socket }).socket;
-    const { host, port } = this.#options;
-    if (socket.localPort === port && (host === '0.0.0.0' || socket.localAddress === host)) this.#track(socket);
-  };
-
-  #track(socket: net.Socket): void {
-    this.#tcpSockets.add(socket);
-    socket.once('close', () => this.#tcpSockets.delete(socket));
+    const connection = reply();
+    connection.send(sip.makeResponse(rq, status, reason, { headers }));
+    connection.release();
   }
 }
 
-/** Runs `create` and returns the UDP sockets and TCP servers it made (`sip` does not expose them). */
-function captureSockets<T>(create: () => T): { result: T; udp: dgram.Socket[]; servers: net.Server[] } {
-  const udp: dgram.Socket[] = [];
-  const servers: net.Server[] = [];
-  const mutableDgram = dgram as { createSocket: typeof dgram.createSocket };
-  const mutableNet = net as { createServer: typeof net.createServer };
-  const { createSocket } = mutableDgram;
-  const { createServer } = mutableNet;
-  mutableDgram.createSocket = ((...args: Parameters<typeof createSocket>) => {
-    const socket = createSocket(...args);
-    udp.push(socket);
-    return socket;
-  }) as typeof createSocket;
-  mutableNet.createServer = ((...args: Parameters<typeof createServer>) => {
-    const server = createServer(...args);
-    servers.push(server);
-    return server;
-  }) as typeof createServer;
-  try {
-    return { result: create(), udp, servers };
-  } finally {
-    mutableDgram.createSocket = createSocket;
-    mutableNet.createServer = createServer;
-  }
+/**
+ * This server places calls and accepts none (seed: a CTI server dials out),
+ * so an INVITE outside our dialogs is refused for good: 403 (RFC 3261
+ * §21.4.4). OPTIONS is a keep-alive probe: 200. Anything else names a dialog
+ * or transaction we do not have: 481.
+ */
+function strayAnswer(method: string): [number, string] {
+  if (method === 'INVITE') return [403, 'Forbidden (no incoming calls)'];
+  if (method === 'OPTIONS') return [200, 'OK'];
+  return [481, 'Call/Transaction Does Not Exist'];
 }
 
-/** A socket whose bind failed still has a handle, at port 0. */
-function isBound(socket: dgram.Socket): boolean {
-  try {
-    return socket.address().port !== 0;
-  } catch {
-    return false;
-  }
-}
-
-function viaListWithBranch(branch: string): Via[] {
-  const vias: Via[] = [];
-  Object.defineProperty(vias, 'unshift', {
-    value: (...items: Via[]): number => {
-      for (const via of items) Object.defineProperty(via.params, 'branch', { value: branch, enumerable: true });
-      return Array.prototype.unshift.apply(vias, items);
-    },
-  });
-  return vias;
-}
-
-/** True when both UDP and TCP `port` are free ('all'), or when either is ('any'). */
-async function portsFree(host: string, port: number, mode: 'all' | 'any' = 'all'): Promise<boolean> {
-  const [udp, tcp] = await Promise.all([udpFree(host, port), tcpFree(host, port)]);
-  return mode === 'all' ? udp && tcp : udp || tcp;
-}
-
-function udpFree(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
-    socket.once('error', () => {
-      socket.close(); // a failed bind keeps its handle open
-      resolve(false);
-    });
-    socket.bind(port, host, () => socket.close(() => resolve(true)));
-  });
-}
-
-function tcpFree(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, host, () => server.close(() => resolve(true)));
-  });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+function pinnedVia(branch: string): Via {
+  const params: Via['params'] = {};
+  Object.defineProperty(params, 'branch', { value: branch, enumerable: true });
+  return { params };
 }

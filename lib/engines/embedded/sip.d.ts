@@ -45,27 +45,33 @@ declare module 'sip' {
     headers: Headers;
     content?: string;
   }
-  export interface Flow {
-    protocol: string;
-    address: string;
-    port: number;
-    local: { address: string; port: number };
+  /** A client or server transaction of `sip`'s transaction layer (RFC 3261 §17). */
+  export interface Transaction {
+    message(m: Message, remote?: unknown): void;
+    shutdown(): void;
   }
-  export interface Options {
-    address?: string;
-    port?: number;
-    publicAddress?: string;
-    udp?: boolean;
-    tcp?: boolean;
-    logger?: { error?(e: unknown): void };
+  export interface ServerTransaction extends Transaction {
+    send(rs: Message): void;
   }
-  export interface Stack {
-    send(m: Message, onResponse?: (rs: Message) => void): void;
-    encodeFlowUri(flow: Flow): SipUri;
+  /** What the transaction layer sends through: one flow, held until release(). */
+  export interface TransactionFlow {
+    readonly protocol: string;
+    send(m: Message): void;
+    release(): void;
+  }
+  export interface TransactionLayer {
+    createServerTransaction(rq: Message, flow: TransactionFlow): ServerTransaction;
+    createClientTransaction(flow: TransactionFlow, rq: Message, onResponse: (rs: Message) => void): Transaction;
+    getServer(m: Message): ServerTransaction | undefined;
+    getClient(m: Message): Transaction | undefined;
     destroy(): void;
   }
   interface SipModule {
-    create(options: Options, onRequest: (rq: Message, remote: Flow) => void): Stack;
+    makeTransactionLayer(options: { 'max-forwards'?: number }, transport: undefined): TransactionLayer;
+    /** Parses one message from a string (its header block, a blank line, the body); undefined when it is none. */
+    parse(s: string): Message | undefined;
+    /** The message as text; sets its Content-Length to the body's length in characters. */
+    stringify(m: Message): string;
     makeResponse(rq: Message, status: number, reason?: string, extension?: { headers?: Headers; content?: string }): Message;
     parseUri(s: string | SipUri): SipUri | undefined;
     stringifyUri(uri: string | SipUri): string;

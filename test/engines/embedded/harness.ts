@@ -12,7 +12,9 @@ import { pino } from 'pino';
 import type { EmbeddedEngineConfig } from '../../../lib/config/ServerConfig.js';
 import type { DialRequest } from '../../../lib/telephony/TelephonyEngine.js';
 import { EmbeddedEngine } from '../../../lib/engines/embedded/EmbeddedEngine.js';
-import { freeSipPort, sleep } from '../../support/engineTestKit.js';
+import type { OutboundCall } from '../../../lib/engines/embedded/OutboundCall.js';
+import type { CallLeg } from '../../../lib/telephony/TelephonyEngine.js';
+import { freeSipPort, next, sleep } from '../../support/engineTestKit.js';
 
 export { ended, next, sleep } from '../../support/engineTestKit.js';
 
@@ -64,6 +66,8 @@ export interface SippOptions {
   /** Makes SIPp echo RTP arriving on mediaPort (then mediaHost must be FAR_HOST). */
   readonly rtpEcho?: boolean;
   readonly timeoutSeconds?: number;
+  /** More `-key name value` pairs for scenarios that need them. */
+  readonly keys?: Readonly<Record<string, string>>;
 }
 
 export interface Sipp {
@@ -105,6 +109,7 @@ export async function runSipp(t: Teardown, scenario: string, o: SippOptions): Pr
     '-key', 'codec', codec === 'PCMU' ? '0' : '8',
     '-key', 'codec_name', codec,
     '-key', 'te', String(o.telephoneEventPt ?? 101),
+    ...Object.entries(o.keys ?? {}).flatMap(([name, value]) => ['-key', name, value]),
     '-nostdin', '-trace_err', '-trace_msg',
     ...(o.rtpEcho ? ['-rtp_echo', '-mi', FAR_HOST, '-mp', String(o.mediaPort)] : []),
   ];
@@ -194,4 +199,30 @@ export class Ear {
       // already closed
     }
   }
+}
+
+/** An RTP packet: 12-byte header (version 2, `pt`, `seq`, timestamp seq·160, `ssrc`) and 160 bytes of `byte`. */
+export function rtp(pt: number, seq: number, byte: number, ssrc = 0x1234): Buffer {
+  const p = Buffer.alloc(172, byte);
+  p[0] = 0x80;
+  p[1] = pt;
+  p.writeUInt16BE(seq, 2);
+  p.writeUInt32BE(seq * 160, 4);
+  p.writeUInt32BE(ssrc, 8);
+  return p;
+}
+
+/** A leg answered by SIPp's `answer` scenario whose SDP names `ear`. */
+export async function answeredLeg(t: Teardown, engine: EmbeddedEngine, ear: Ear, o: Partial<SippOptions> = {}): Promise<CallLeg> {
+  const sipp = await runSipp(t, 'answer', { mediaPort: ear.port, ...o });
+  const leg = engine.dial(requestTo(sipp, {}, 'media'));
+  await next(leg, 'answered');
+  return leg;
+}
+
+/** The engine's RTP port of a leg (where the far end sends). */
+export async function rtpPort(leg: CallLeg): Promise<number> {
+  const session = await (leg as OutboundCall).media();
+  if (!session) throw new Error('leg has no media');
+  return session.port;
 }

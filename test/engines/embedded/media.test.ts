@@ -4,12 +4,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import type { OutboundCall } from '../../../lib/engines/embedded/OutboundCall.js';
 import { DECODE, ENCODE, TRANSCODE } from '../../../lib/engines/embedded/G711.js';
 import { pcmWavHeader } from '../../../lib/engines/embedded/Wav.js';
-import type { CallLeg } from '../../../lib/telephony/TelephonyEngine.js';
-import { Ear, SIPP_MISSING, ended, next, requestTo, runSipp, sippInstalled, sleep, startEngine, type SippOptions, type Teardown } from './harness.js';
-import type { EmbeddedEngine } from '../../../lib/engines/embedded/EmbeddedEngine.js';
+import { Ear, SIPP_MISSING, answeredLeg, ended, next, requestTo, rtp, rtpPort, runSipp, sippInstalled, sleep, startEngine } from './harness.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'embedded-media-'));
 
@@ -23,29 +20,6 @@ function wavFile(name: string, samples: number, value = 1000): string {
 }
 
 /** An RTP packet of 160 identical payload bytes. */
-function rtp(pt: number, seq: number, byte: number, ssrc = 0x1234): Buffer {
-  const p = Buffer.alloc(172, byte);
-  p[0] = 0x80;
-  p[1] = pt;
-  p.writeUInt16BE(seq, 2);
-  p.writeUInt32BE(seq * 160, 4);
-  p.writeUInt32BE(ssrc, 8);
-  return p;
-}
-
-async function answeredLeg(t: Teardown, engine: EmbeddedEngine, ear: Ear, o: Partial<SippOptions> = {}): Promise<CallLeg> {
-  const sipp = await runSipp(t, 'answer', { mediaPort: ear.port, ...o });
-  const leg = engine.dial(requestTo(sipp, {}, 'media'));
-  await next(leg, 'answered');
-  return leg;
-}
-
-async function rtpPort(leg: CallLeg): Promise<number> {
-  const session = await (leg as OutboundCall).media();
-  if (!session) throw new Error('leg has no media');
-  return session.port;
-}
-
 if (!sippInstalled()) {
   t.fail(SIPP_MISSING);
 } else {

@@ -1,6 +1,10 @@
-// Unit tests of the embedded engine's pure parts: G.711, WAV, SDP, RTP header, pacer.
+// Unit tests of the embedded engine's pure parts: G.711, WAV, SDP, RTP header, pacer, media cache.
+import { mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
 import { DECODE, ENCODE, TRANSCODE } from '../../../lib/engines/embedded/G711.js';
+import { MediaCache } from '../../../lib/engines/embedded/MediaCache.js';
 import { Pacer } from '../../../lib/engines/embedded/Pacer.js';
 import { rtpHeaderLength, rtpPayloadType, rtpSequence, rtpSsrc, rtpTimestamp, writeRtpHeader } from '../../../lib/engines/embedded/Rtp.js';
 import { RtpPortPool } from '../../../lib/engines/embedded/RtpPortPool.js';
@@ -142,4 +146,29 @@ t.test('pacer on real timers: no drift over a second', async (tt) => {
   const last = times.at(-1)!;
   tt.ok(last >= 1000 && last < 1030, `50th tick at ${last.toFixed(1)} ms`);
   tt.ok(times.every((at, i) => at >= (i + 1) * 20 - 0.5), 'no tick early');
+});
+
+t.test('media cache: a file named 4,710 times is loaded and rendered once; a changed file is read again; the bound holds', async (tt) => {
+  const dir = mkdtempSync(join(tmpdir(), 'media-cache-'));
+  const wav = (name: string, samples: number): string => {
+    const path = join(dir, name);
+    const data = Buffer.alloc(samples * 2, 1);
+    writeFileSync(path, Buffer.concat([pcmWavHeader(data.length, 1), data]));
+    return path;
+  };
+  const prompt = wav('prompt.wav', 8000); // 1 s: 16,000 bytes of samples
+  const cache = new MediaCache(100_000);
+  const files = await Promise.all(Array.from({ length: 4710 }, () => cache.load(prompt)));
+  tt.ok(files.every((f) => f === files[0]), 'one shared MediaFile for every occurrence');
+  tt.equal(cache.bytes, 32_000, 'held once (samples + room for the G.711 renderings)');
+  tt.equal(files[0]!.g711('PCMU'), files[1]!.g711('PCMU'), 'each codec rendered once');
+
+  wav('prompt.wav', 4000);
+  utimesSync(prompt, new Date(), new Date(Date.now() + 5000));
+  tt.not(await cache.load(prompt), files[0], 'a file replaced on disk is read again');
+
+  for (let i = 0; i < 5; i++) await cache.load(wav(`other${i}.wav`, 8000));
+  tt.ok(cache.bytes <= 100_000, `least recently used entries dropped beyond the bound (${cache.bytes} bytes held)`);
+  await tt.rejects(cache.load(wav('huge.wav', 60_000)), /larger than 100000 bytes/, 'a file larger than the cache is refused');
+  await tt.rejects(cache.load(join(dir, 'missing.wav')), /cannot play .*missing\.wav/);
 });
