@@ -5,11 +5,12 @@
 // BYEing the 2xx that arrives after SIGTERM — also when stdout is gone.
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { BOOTSTRAP_KEY_FILE } from '../../lib/accounts/AccountStore.js';
 import { pcmWavHeader } from '../../lib/engines/embedded/Wav.js';
 import { droppedByFor, errorForFailedLeg } from '../../lib/resources/releaseError.js';
 import type { DialRequest } from '../../lib/telephony/TelephonyEngine.js';
@@ -118,6 +119,7 @@ if (!sippInstalled()) {
         CTI_GATEWAYS: JSON.stringify([{ name: 'far', host: sipp.host, port: sipp.port, transport: 'tcp', callerId: '1000' }]),
         CTI_MEDIA_DIR: media,
         CTI_RECORDINGS_DIR: join(media, 'rec'),
+        CTI_DATA_DIR: join(media, 'data'),
       },
     });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -133,7 +135,9 @@ if (!sippInstalled()) {
       });
       void exited.then(() => reject(new Error(`server exited before listening: ${out}`)));
     });
-    const client = await RpcTestClient.connect(url);
+    // A fresh data folder: the server's first start wrote its bootstrap key there.
+    const apiKey = readFileSync(join(media, 'data', BOOTSTRAP_KEY_FILE), 'utf8').trim();
+    const client = await RpcTestClient.connect(url, apiKey);
     tt.teardown(() => client.socket.close());
     const reply = await client.call('ext.notify_call.construct', { to_uri: 'sip:1@far', play_content: 'prompt.wav', user_data: 'late' });
     tt.notOk(reply.error, 'constructed');
