@@ -14,6 +14,7 @@ import {
   SIPP_MISSING,
   answeredLeg,
   ended,
+  next,
   requestTo,
   rtp,
   rtpPort,
@@ -73,12 +74,15 @@ if (!sippInstalled()) {
     a.hangup();
     b.hangup();
     await Promise.all([ended(a), ended(b)]);
+    await engine.stop(); // waits for both BYEs' answers while SIPp is still up (its teardown kills it)
   });
 
   t.test('within the latch window a packet from the SDP’s IP (another port: NAT) moves the stream; a stranger’s does not', async (tt) => {
     const engine = await startEngine(tt, { rtpPortMin: RTP_MIN, rtpPortMax: RTP_MAX, rtpLatchSeconds: 5 });
     const ear = await Ear.open(tt);
-    const leg = await answeredLeg(tt, engine, ear);
+    const sipp = await runSipp(tt, 'answer', { mediaPort: ear.port });
+    const leg = engine.dial(requestTo(sipp, {}, 'latch'));
+    await next(leg, 'answered');
     const port = await rtpPort(leg);
     const stranger = await Ear.open(tt, STRANGER);
     await stranger.send(rtp(0, 1, 0x44, 0x5555), port);
@@ -93,6 +97,7 @@ if (!sippInstalled()) {
     tt.equal(ear.packets.length, 0, 'the old address gets nothing after the latch');
     leg.hangup();
     await ended(leg);
+    tt.equal(await sipp.exit, 0, 'the far end got our BYE', { errors: sipp.errors() });
   });
 
   const variants: [string, string, Partial<SippOptions>][] = [
