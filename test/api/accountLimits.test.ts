@@ -15,7 +15,7 @@ async function accountWith(t: Test, limits: Partial<AccountLimits>) {
   const client = await RpcTestClient.connect(ts.url, key);
   t.teardown(async () => {
     await client.close();
-    await ts.server.stop();
+    await ts.stop();
   });
   return { ts, client };
 }

@@ -3,7 +3,9 @@
 // missing keys, disabled accounts, brute force throttling, Origin, timeout.
 import t, { type Test } from 'tap';
 import { RpcTestClient, UpgradeRefused } from '../support/RpcTestClient.js';
+import type { StoreConfig } from '../../lib/config/ServerConfig.js';
 import { startTestServer } from '../support/startTestServer.js';
+import { storeBackends } from '../support/storeBackends.js';
 
 const NOTIFY = { to_uri: '1001', play_content: 'prompt.wav' };
 /** Every method an unauthenticated connection must be refused, with valid params. */
@@ -18,12 +20,12 @@ const GUARDED: Array<[string, unknown]> = [
   ['sys.unsubscribe', ['abc']],
 ];
 
-async function server(t: Test, env: Record<string, string> = {}) {
-  const ts = await startTestServer({ env });
+async function server(t: Test, env: Record<string, string> = {}, store?: StoreConfig) {
+  const ts = await startTestServer({ env, ...(store ? { store } : {}) });
   const clients: RpcTestClient[] = [];
   t.teardown(async () => {
     for (const c of clients) await c.close();
-    await ts.server.stop();
+    await ts.stop();
   });
   const open = async (key: string | null, headers: Record<string, string> = {}) => {
     const c = await RpcTestClient.connect(ts.url, key, headers);
@@ -69,37 +71,39 @@ t.test('a Bearer key at the upgrade authenticates the connection', async (t) => 
   t.equal((await lower.call('sys.resource.exists', ['x'])).result, false, 'the scheme is case-insensitive (RFC 7235)');
 });
 
-t.test('bad, malformed, revoked and missing keys; disabled accounts', async (t) => {
-  const ts = await server(t);
-  for (const key of [`${ts.apiKey}x`, 'cti_test.nope', 'x'.repeat(300)]) {
-    const r = await refusal(t, RpcTestClient.connect(ts.url, key));
-    t.equal(r.status, 401, 'bad key: 401');
-    t.match(r.headers['www-authenticate'], /^Bearer/);
-  }
-  for (const header of ['Basic dXNlcjpwYXNz', 'Bearer', 'Bearer a b', `Bearer ${ts.apiKey}\u00e9`]) {
-    t.equal((await refusal(t, RpcTestClient.connect(ts.url, null, { authorization: header }))).status, 401, `malformed header ${JSON.stringify(header)}: 401`);
-  }
-  const client = await ts.open(null);
-  t.match(await client.call('sys.authenticate', ['cti_test.wrong']), { error: { code: -32004, data: { reason: 'invalid API key' } } });
-  t.match(await client.call('sys.authenticate', ['x'.repeat(257)]), { error: { code: -32602 } }, 'over-long key: invalid params, the store is not asked');
-  t.match(await client.call('sys.authenticate', {}), { error: { code: -32602 } });
-  t.match(await client.call('sys.resource.exists', ['x']), { error: { code: -32004 } }, 'still unauthenticated');
+for (const backend of storeBackends(t)) {
+  t.test(`${backend.name}: bad, malformed, revoked and missing keys; disabled accounts`, async (t) => {
+    const ts = await server(t, {}, await backend.newStore());
+    for (const key of [`${ts.apiKey}x`, 'cti_test.nope', 'x'.repeat(300)]) {
+      const r = await refusal(t, RpcTestClient.connect(ts.url, key));
+      t.equal(r.status, 401, 'bad key: 401');
+      t.match(r.headers['www-authenticate'], /^Bearer/);
+    }
+    for (const header of ['Basic dXNlcjpwYXNz', 'Bearer', 'Bearer a b', `Bearer ${ts.apiKey}\u00e9`]) {
+      t.equal((await refusal(t, RpcTestClient.connect(ts.url, null, { authorization: header }))).status, 401, `malformed header ${JSON.stringify(header)}: 401`);
+    }
+    const client = await ts.open(null);
+    t.match(await client.call('sys.authenticate', ['cti_test.wrong']), { error: { code: -32004, data: { reason: 'invalid API key' } } });
+    t.match(await client.call('sys.authenticate', ['x'.repeat(257)]), { error: { code: -32602 } }, 'over-long key: invalid params, the store is not asked');
+    t.match(await client.call('sys.authenticate', {}), { error: { code: -32602 } });
+    t.match(await client.call('sys.resource.exists', ['x']), { error: { code: -32004 } }, 'still unauthenticated');
 
-  const key2 = await ts.accounts.createKey(ts.accountId);
-  const before = await ts.open(key2);
-  await ts.accounts.revokeKey(key2);
-  t.equal((await refusal(t, RpcTestClient.connect(ts.url, key2))).status, 401, 'revoked key: 401');
-  t.match(await (await ts.open(null)).call('sys.authenticate', [key2]), { error: { code: -32004 } }, 'revoked key over sys.authenticate');
-  t.equal((await before.call('sys.resource.exists', ['x'])).result, false, 'a connection opened before the revocation keeps its account');
-  t.ok((await ts.open(ts.apiKey)).socket, 'the other key of the account still works');
+    const key2 = await ts.accounts.createKey(ts.accountId);
+    const before = await ts.open(key2);
+    await ts.accounts.revokeKey(key2);
+    t.equal((await refusal(t, RpcTestClient.connect(ts.url, key2))).status, 401, 'revoked key: 401');
+    t.match(await (await ts.open(null)).call('sys.authenticate', [key2]), { error: { code: -32004 } }, 'revoked key over sys.authenticate');
+    t.equal((await before.call('sys.resource.exists', ['x'])).result, false, 'a connection opened before the revocation keeps its account');
+    t.ok((await ts.open(ts.apiKey)).socket, 'the other key of the account still works');
 
-  const disabledKey = await ts.accounts.create('gone');
-  const open = await ts.open(disabledKey);
-  await ts.accounts.setEnabled('gone', false);
-  t.equal((await refusal(t, RpcTestClient.connect(ts.url, disabledKey))).status, 401, 'disabled account: 401');
-  t.match(await open.call('ext.notify_call.construct', NOTIFY), { error: { code: -32004 } }, 'an open connection of a disabled account constructs nothing');
-  t.equal(ts.engine.legs.length, 0);
-});
+    const disabledKey = await ts.accounts.create('gone');
+    const open = await ts.open(disabledKey);
+    await ts.accounts.setEnabled('gone', false);
+    t.equal((await refusal(t, RpcTestClient.connect(ts.url, disabledKey))).status, 401, 'disabled account: 401');
+    t.match(await open.call('ext.notify_call.construct', NOTIFY), { error: { code: -32004 } }, 'an open connection of a disabled account constructs nothing');
+    t.equal(ts.engine.legs.length, 0);
+  });
+}
 
 t.test('failed attempts are throttled per source address', async (t) => {
   const ts = await server(t, { CTI_AUTH__MAX_FAILED_ATTEMPTS: '3', CTI_AUTH__FAILED_ATTEMPTS_WINDOW_SECONDS: '60' });

@@ -86,7 +86,7 @@ t.test('a browser page: refused from a foreign origin, served from an allowed on
   t.teardown(async () => {
     await context?.close();
     rmSync(profile, { recursive: true, force: true });
-    await ts.server.stop();
+    await ts.stop();
     allowed.server.close();
     foreign.server.close();
   });

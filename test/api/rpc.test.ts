@@ -205,7 +205,7 @@ t.test('stopping the server releases every live resource before closing connecti
   await client.waitForEvent('ext.notify_call.on_progress', undefined, 3);
   ts.engine.legs[0]!.answer();
   const closed = new Promise((resolve) => client.socket.once('close', (code) => resolve(code)));
-  await ts.server.stop();
+  await ts.stop();
   t.equal(await closed, 1001, 'going away');
   for (const id of ids) {
     t.match(client.events('ext.notify_call.on_released', id), [{ params: { error: { code: 'cancelled', message: 'server shutting down' } } }]);

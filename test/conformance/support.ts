@@ -293,7 +293,7 @@ export async function setup(t: Test, target: EngineTarget, opts: SetupOptions = 
   });
   const client = await ts.connect();
   // Registered in this order, torn down in reverse: client, server (+engine), then the carriers.
-  t.teardown(() => ts.server.stop());
+  t.teardown(() => ts.stop());
   t.teardown(() => client.close());
   const events: TimedEvent[] = [];
   client.socket.on('message', (data) => {

@@ -33,7 +33,7 @@ function matchesBatch(replies: unknown, expected: readonly Expected[]): boolean 
 
 t.test(`${FRAMES} seeded hostile frames (seed ${SEED}) each get the exact JSON-RPC 2.0 answer; the server stays up`, async (t) => {
   const ts = await startTestServer({ env: { CTI_LISTEN__MAX_BATCH_LENGTH: String(MAX_BATCH) } });
-  t.teardown(() => ts.server.stop());
+  t.teardown(() => ts.stop());
   t.ok(ts.config.gateways.some((g) => g.name === GATEWAY));
   const socket = new WebSocket(ts.url, { headers: { authorization: `Bearer ${ts.apiKey}` } });
   await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));

@@ -14,7 +14,7 @@ function discoverBatch(n: number): string {
 
 t.test('a client that never reads is disconnected once its send queue passes the bound; RSS stays bounded', async (t) => {
   const ts = await startTestServer();
-  t.teardown(() => ts.server.stop());
+  t.teardown(() => ts.stop());
   const limit = ts.config.listen.maxBufferedBytes;
   const probe = await ts.connect();
   const oneReply = JSON.stringify((await probe.call('rpc.discover')).result).length * BATCH;

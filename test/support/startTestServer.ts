@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import type { Test } from 'tap';
 import type { AccountLimits } from '../../lib/accounts/Account.js';
 import { loadConfig } from '../../lib/config/loadConfig.js';
-import type { ServerConfig } from '../../lib/config/ServerConfig.js';
+import type { ServerConfig, StoreConfig } from '../../lib/config/ServerConfig.js';
 import { AccountStore } from '../../lib/accounts/AccountStore.js';
 import { CtiServer } from '../../lib/CtiServer.js';
 import { Store } from '../../lib/store/Store.js';
@@ -36,12 +36,20 @@ export interface TestServer<E extends TelephonyEngine> {
   readonly accounts: TestAccounts;
   /** A client authenticated with `apiKey` (Bearer header at the upgrade). */
   connect(): Promise<RpcTestClient>;
+  /** Stops the server, then closes the account store (a PostgreSQL pool would keep the test process alive). */
+  stop(): Promise<void>;
 }
 
 export const TEST_ACCOUNT = 'test';
 
 export async function startTestServer<E extends TelephonyEngine = ScriptedTelephonyEngine>(
-  options: { engine?: E; env?: Record<string, string>; media?: Record<string, Buffer | string> } = {},
+  options: {
+    engine?: E;
+    env?: Record<string, string>;
+    media?: Record<string, Buffer | string>;
+    /** The account store; default: SQLite in the server's temporary folder. */
+    store?: StoreConfig;
+  } = {},
 ): Promise<TestServer<E>> {
   const root = mkdtempSync(join(tmpdir(), 'cti-server-'));
   const config = loadConfig({
@@ -53,10 +61,10 @@ export async function startTestServer<E extends TelephonyEngine = ScriptedTeleph
       CTI_GATEWAYS: JSON.stringify(GATEWAYS.map((g) => ({ ...g, maxConcurrentCalls: 100 }))),
       CTI_ENGINE__TYPE: 'none',
       CTI_LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+      ...(options.store ? { CTI_STORE: JSON.stringify(options.store) } : {}),
       ...options.env,
     },
   });
-  // SQLite in the temporary folder; the handle holds no event-loop resource and goes with the process.
   const store = await Store.open(config.store);
   const directory = new AccountStore(store);
   const keyIds = new Map<string, string>();
@@ -83,7 +91,17 @@ export async function startTestServer<E extends TelephonyEngine = ScriptedTeleph
   }
   const address = await server.start();
   const url = `ws://127.0.0.1:${address.port}`;
-  return { server, engine, config, url, accountId: TEST_ACCOUNT, apiKey, accounts, connect: () => RpcTestClient.connect(url, apiKey) };
+  return {
+    server,
+    engine,
+    config,
+    url,
+    accountId: TEST_ACCOUNT,
+    apiKey,
+    accounts,
+    connect: () => RpcTestClient.connect(url, apiKey),
+    stop: () => server.stop().then(() => store.close()),
+  };
 }
 
 /** A test server with one connected client; both are closed when the test `t` ends. */
@@ -92,7 +110,7 @@ export async function startTestServerWithClient(t: Test, env: Record<string, str
   const client = await ts.connect();
   t.teardown(async () => {
     await client.close();
-    await ts.server.stop();
+    await ts.stop();
   });
   return { ...ts, client };
 }
