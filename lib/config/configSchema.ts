@@ -158,6 +158,15 @@ export const configSchema = {
       default: {},
       properties: { type: { enum: ['sqlite', 'postgres'], default: 'sqlite' } },
     },
+    retention: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        cdrDays: { type: 'integer', minimum: 1, maximum: 3650, default: 30 },
+        eventDays: { type: 'integer', minimum: 1, maximum: 3650, default: 30 },
+      },
+    },
     shutdownGraceSeconds: seconds(10, 600),
   },
 } as const;

@@ -4,7 +4,7 @@ import type { Clock } from '../util/Clock.js';
 import type { Logger } from '../util/logger.js';
 import type { Party } from './Party.js';
 import { droppedByFor, engineError, errorForEndedCall, errorForFailedLeg } from './releaseError.js';
-import { Resource, type ReleaseBase, type ResourceIdentity } from './Resource.js';
+import { Resource, type ReleaseBase, type ResourceIdentity, type Unlogged } from './Resource.js';
 import { Timers } from './Timers.js';
 
 export interface NotifyCallPlan {
@@ -23,7 +23,7 @@ export interface NotifyCallPlan {
  * Dials the callee, plays the prompt `playRepeat + 1` times on answer, hangs up.
  * `cancel()` moves Initiated or Answered to Released.
  */
-export class NotifyCall extends Resource<NotifyCallReleased> {
+export class NotifyCall extends Resource<Unlogged<NotifyCallReleased>> {
   readonly resourceClass = 'ext.notify_call' as const;
   readonly #timers: Timers<'dial' | 'ring'>;
 
@@ -100,7 +100,7 @@ export class NotifyCall extends Resource<NotifyCallReleased> {
     this.party.hangup();
   }
 
-  protected releaseParams(base: ReleaseBase): NotifyCallReleased {
+  protected releaseParams(base: ReleaseBase): Unlogged<NotifyCallReleased> {
     return base;
   }
 }
