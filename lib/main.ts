@@ -45,7 +45,7 @@ const server = new CtiServer({
   engine: createEngine(config.engine, log.child({ layer: 'engine' }), config),
   log,
   ...(accounts ? { accounts } : {}),
-  store,
+  ...(config.durableEvents ? { store } : {}),
 });
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

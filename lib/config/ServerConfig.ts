@@ -155,6 +155,13 @@ export interface ServerConfig {
   /** Where accounts and keys, the event log and CDRs live. */
   readonly store: StoreConfig;
   readonly retention: RetentionConfig;
+  /**
+   * true: events, resource rows and CDRs are committed to the store before
+   * anything is sent (issue 9). false: events are numbered in memory, replay
+   * reaches only the last 10,000 events of this run, no CDRs, no restart
+   * recovery (for measurements; not for production).
+   */
+  readonly durableEvents: boolean;
   /** Seconds a shutdown waits for resources to release before exiting anyway. */
   readonly shutdownGraceSeconds: number;
 }

@@ -158,6 +158,7 @@ export const configSchema = {
       default: {},
       properties: { type: { enum: ['sqlite', 'postgres'], default: 'sqlite' } },
     },
+    durableEvents: { type: 'boolean', default: true },
     retention: {
       type: 'object',
       additionalProperties: false,
