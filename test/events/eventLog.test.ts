@@ -28,7 +28,7 @@ for (const backend of storeBackends(t)) {
   t.test(`${backend.name}`, async (t) => {
     const open = async () => {
       const ts = await startTestServer({ store: await backend.newStore() });
-      t.teardown(() => ts.server.stop());
+      t.teardown(() => ts.stop());
       return ts;
     };
 
@@ -172,15 +172,15 @@ for (const backend of storeBackends(t)) {
       for (const to of ['3001', '3002']) left.push((await client.call('ext.notify_call.construct', { to_uri: to, play_content: 'prompt.wav' })).result as never);
       await client.waitForEvent('ext.notify_call.on_progress', left[1]!.res_id);
       // "kill -9": the first server is never stopped; a new one starts on the same store and node id.
+      const restarted: CtiServer[] = [];
       const restart = async () => {
         const server = new CtiServer({ config: ts.config, engine: new ScriptedTelephonyEngine(), log: pino({ level: 'silent' }), accounts: new AccountStore(ts.store), store: ts.store });
+        restarted.push(server);
         const address = await server.start();
-        t.teardown(() => server.stop());
         return { server, url: `ws://127.0.0.1:${address.port}` };
       };
       const second = await restart();
       const back = await Client.connect(second.url, ts.apiKey);
-      t.teardown(() => back.close());
       const replay = (await back.call('sys.events.replay', { after_event_id: 0, limit: 1000 })).result as { events: RpcMessage[] };
       const released = replay.events.filter((e) => e.method === 'ext.notify_call.on_released');
       t.same(released.map((e) => e.params!.res_id).sort(), left.map((l) => l.res_id).sort(), 'each left-live resource released once');
@@ -194,6 +194,9 @@ for (const backend of storeBackends(t)) {
       const again = (await back.call('sys.events.replay', { after_event_id: 0, limit: 1000 })).result as { events: RpcMessage[] };
       const count = again.events.filter((e) => e.method === 'ext.notify_call.on_released' && left.some((l) => l.res_id === e.params!.res_id)).length;
       t.equal(count, 2, 'still exactly one on_released per left-live resource');
+      await back.close();
+      // Before the store closes with the first server (teardown).
+      for (const server of restarted) await server.stop();
     });
   });
 }

@@ -5,7 +5,7 @@ import { startTestServer } from '../support/startTestServer.js';
 
 t.test('the replaying client sees every event exactly once, in order, though its connection drops mid-call', async (t) => {
   const ts = await startTestServer();
-  t.teardown(() => ts.server.stop());
+  t.teardown(() => ts.stop());
   const seen: number[] = [];
   const client = new ReplayingClient({ url: ts.url, apiKey: ts.apiKey, lastEventId: 0, onEvent: (_m, p) => seen.push(p.event_id) });
   await client.connect();
