@@ -62,6 +62,8 @@ interface Batch {
   readonly done: Array<() => void>;
 }
 
+/** How long the first queued item waits for others to share its commit. */
+const GROUP_COMMIT_MS = 2;
 /** Rows per INSERT: far below SQLite's and PostgreSQL's bound-parameter limits. */
 const INSERT_CHUNK = 200;
 /** After a failed commit (database down), the batch is retried this often; nothing is sent meanwhile. */
@@ -72,8 +74,9 @@ export const MAX_REPLAY_LIMIT = 1000;
 /**
  * The durable event log (issue 9). Every resource event is committed before
  * it is sent: {@link append} queues it, the queue is committed as one
- * transaction (group commit: whatever arrived while the previous commit ran
- * goes in the next one), and only then is `committed` emitted, in order.
+ * transaction (group commit: the first queued item waits 2 ms for others,
+ * and whatever arrives while a commit runs goes in the next one), and only
+ * then is `committed` emitted, in order (measured: docs/performance.md).
  *
  * event_id: the account's row in `event_sequences` is advanced by the number
  * of its events inside the committing transaction. That row lock orders
@@ -176,7 +179,7 @@ export class EventLog extends TypedEventEmitter<EventLogEvents> {
 
   #schedule(): void {
     if (this.#running) return;
-    this.#running = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#drain());
+    this.#running = new Promise<void>((resolve) => setTimeout(resolve, GROUP_COMMIT_MS)).then(() => this.#drain());
   }
 
   /** Commits batches one after another until the queue is empty. */
