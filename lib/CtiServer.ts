@@ -80,6 +80,7 @@ export class CtiServer {
     // Committed first, sent after: a client never sees an event a crash could take back.
     this.registry.on('event', (e) => this.#eventLog.append(e));
     this.#eventLog.on('committed', (e) => hub.publish(e));
+    engine.on('dialog', (group, legId, state) => this.#eventLog.saveDialog(group, legId, state));
     this.service = new CallService({
       limits: config.limits,
       engine,
@@ -114,8 +115,9 @@ export class CtiServer {
   }
 
   async start(): Promise<AddressInfo> {
-    if (this.#cdrs) await this.#recover(this.#cdrs);
+    const stale = this.#cdrs ? await this.#recover(this.#cdrs) : [];
     await this.#engine.start();
+    if (stale.length) this.#endStaleDialogs(stale);
     const address = await this.#ws.listen();
     if (this.#config.gateways.length === 0) this.#log.warn('no gateways configured: every construct will be refused');
     this.#log.info(
@@ -136,14 +138,27 @@ export class CtiServer {
    * id, and every resource this node left live gets its one on_released
    * (`internal`, "server restarted"), committed like any other event.
    */
-  async #recover(cdrs: CdrStore): Promise<void> {
+  async #recover(cdrs: CdrStore): Promise<string[]> {
     this.registry.resumeAfter(await cdrs.maxProcessId());
     const left = await cdrs.leftLive(this.#config.nodeId);
-    if (!left.length) return;
+    if (!left.length) return [];
     this.#log.warn({ resources: left.length }, 'releasing the resources a previous run of this node left live');
     const end = unixSeconds(this.#clock.now());
     for (const r of left) this.#eventLog.append(restartRelease(r, end));
     await this.#eventLog.flush();
+    return left.flatMap((r) => r.dialogs);
+  }
+
+  /** Ends the calls a crashed run left up at the far ends, where the engine can (embedded: BYE). */
+  #endStaleDialogs(states: readonly string[]): void {
+    if (!this.#engine.endStaleDialogs) {
+      this.#log.warn({ dialogs: states.length, engine: this.#engine.name }, 'this engine cannot end calls a previous run left up');
+      return;
+    }
+    this.#engine.endStaleDialogs(states).then(
+      (sent) => this.#log.info({ sent }, 'BYE sent for the calls a previous run left up'),
+      (err: unknown) => this.#log.error({ err }, 'ending the calls a previous run left up failed'),
+    );
   }
 
   async #prune(cdrs: CdrStore): Promise<void> {

@@ -29,8 +29,8 @@ export interface LeftLive {
   readonly userData: string | null;
   /** Unix milliseconds. */
   readonly createdAt: number;
-  /** The engine's dialog state as it last stored it (JSON), or null. */
-  readonly dialogs: string | null;
+  /** The engine's states of the dialogs it left confirmed (TelephonyEngine `dialog` event). */
+  readonly dialogs: string[];
 }
 
 const CURSOR = /^([0-9]{1,16}):([A-Za-z0-9._-]{1,128})$/;
@@ -110,7 +110,7 @@ export class CdrStore {
       ownerId: r.owner_id,
       userData: r.user_data,
       createdAt: Number(r.created_at),
-      dialogs: r.dialogs,
+      dialogs: parseDialogs(r.dialogs),
     }));
   }
 
@@ -121,6 +121,16 @@ export class CdrStore {
       .select((eb) => eb.fn.max('process_id').as('max'))
       .executeTakeFirst();
     return Number(row?.max ?? 0);
+  }
+}
+
+/** The `dialogs` column: a JSON array of the engine's state texts, written only by EventLog. */
+function parseDialogs(column: string | null): string[] {
+  try {
+    const states: unknown = JSON.parse(column ?? '[]');
+    return Array.isArray(states) ? states.filter((s): s is string => typeof s === 'string') : [];
+  } catch {
+    return [];
   }
 }
 

@@ -59,8 +59,12 @@ export interface EventLogOptions {
 interface Batch {
   readonly records: ResourceRecord[];
   readonly events: ResourceEvent[];
+  /** Resources whose dialog states changed: their `dialogs` column is rewritten. */
+  readonly dialogs: Set<string>;
   readonly done: Array<() => void>;
 }
+
+const emptyBatch = (): Batch => ({ records: [], events: [], dialogs: new Set(), done: [] });
 
 /** How long the first queued item waits for others to share its commit. */
 const GROUP_COMMIT_MS = 2;
@@ -98,7 +102,9 @@ export class EventLog extends TypedEventEmitter<EventLogEvents> {
   readonly #memoryLimit: number;
   readonly #memory: LoggedEvent[] = [];
   readonly #memorySequence = new Map<string, number>();
-  #queue: Batch = { records: [], events: [], done: [] };
+  #queue: Batch = emptyBatch();
+  /** Live resources' confirmed dialogs: res_id → leg id → the engine's state text. */
+  readonly #dialogs = new Map<string, Map<string, string>>();
   #running: Promise<void> | null = null;
 
   constructor(store: Store | null, options: EventLogOptions) {
@@ -128,6 +134,22 @@ export class EventLog extends TypedEventEmitter<EventLogEvents> {
   constructed(record: ResourceRecord): Promise<void> {
     this.#queue.records.push(record);
     return this.flush();
+  }
+
+  /**
+   * Keeps a live resource's dialog state (the engine's text, null: that
+   * dialog ended) in its row, so a restart after a crash can end the call
+   * (issue 9). Written with the next commit; cleared when it is released.
+   */
+  saveDialog(resId: string, legId: string, state: string | null): void {
+    if (!this.#store) return;
+    const legs = this.#dialogs.get(resId) ?? new Map<string, string>();
+    if (state === null) legs.delete(legId);
+    else legs.set(legId, state);
+    if (legs.size) this.#dialogs.set(resId, legs);
+    else this.#dialogs.delete(resId);
+    this.#queue.dialogs.add(resId);
+    this.#schedule();
   }
 
   /** Resolves once everything queued so far is committed. */
@@ -184,9 +206,9 @@ export class EventLog extends TypedEventEmitter<EventLogEvents> {
 
   /** Commits batches one after another until the queue is empty. */
   async #drain(): Promise<void> {
-    while (this.#queue.records.length || this.#queue.events.length || this.#queue.done.length) {
+    while (this.#queue.records.length || this.#queue.events.length || this.#queue.dialogs.size || this.#queue.done.length) {
       const batch = this.#queue;
-      this.#queue = { records: [], events: [], done: [] };
+      this.#queue = emptyBatch();
       let logged: LoggedEvent[] | null = null;
       while (logged === null) {
         try {
@@ -224,6 +246,15 @@ export class EventLog extends TypedEventEmitter<EventLogEvents> {
               dialogs: null,
             })),
           )
+          .execute();
+      }
+      for (const resId of batch.dialogs) {
+        const legs = this.#dialogs.get(resId);
+        await trx
+          .updateTable('resources')
+          .set({ dialogs: legs ? JSON.stringify([...legs.values()]) : null })
+          .where('res_id', '=', resId)
+          .where('live', '=', 1)
           .execute();
       }
       if (!batch.events.length) return [];
@@ -268,6 +299,7 @@ export class EventLog extends TypedEventEmitter<EventLogEvents> {
       }
       for (const [i, event] of batch.events.entries()) {
         if (event.name !== 'on_released' || !event.finalContext) continue;
+        this.#dialogs.delete(event.resId);
         const record: StoredFinalRecord = { event_id: logged[i]!.eventId, released: logged[i]!.params, context: event.finalContext };
         await trx
           .updateTable('resources')
