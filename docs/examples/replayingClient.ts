@@ -14,7 +14,8 @@ import WebSocket from 'ws';
 
 export interface ReplayingClientOptions {
   readonly url: string;
-  readonly apiKey: string;
+  /** null: a server with authentication off (loopback only). */
+  readonly apiKey: string | null;
   /** Where to resume: the highest event_id already processed (0: everything the server still keeps). */
   readonly lastEventId: number;
   /** Called once per event, in event_id order. */
@@ -34,7 +35,8 @@ export class ReplayingClient {
   /** Resolves once connected and subscribed; later drops reconnect on their own after 200 ms. */
   connect(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const socket = new WebSocket(this.options.url, { headers: { authorization: `Bearer ${this.options.apiKey}` } });
+      const { apiKey } = this.options;
+      const socket = new WebSocket(this.options.url, { headers: apiKey === null ? {} : { authorization: `Bearer ${apiKey}` } });
       this.#socket = socket;
       socket.on('open', () => {
         // Everything after the last processed event, then live events: no gap.

@@ -5,40 +5,18 @@
  * missing, and the restarted server BYEs every dialog the dead one left up at
  * the carrier, from the dialog state it stored.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { freeSipPort } from '../support/engineTestKit.js';
 import { RpcTestClient, type RpcMessage } from '../support/RpcTestClient.js';
+import { startServerProcess } from '../support/serverProcess.js';
 import { SippCarrier } from '../support/sipp/SippCarrier.js';
 import { SIPP_MISSING, sippInstalled } from '../engines/embedded/harness.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CALLS = 6;
-
-/** Starts `lib/main.ts`; resolves with the process and its WebSocket URL once it logs `listening`. */
-async function startServer(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'lib/main.ts'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  const url = await new Promise<string>((resolve, reject) => {
-    let buffered = '';
-    const timer = setTimeout(() => reject(new Error(`server not listening after 20 s: ${buffered.slice(-2000)}`)), 20_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const line = buffered.split('\n').find((l) => l.includes('"listening"'));
-      if (!line) return;
-      clearTimeout(timer);
-      resolve((JSON.parse(line) as { address: string }).address);
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${buffered.slice(-2000)}`)));
-  });
-  child.stdout!.resume();
-  child.stderr!.resume();
-  return { child, url };
-}
 
 if (!sippInstalled()) {
   t.fail(SIPP_MISSING);
@@ -68,8 +46,8 @@ if (!sippInstalled()) {
       CTI_DATA_DIR: join(dir, 'data'),
     };
 
-    const first = await startServer(env);
-    t.teardown(() => void first.child.kill('SIGKILL'));
+    const first = await startServerProcess(env);
+    t.teardown(() => first.kill());
     const client = await RpcTestClient.connect(first.url, null);
     const port = ear.address().port;
     const resIds: string[] = [];
@@ -78,11 +56,10 @@ if (!sippInstalled()) {
       resIds.push((reply.result as { res_id: string }).res_id);
     }
     await client.until(() => (resIds.every((id) => client.events('ext.duo_callback.on_progress', id).some((e) => e.params!.progress === 'connected')) ? true : undefined), 20_000);
-    first.child.kill('SIGKILL');
-    await new Promise((resolve) => first.child.once('exit', resolve));
+    await first.kill();
     await client.close();
 
-    const second = await startServer(env);
+    const second = await startServerProcess(env);
     t.teardown(() => void second.child.kill('SIGTERM'));
     const back = await RpcTestClient.connect(second.url, null);
     t.teardown(() => back.close());
