@@ -50,7 +50,8 @@ const REPLAY_PAGE = 500;
 export class EventHub {
   readonly #sinks = new Map<string, EventSink>();
   readonly #subscriptions = new Map<string, Map<string, SubscriptionFilter>>();
-  readonly #replayed = new Map<string, Replayed[]>();
+  /** Per sink, per subscription id: what that subscription's replay delivered (dropped with the subscription). */
+  readonly #replayed = new Map<string, Map<string, Replayed>>();
   readonly #catchingUp = new Map<string, CatchUp>();
   readonly #maxPerSink: number;
   readonly #replay: ReplaySource;
@@ -99,12 +100,13 @@ export class EventHub {
       // Registered now, so every event committed from here on waits for the replay instead of overtaking it.
       const catchUp: CatchUp = { waiting: [] };
       this.#catchingUp.set(sinkId, catchUp);
-      setImmediate(() => void this.#catchUp(sink, catchUp, filter, fromEventId));
+      setImmediate(() => void this.#catchUp(sink, id, catchUp, filter, fromEventId));
     }
     return id;
   }
 
   unsubscribe(sinkId: string, subscriptionId: string): boolean {
+    this.#replayed.get(sinkId)?.delete(subscriptionId);
     return this.#subscriptions.get(sinkId)?.delete(subscriptionId) ?? false;
   }
 
@@ -126,7 +128,7 @@ export class EventHub {
     if (sink.id === event.ownerId || this.#wants(sink.id, event)) sink.deliver(event.method, event.params);
   }
 
-  async #catchUp(sink: EventSink, catchUp: CatchUp, filter: SubscriptionFilter, fromEventId: number): Promise<void> {
+  async #catchUp(sink: EventSink, subscriptionId: string, catchUp: CatchUp, filter: SubscriptionFilter, fromEventId: number): Promise<void> {
     const replayed: Replayed = { filter, through: fromEventId };
     try {
       for (;;) {
@@ -140,16 +142,20 @@ export class EventHub {
       this.#abandon(sink, 'the event log could not be read');
       return;
     }
-    const list = this.#replayed.get(sink.id) ?? [];
-    list.push(replayed);
-    this.#replayed.set(sink.id, list);
+    const mine = this.#replayed.get(sink.id) ?? new Map<string, Replayed>();
+    // Unsubscribed while replaying: nothing to remember.
+    if (this.#subscriptions.get(sink.id)?.has(subscriptionId)) mine.set(subscriptionId, replayed);
+    this.#replayed.set(sink.id, mine);
     this.#catchingUp.delete(sink.id);
     for (const event of catchUp.waiting) this.#deliverLive(sink, event);
   }
 
   /** An event a replay of this sink delivered (a commit seen by the replay query before it was published). */
   #alreadyReplayed(sinkId: string, event: LoggedEvent): boolean {
-    return this.#replayed.get(sinkId)?.some((r) => event.eventId <= r.through && matches(r.filter, event)) ?? false;
+    const mine = this.#replayed.get(sinkId);
+    if (!mine) return false;
+    for (const r of mine.values()) if (event.eventId <= r.through && matches(r.filter, event)) return true;
+    return false;
   }
 
   #abandon(sink: EventSink, reason: string): void {
