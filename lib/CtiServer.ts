@@ -18,6 +18,9 @@ import { GatewayRouter } from './routing/GatewayRouter.js';
 import { CallService } from './service/CallService.js';
 import type { Store } from './store/Store.js';
 import type { TelephonyEngine } from './telephony/TelephonyEngine.js';
+import { HttpContract } from './api/HttpContract.js';
+import { HttpServer } from './transport/http/HttpServer.js';
+import { ServerMetrics } from './transport/http/ServerMetrics.js';
 import { WsServer } from './transport/WsServer.js';
 import { systemClock, unixSeconds, type Clock } from './util/Clock.js';
 import type { Logger } from './util/logger.js';
@@ -35,6 +38,8 @@ export interface CtiServerDeps {
    * is kept.
    */
   readonly store?: Store;
+  /** The store `GET /readyz` checks (the account store); default: `store`. */
+  readonly storeCheck?: { ping(): Promise<void> };
 }
 
 /** How often retention prunes old CDRs and events. */
@@ -53,9 +58,10 @@ export class CtiServer {
   readonly #cdrs: CdrStore | null;
   readonly #clock: Clock;
   #pruneTimer: NodeJS.Timeout | undefined;
+  readonly #http: HttpServer | null;
   #stopping: Promise<void> | undefined;
 
-  constructor({ config, engine, log, clock = systemClock, accounts, store }: CtiServerDeps) {
+  constructor({ config, engine, log, clock = systemClock, accounts, store, storeCheck = store }: CtiServerDeps) {
     const open = config.auth.mode === 'none';
     const directory = open ? new SingleAccountDirectory() : accounts;
     if (!directory) throw new Error('auth.mode "key" needs an account directory');
@@ -107,18 +113,34 @@ export class CtiServer {
       hub,
       log.child({ layer: 'transport' }),
     );
+    const metrics = new ServerMetrics({ registry: this.registry, engine, wsConnections: () => this.#ws.sessionCount });
+    this.#http = config.http.enabled
+      ? new HttpServer({
+          config: config.http,
+          contract: new HttpContract(),
+          service: this.service,
+          authenticator,
+          openAccount: open ? DEFAULT_ACCOUNT : null,
+          metrics,
+          readiness: { engine: () => engine.available, store: async () => (storeCheck ? storeCheck.ping().then(() => true) : true) },
+          log: log.child({ layer: 'http' }),
+        })
+      : null;
   }
 
   /** The durable event log: committed events, replay (the HTTP transport's webhooks and event listing use it). */
   get eventLog(): EventLog {
     return this.#eventLog;
   }
+  /** The HTTP API's address once started, or null when `http.enabled` is false. */
+  httpAddress: AddressInfo | null = null;
 
   async start(): Promise<AddressInfo> {
     const stale = this.#cdrs ? await this.#recover(this.#cdrs) : [];
     await this.#engine.start();
     if (stale.length) this.#endStaleDialogs(stale);
     const address = await this.#ws.listen();
+    this.httpAddress = this.#http ? await this.#http.listen() : null;
     if (this.#config.gateways.length === 0) this.#log.warn('no gateways configured: every construct will be refused');
     this.#log.info(
       { address: `ws://${address.address}:${address.port}`, engine: this.#engine.name, node: this.#config.nodeId },
@@ -130,6 +152,7 @@ export class CtiServer {
       prune();
       this.#pruneTimer = setInterval(prune, PRUNE_INTERVAL_MS).unref();
     }
+    if (this.httpAddress) this.#log.info({ address: `http://${this.httpAddress.address}:${this.httpAddress.port}` }, 'HTTP API listening');
     return address;
   }
 
@@ -184,6 +207,7 @@ export class CtiServer {
       clearInterval(this.#pruneTimer);
       // The on_released events of the release above go out before the connections close.
       await this.#eventLog.flush();
+      await this.#http?.close();
       await this.#ws.close();
       await this.#engine.stop();
       this.#log.info('stopped');

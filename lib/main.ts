@@ -46,6 +46,7 @@ const server = new CtiServer({
   log,
   ...(accounts ? { accounts } : {}),
   ...(config.durableEvents ? { store } : {}),
+  ...(store ? { storeCheck: store } : {}),
 });
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

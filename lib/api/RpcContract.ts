@@ -39,7 +39,7 @@ export class RpcContract {
   params(methodName: string, raw: unknown): Record<string, unknown> {
     const { method, validate } = this.#methods.get(methodName)!;
     const named = toNamed(method, raw);
-    if (!validate(named)) throw ServiceError.invalidParams(describe(validate.errors ?? []));
+    if (!validate(named)) throw ServiceError.invalidParams(describeProblems(validate.errors ?? []));
     return named;
   }
 
@@ -57,7 +57,7 @@ export class RpcContract {
 }
 
 /** Points the document's local `$ref`s at the copy registered with Ajv as `openrpc`. */
-function resolvable(schema: JsonSchema): JsonSchema {
+export function resolvable(schema: JsonSchema): JsonSchema {
   return JSON.parse(JSON.stringify(schema).replaceAll('"#/components/', '"openrpc#/components/')) as JsonSchema;
 }
 
@@ -79,7 +79,7 @@ function toNamed(method: MethodObject, raw: unknown): Record<string, unknown> {
 const CALL_URI_PATTERN = /sips\?/;
 
 /** One problem per param, the most telling one: a oneOf's "must match" only when nothing more specific was said. */
-function describe(errors: readonly AjvError[]): ParamProblem[] {
+export function describeProblems(errors: readonly AjvError[]): ParamProblem[] {
   const byParam = new Map<string, AjvError[]>();
   for (const e of errors) {
     const param =

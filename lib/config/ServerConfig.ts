@@ -17,6 +17,19 @@ export interface ListenConfig {
   readonly allowedOrigins: readonly string[];
 }
 
+/**
+ * The HTTP API of seed 000 (issue 10; docs/http-api.md), with /metrics,
+ * /healthz and /readyz. Off unless enabled: a second public surface is the
+ * operator's choice.
+ */
+export interface HttpConfig {
+  readonly enabled: boolean;
+  readonly host: string;
+  readonly port: number;
+  /** Largest request body read; a larger one is answered 413 without being read further. */
+  readonly maxBodyBytes: number;
+}
+
 /** How connections prove their account (issue 8; docs/security.md). */
 export interface AuthConfig {
   /** `key`: API keys from the account store. `none`: every connection is the `default` account (loopback only). */
@@ -137,6 +150,7 @@ export interface ServerConfig {
   /** `<node>` of every res_id; lets a cluster route a res_id to its owner. */
   readonly nodeId: string;
   readonly listen: ListenConfig;
+  readonly http: HttpConfig;
   readonly auth: AuthConfig;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   readonly engine: EngineConfig;

@@ -110,6 +110,17 @@ export const configSchema = {
         },
       },
     },
+    http: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: false },
+        host: { ...host, default: '127.0.0.1' },
+        port: { ...port, default: 8089 },
+        maxBodyBytes: { type: 'integer', minimum: 1024, maximum: 16_777_216, default: 65_536 },
+      },
+    },
     auth: {
       type: 'object',
       additionalProperties: false,

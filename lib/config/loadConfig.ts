@@ -82,6 +82,9 @@ function checkRelations(c: ServerConfig): void {
   if (c.auth.mode === 'none' && !isLoopback(c.listen.host)) {
     throw new ConfigError(`invalid configuration: auth.mode "none" is allowed only on a loopback listen.host, not ${c.listen.host}`);
   }
+  if (c.auth.mode === 'none' && c.http.enabled && !isLoopback(c.http.host)) {
+    throw new ConfigError(`invalid configuration: auth.mode "none" is allowed only on a loopback http.host, not ${c.http.host}`);
+  }
   if (c.limits.defaultMaxAnswerSeconds > c.limits.maxAnswerSecondsCap) {
     throw new ConfigError('invalid configuration: limits.defaultMaxAnswerSeconds must not exceed limits.maxAnswerSecondsCap');
   }

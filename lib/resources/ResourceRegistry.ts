@@ -19,6 +19,8 @@ export interface ResourceEvent {
 
 export type ResourceRegistryEvents = {
   event: (event: ResourceEvent) => void;
+  /** A resource was accepted (before it dials): counted by the metrics. */
+  added: (resource: Resource) => void;
 };
 
 /**
@@ -67,8 +69,21 @@ export class ResourceRegistry extends TypedEventEmitter<ResourceRegistryEvents> 
     this.#lastProcessId = Math.max(this.#lastProcessId, processId);
   }
 
+  /** Live resources per class and state (`${class} ${state}` → count), for the metrics. */
+  liveCounts(): Map<string, { resourceClass: ResourceClass; state: string; count: number }> {
+    const counts = new Map<string, { resourceClass: ResourceClass; state: string; count: number }>();
+    for (const r of this.#live.values()) {
+      const key = `${r.resourceClass} ${r.state}`;
+      const entry = counts.get(key) ?? { resourceClass: r.resourceClass, state: r.state, count: 0 };
+      entry.count++;
+      counts.set(key, entry);
+    }
+    return counts;
+  }
+
   add(resource: Resource): void {
     this.#live.set(resource.resId, resource);
+    this.emit('added', resource);
     const forward = (name: ResourceEvent['name'], params: object, finalContext?: ResourceContext): void => {
       this.emit('event', {
         resId: resource.resId,

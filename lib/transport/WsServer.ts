@@ -7,6 +7,7 @@ import type { RpcApi } from '../api/RpcApi.js';
 import type { ListenConfig } from '../config/ServerConfig.js';
 import type { EventHub } from '../events/EventHub.js';
 import type { Logger } from '../util/logger.js';
+import { bearerToken } from './bearer.js';
 import { ClientSession } from './ClientSession.js';
 
 const HEARTBEAT_MS = 30_000;
@@ -27,8 +28,6 @@ type Admission =
   | { readonly ok: true }
   | { readonly ok: false; readonly status: number; readonly headers?: OutgoingHttpHeaders; readonly reason: string };
 
-/** `Authorization: Bearer <token68>` (RFC 6750 section 2.1). */
-const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
 
 /**
  * The WebSocket listener: checks each upgrade (Origin, Bearer key, failed
@@ -112,10 +111,9 @@ export class WsServer {
     if (origin !== undefined && !this.#origins.has(origin.toLowerCase())) {
       return { ok: false, status: 403, reason: `origin ${origin.slice(0, 100)} is not in listen.allowedOrigins` };
     }
-    const header = req.headers.authorization;
-    if (header === undefined) return { ok: true };
-    const key = BEARER.exec(header)?.[1];
-    const outcome = key === undefined ? ({ kind: 'refused' } as const) : await this.auth.authenticator.authenticate(key, req.socket.remoteAddress ?? 'unknown');
+    const key = bearerToken(req.headers.authorization);
+    if (key === undefined) return { ok: true };
+    const outcome = key === null ? ({ kind: 'refused' } as const) : await this.auth.authenticator.authenticate(key, req.socket.remoteAddress ?? 'unknown');
     switch (outcome.kind) {
       case 'throttled':
         return {

@@ -30,6 +30,8 @@ export interface TestServer<E extends TelephonyEngine> {
   readonly engine: E;
   readonly config: ServerConfig;
   readonly url: string;
+  /** Base URL of the HTTP API (`http://127.0.0.1:<port>`). */
+  readonly httpUrl: string;
   /** The account every client of `connect()` uses, and a key of it. */
   readonly accountId: string;
   readonly apiKey: string;
@@ -57,6 +59,8 @@ export async function startTestServer<E extends TelephonyEngine = ScriptedTeleph
   const config = loadConfig({
     env: {
       CTI_LISTEN__PORT: '0',
+      CTI_HTTP__ENABLED: 'true',
+      CTI_HTTP__PORT: '0',
       CTI_MEDIA_DIR: join(root, 'media'),
       CTI_DATA_DIR: join(root, 'data'),
       CTI_RECORDINGS_DIR: join(root, 'recordings'),
@@ -93,11 +97,13 @@ export async function startTestServer<E extends TelephonyEngine = ScriptedTeleph
   }
   const address = await server.start();
   const url = `ws://127.0.0.1:${address.port}`;
+  const httpUrl = `http://127.0.0.1:${server.httpAddress?.port}`;
   return {
     server,
     engine,
     config,
     url,
+    httpUrl,
     store,
     accountId: TEST_ACCOUNT,
     apiKey,

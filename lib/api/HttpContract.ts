@@ -1,0 +1,133 @@
+import { randomUUID } from 'node:crypto';
+import type { ExtDuoCallbackConstructParams, ExtNotifyCallConstructParams } from './generated/types.js';
+import { ServiceError, type ParamProblem } from '../errors/ServiceError.js';
+import type { JsonSchema, OpenRpcDocument } from './OpenRpcDocument.js';
+import { openRpcDocument } from './RpcContract.js';
+
+/**
+ * The HTTP API's params (seed 000), derived from the JSON-RPC contract: each
+ * HTTP field names the RPC param whose schema it takes, so ranges, patterns
+ * and limits have one source (rpc-schema/openrpc.json). Only the seed's own
+ * additions (`recording`, `record_mode`) are defined here.
+ */
+
+/** An HTTP body field: its seed 000 name, the RPC param it carries, its seed default. */
+interface Field {
+  readonly name: string;
+  readonly rpc: string | null;
+  readonly description: string;
+  readonly default?: unknown;
+  /** For fields with no RPC counterpart. */
+  readonly schema?: JsonSchema;
+}
+
+export type HttpRouteName = 'duo_callback' | 'notify_call';
+
+const DUO_FIELDS: readonly Field[] = [
+  { name: 'from1', rpc: 'from1_uri', description: 'Caller id shown to party 1; omitted or null: the gateway\'s.' },
+  { name: 'to1', rpc: 'to1_uri', description: 'Party 1: a phone number or a SIP URI of a configured gateway.' },
+  { name: 'from2', rpc: 'from2_uri', description: 'Caller id shown to party 2; omitted or null: the gateway\'s.' },
+  { name: 'to2', rpc: 'to2_uri', description: 'Party 2; must not be the same number as `to1`.' },
+  { name: 'ring_tone', rpc: 'ring_play_file', description: 'Media file played to party 1 while party 2 is dialled (`ring_tone_mode`); empty or null: party 2\'s real ringback.' },
+  { name: 'ring_tone_mode', rpc: 'ring_play_mode', default: 3, description: '0: from party 2\'s first 18x; 1: from dialling until the first 18x; 2: from dialling until party 2 answers; 3: the whole file before party 2 is dialled.' },
+  { name: 'max_dial_duration', rpc: 'max_ring_seconds', default: 45, description: 'Seconds each party may take to answer after being dialled.' },
+  { name: 'max_call_duration', rpc: 'max_answer_seconds', description: 'Seconds the two parties may talk; omitted: the server\'s default.' },
+  {
+    name: 'recording',
+    rpc: null,
+    default: false,
+    // 0/1 as well: seed 002's SDK sends the flag as a number.
+    schema: { type: ['boolean', 'integer', 'null'], enum: [true, false, 1, 0, null] },
+    description: 'Record the call (`true` or `1`): a stereo WAV in the server\'s recordings folder, named in the released event\'s `record_file`.',
+  },
+  {
+    name: 'record_mode',
+    rpc: null,
+    default: 0,
+    schema: { type: ['integer', 'null'], enum: [0, 1, 2, null] },
+    description: 'When recording starts: 0 when both parties are bridged (the only mode this server implements so far; 1 and 2, from dialling party 1 or 2, are refused).',
+  },
+  { name: 'user_data', rpc: 'user_data', description: 'Echoed in every event of the call.' },
+];
+
+const NOTIFY_FIELDS: readonly Field[] = [
+  { name: 'from', rpc: 'from_uri', description: 'Caller id shown to the callee; omitted or null: the gateway\'s.' },
+  { name: 'to', rpc: 'to_uri', description: 'The callee, or a list tried in order.' },
+  { name: 'play_content', rpc: 'play_content', description: 'The prompt (see docs/api.md for its forms).' },
+  { name: 'play_repeat', rpc: 'play_repeat', default: 1, description: 'Extra plays after the first.' },
+  { name: 'max_dial_duration', rpc: 'max_ring_seconds', description: 'Seconds the callee may ring.' },
+  { name: 'user_data', rpc: 'user_data', description: 'Echoed in every event of the call.' },
+];
+
+const ROUTE_FIELDS: Readonly<Record<HttpRouteName, { readonly method: string; readonly fields: readonly Field[] }>> = {
+  duo_callback: { method: 'ext.duo_callback.construct', fields: DUO_FIELDS },
+  notify_call: { method: 'ext.notify_call.construct', fields: NOTIFY_FIELDS },
+};
+
+/** `{account_id}` of the seeds' URLs: the grammar of account ids (lib/accounts). */
+export const ACCOUNT_ID_SCHEMA: JsonSchema = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' };
+
+export class HttpContract {
+  /** JSON Schema of each construct body, its `$ref`s pointing into `components` of the OpenRPC document. */
+  readonly bodies: Readonly<Record<HttpRouteName, JsonSchema>>;
+
+  constructor(readonly document: OpenRpcDocument = openRpcDocument) {
+    this.bodies = {
+      duo_callback: this.#body('duo_callback'),
+      notify_call: this.#body('notify_call'),
+    };
+  }
+
+  /**
+   * The RPC params of a schema-valid duo_callback body: seed names → RPC
+   * names, seed defaults applied, `recording: true` → a new file name.
+   * @throws ServiceError invalid_params naming `record_mode` for modes 1 and 2 (not implemented).
+   */
+  duoCallbackParams(body: Readonly<Record<string, unknown>>): ExtDuoCallbackConstructParams {
+    const params = this.#rename('duo_callback', body) as unknown as ExtDuoCallbackConstructParams & Record<string, unknown>;
+    const problems: ParamProblem[] = [];
+    const mode = body.record_mode ?? 0;
+    if (mode !== 0) problems.push({ param: 'record_mode', message: 'only 0 (record from the bridge) is implemented on this server' });
+    if (problems.length) throw ServiceError.invalidParams(problems);
+    // The seed's flag has no file name: one per call, unguessable, in the account's folder.
+    return body.recording === true || body.recording === 1 ? { ...params, record_file: `http/${randomUUID()}.wav` } : params;
+  }
+
+  notifyCallParams(body: Readonly<Record<string, unknown>>): ExtNotifyCallConstructParams {
+    return this.#rename('notify_call', body) as unknown as ExtNotifyCallConstructParams;
+  }
+
+  /** The RPC param name of an HTTP field, for error messages that name what the client sent. */
+  httpName(route: HttpRouteName, rpcParam: string): string {
+    return ROUTE_FIELDS[route].fields.find((f) => f.rpc === rpcParam)?.name ?? rpcParam;
+  }
+
+  #rename(route: HttpRouteName, body: Readonly<Record<string, unknown>>): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const field of ROUTE_FIELDS[route].fields) {
+      const value = body[field.name] ?? field.default;
+      if (field.rpc && value !== undefined && value !== null) out[field.rpc] = value;
+    }
+    return out;
+  }
+
+  #body(route: HttpRouteName): JsonSchema {
+    const { method: methodName, fields } = ROUTE_FIELDS[route];
+    const method = this.document.methods.find((m) => m.name === methodName);
+    if (!method) throw new Error(`rpc-schema has no ${methodName}`);
+    const properties: Record<string, JsonSchema> = {};
+    const required: string[] = [];
+    for (const field of fields) {
+      const param = field.rpc ? method.params.find((p) => p.name === field.rpc) : undefined;
+      if (field.rpc && !param) throw new Error(`rpc-schema's ${methodName} has no param ${field.rpc}`);
+      const schema = param?.schema ?? field.schema!;
+      properties[field.name] = {
+        ...(schema.$ref ? { allOf: [schema] } : schema),
+        description: field.description,
+        ...(field.default !== undefined ? { default: field.default } : {}),
+      };
+      if (param?.required) required.push(field.name);
+    }
+    return { type: 'object', additionalProperties: false, required, properties };
+  }
+}
