@@ -120,6 +120,7 @@ export class CtiServer {
           contract: new HttpContract(),
           service: this.service,
           authenticator,
+          directory,
           openAccount: open ? DEFAULT_ACCOUNT : null,
           metrics,
           readiness: { engine: () => engine.available, store: async () => (storeCheck ? storeCheck.ping().then(() => true) : true) },

@@ -43,4 +43,10 @@ export interface AccountDirectory {
   authenticate(presentedKey: string): Promise<Account | null>;
   /** The account as stored now (limits can change while the server runs), or null. */
   get(accountId: string): Promise<Account | null>;
+  /**
+   * The signing key (64 hex characters, `signingKeyOf`) of an API key by its
+   * public id, with its enabled account; null for an unknown, revoked or
+   * pre-signing key or a disabled account. Rejects only when the store is unreachable.
+   */
+  signingKey(keyId: string): Promise<{ readonly account: Account; readonly signingKey: string } | null>;
 }

@@ -6,7 +6,7 @@ import type { AccountsTable, ApiKeysTable } from '../store/StoreTables.js';
 import type { Logger } from '../util/logger.js';
 import type { Account, AccountDirectory, AccountLimits } from './Account.js';
 import { DEFAULT_LIMITS, isAccountId, validate, type NewAccountInput } from './accountInput.js';
-import { generateKey, hashSecret, parseKey, verifySecret, type ParsedKey } from './apiKey.js';
+import { generateKey, hashSecret, KEY_ID_PATTERN, parseKey, signingKeyOf, verifySecret, type ParsedKey } from './apiKey.js';
 import { AuthCache } from './AuthCache.js';
 
 /** An account with its bookkeeping times (Unix milliseconds). */
@@ -100,6 +100,20 @@ export class AccountStore implements AccountDirectory {
     if (!found) return null;
     await this.#recordUse(found.keyId);
     return found.account;
+  }
+
+  async signingKey(keyId: string): Promise<{ account: Account; signingKey: string } | null> {
+    if (!new RegExp(KEY_ID_PATTERN).test(keyId)) return null;
+    const row = await this.#db
+      .selectFrom('api_keys')
+      .innerJoin('accounts', 'accounts.account_id', 'api_keys.account_id')
+      .selectAll('accounts')
+      .select(['api_keys.signing_key', 'api_keys.revoked_at'])
+      .where('api_keys.key_id', '=', keyId)
+      .executeTakeFirst();
+    if (!row || row.revoked_at !== null || row.enabled !== 1 || row.signing_key === null) return null;
+    await this.#recordUse(keyId);
+    return { account: toAccount(row), signingKey: row.signing_key };
   }
 
   /** The account as stored now, or null (also for a malformed id). */
@@ -257,6 +271,7 @@ export class AccountStore implements AccountDirectory {
       account_id: accountId,
       label,
       secret_hash: await hashSecret(secret),
+      signing_key: signingKeyOf(secret),
       created_at: this.#now(),
       last_used_at: null,
       revoked_at: null,

@@ -58,23 +58,31 @@ export class Authenticator {
    * Rejects only when the store is unreachable.
    */
   authenticate(presentedKey: string, source: string): Promise<AuthOutcome> {
+    return this.check(source, () => (presentedKey.length <= MAX_API_KEY_CHARS ? this.directory.authenticate(presentedKey) : Promise.resolve(null)));
+  }
+
+  /**
+   * Any credential check under the same throttle (signed HTTP requests):
+   * `lookup` resolves the account the credential proves, or null (a failure).
+   */
+  check(source: string, lookup: () => Promise<Account | null>): Promise<AuthOutcome> {
     const queue = this.#queues.get(source) ?? { tail: Promise.resolve(), pending: 0 };
     if (queue.pending >= MAX_QUEUED_PER_SOURCE) return Promise.resolve({ kind: 'throttled', retryAfterMs: 1000 });
     queue.pending++;
     this.#queues.set(source, queue);
-    const check = queue.tail.then(() => this.#check(presentedKey, source));
+    const check = queue.tail.then(() => this.#check(lookup, source));
     queue.tail = check.catch(() => undefined);
     return check.finally(() => {
       if (--queue.pending === 0) this.#queues.delete(source);
     });
   }
 
-  async #check(presentedKey: string, source: string): Promise<AuthOutcome> {
+  async #check(lookup: () => Promise<Account | null>, source: string): Promise<AuthOutcome> {
     const failures = await this.#failures.get(source);
     if (failures && failures.consumedPoints >= this.#maxFailures) {
       return { kind: 'throttled', retryAfterMs: Math.max(1, failures.msBeforeNext) };
     }
-    const account = presentedKey.length <= MAX_API_KEY_CHARS ? await this.directory.authenticate(presentedKey) : null;
+    const account = await lookup();
     if (account) return { kind: 'accepted', account };
     await this.#failures.penalty(source, 1);
     return { kind: 'refused' };

@@ -17,6 +17,11 @@ export class SingleAccountDirectory implements AccountDirectory {
     return Promise.resolve(DEFAULT_ACCOUNT);
   }
 
+  /** No keys here: with authentication off, HTTP requests need no signature. */
+  signingKey(): Promise<null> {
+    return Promise.resolve(null);
+  }
+
   get(accountId: string): Promise<Account | null> {
     return Promise.resolve(accountId === DEFAULT_ACCOUNT.accountId ? DEFAULT_ACCOUNT : null);
   }

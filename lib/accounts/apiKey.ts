@@ -5,7 +5,7 @@
  * once and only its scrypt hash is stored. Word characters only, so a
  * double-click selects the whole key and no shell or URL needs quoting.
  */
-import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { createHmac, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { customAlphabet } from 'nanoid';
 
 const ALPHANUMERIC = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
@@ -50,6 +50,19 @@ export function parseKey(presented: unknown): ParsedKey | null {
   if (typeof presented !== 'string' || presented.length !== PRESENTED_KEY_LENGTH) return null;
   const m = PRESENTED_KEY.exec(presented);
   return m ? { keyId: m[1]!, secret: m[2]! } : null;
+}
+
+/** Label of the signing-key derivation: a later scheme would derive another key from the same secret. */
+const SIGNING_LABEL = 'cti-request-signing-v1';
+
+/**
+ * The HMAC key of signed HTTP requests (docs/http-api.md#signed-requests):
+ * HMAC-SHA256(key = the secret, message = `cti-request-signing-v1`), 64 hex
+ * characters. The server stores it when the key is created (the secret itself
+ * only as an scrypt hash); clients derive it from their key the same way.
+ */
+export function signingKeyOf(secret: string): string {
+  return createHmac('sha256', secret).update(SIGNING_LABEL).digest('hex');
 }
 
 /** `scrypt$<N>$<r>$<p>$<salt>$<hash>` (base64url), with a fresh random salt. */

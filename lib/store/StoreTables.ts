@@ -33,6 +33,11 @@ export interface ApiKeysTable {
   label: string;
   /** `scrypt$<N>$<r>$<p>$<salt b64url>$<hash b64url>`; never the secret. */
   secret_hash: string;
+  /**
+   * HMAC key of signed HTTP requests, derived from the secret (`signingKeyOf`);
+   * null for keys created before migration 0003, which can only use Bearer.
+   */
+  signing_key: string | null;
   created_at: number;
   last_used_at: number | null;
   revoked_at: number | null;

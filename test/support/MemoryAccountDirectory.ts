@@ -21,6 +21,10 @@ export class MemoryAccountDirectory implements AccountDirectory {
     return Promise.resolve(null);
   }
 
+  signingKey(): Promise<null> {
+    return Promise.resolve(null);
+  }
+
   get(accountId: string): Promise<Account | null> {
     return Promise.resolve(this.#accounts.get(accountId) ?? null);
   }

@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely';
 import * as m0001 from './0001_accounts.js';
 import * as m0002 from './0002_events.js';
+import * as m0003 from './0003_api_key_signing.js';
 
 /**
  * Every migration, in order. Names sort as they run (Kysely applies them in
@@ -10,4 +11,5 @@ import * as m0002 from './0002_events.js';
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001_accounts': m0001,
   '0002_events': m0002,
+  '0003_api_key_signing': m0003,
 };

@@ -1,7 +1,7 @@
 import { Ajv, type ErrorObject as AjvError } from 'ajv';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { AddressInfo } from 'node:net';
-import type { Account } from '../../accounts/Account.js';
+import type { Account, AccountDirectory } from '../../accounts/Account.js';
 import type { Authenticator } from '../../accounts/Authenticator.js';
 import { ACCOUNT_ID_SCHEMA, type HttpContract, type HttpRouteName } from '../../api/HttpContract.js';
 import type { JsonSchema } from '../../api/OpenRpcDocument.js';
@@ -12,6 +12,7 @@ import type { CallService } from '../../service/CallService.js';
 import type { Logger } from '../../util/logger.js';
 import { bearerToken } from '../bearer.js';
 import { openApiDocument } from './openApiDocument.js';
+import { NonceCache, SIGNATURE_WINDOW_SECONDS, sign, signaturesMatch, signedParts, stringToSign, type SignedParts } from './RequestSignature.js';
 import type { ServerMetrics } from './ServerMetrics.js';
 
 /** What `GET /readyz` checks. */
@@ -27,6 +28,8 @@ export interface HttpServerDeps {
   readonly contract: HttpContract;
   readonly service: CallService;
   readonly authenticator: Authenticator;
+  /** Where signing keys of signed requests are looked up. */
+  readonly directory: AccountDirectory;
   /** The account of every request when `auth.mode` is `none`; null: a key is required. */
   readonly openAccount: Account | null;
   readonly metrics: ServerMetrics;
@@ -78,6 +81,9 @@ const CODE_FOR_STATUS: Readonly<Record<number, string>> = {
   415: 'unsupported_media_type',
 };
 
+/** Nonces remembered at once (each for 10 min): about 166 signed requests per second, sustained, per node. */
+const MAX_NONCES = 100_000;
+
 /** The owner session of resources constructed over HTTP: no connection receives their events directly. */
 const HTTP_SESSION = 'http';
 
@@ -98,6 +104,11 @@ export class HttpServer {
   readonly #app: FastifyInstance;
   /** The account each authenticated request acts for. */
   readonly #accounts = new WeakMap<FastifyRequest, Account>();
+  /** Signed requests whose signature is checked once their body is read. */
+  readonly #signed = new WeakMap<FastifyRequest, SignedParts>();
+  /** The raw JSON body of each request, for the body hash of signed requests. */
+  readonly #rawBodies = new WeakMap<FastifyRequest, Buffer>();
+  readonly #nonces = new NonceCache(MAX_NONCES);
 
   constructor(private readonly deps: HttpServerDeps) {
     const app = Fastify({
@@ -110,6 +121,13 @@ export class HttpServer {
     this.#app = app;
     // JSON only: a text/plain body would reach the schema as a string (fastify parses it by default).
     app.removeContentTypeParser('text/plain');
+    // fastify's own JSON parser (prototype-poisoning checks included), keeping the bytes signatures cover.
+    const parseJson = app.getDefaultJsonParser('error', 'error');
+    app.removeContentTypeParser('application/json');
+    app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
+      this.#rawBodies.set(req, body as Buffer);
+      parseJson(req, (body as Buffer).toString('utf8'), done);
+    });
     const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: false, coerceTypes: false });
     ajv.addSchema({ $id: 'openrpc', components: deps.contract.document.components } as JsonSchema);
     app.setValidatorCompiler(({ schema }) => ajv.compile(resolvable(schema as JsonSchema)));
@@ -135,7 +153,10 @@ export class HttpServer {
       required: ['account_id', 'id'],
       properties: { account_id: ACCOUNT_ID_SCHEMA, id: { $ref: '#/components/schemas/ResId' } },
     };
-    const authenticated = { onRequest: (req: FastifyRequest) => this.#authenticate(req as AccountRequest) };
+    const authenticated = {
+      onRequest: (req: FastifyRequest) => this.#authenticate(req as AccountRequest),
+      preValidation: (req: FastifyRequest) => this.#verifySignature(req as AccountRequest),
+    };
 
     app.get('/healthz', () => ({ status: 'ok' }));
     app.get('/readyz', async (_req, reply) => {
@@ -181,6 +202,13 @@ export class HttpServer {
    */
   async #authenticate(req: AccountRequest): Promise<void> {
     let account = this.deps.openAccount;
+    const signed = account ? null : signedParts(req.headers);
+    if (typeof signed === 'string') throw this.#unauthorized(signed);
+    if (signed) {
+      if (req.headers.authorization !== undefined) throw this.#unauthorized('send either Authorization or a signature, not both');
+      this.#signed.set(req, signed);
+      return;
+    }
     if (!account) {
       const key = bearerToken(req.headers.authorization);
       if (key === undefined) throw this.#unauthorized('send Authorization: Bearer <api key>');
@@ -191,10 +219,43 @@ export class HttpServer {
       if (outcome.kind === 'refused') throw this.#unauthorized('invalid API key');
       account = outcome.account;
     }
+    this.#admit(req, account);
+  }
+
+  #admit(req: AccountRequest, account: Account): void {
     if (req.params.account_id !== account.accountId) {
       throw new HttpRefusal(403, 'forbidden', 'the path names another account than the API key\'s');
     }
     this.#accounts.set(req, account);
+  }
+
+  /**
+   * A signed request (RequestSignature.ts), once its body is read: inside the
+   * time window, the HMAC of the key's signing key, then a nonce not seen
+   * before (recorded only for a valid signature, so nobody can burn another
+   * client's nonces). Failed signatures count against the source address as
+   * failed keys do.
+   */
+  async #verifySignature(req: AccountRequest): Promise<void> {
+    const parts = this.#signed.get(req);
+    if (!parts) return;
+    const now = Date.now();
+    if (Math.abs(now / 1000 - parts.timestamp) > SIGNATURE_WINDOW_SECONDS) {
+      throw this.#unauthorized(`x-cti-timestamp is more than ${SIGNATURE_WINDOW_SECONDS} s from the server's clock (${Math.floor(now / 1000)})`);
+    }
+    const text = stringToSign(req.method, req.url, parts.timestamp, parts.nonce, this.#rawBodies.get(req) ?? '');
+    const outcome = await this.deps.authenticator.check(req.ip, async () => {
+      const found = await this.deps.directory.signingKey(parts.keyId);
+      return found && signaturesMatch(sign(found.signingKey, text), parts.signature) ? found.account : null;
+    });
+    if (outcome.kind === 'throttled') {
+      throw new ServiceError('rate_limited', 'too many failed authentication attempts from this address', { retry_after_ms: outcome.retryAfterMs });
+    }
+    if (outcome.kind === 'refused') throw this.#unauthorized('invalid signature');
+    const nonce = this.#nonces.add(parts.keyId, parts.nonce, now);
+    if (nonce === 'replayed') throw this.#unauthorized('x-cti-nonce was already used');
+    if (nonce === 'full') throw new ServiceError('rate_limited', 'too many signed requests in the signature window', { retry_after_ms: 1000 });
+    this.#admit(req, outcome.account);
   }
 
   #unauthorized(message: string): HttpRefusal {
