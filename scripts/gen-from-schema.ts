@@ -2,6 +2,7 @@
  * Generates, from rpc-schema/openrpc.json (the one source of the contract):
  *   lib/api/generated/types.ts  — TypeScript types of every params, result and event
  *   docs/api.md                 — the API reference
+ *   docs/http-api.md            — the HTTP API's reference part (below its marker), from the OpenAPI document
  * `--check` fails (exit 1) when a generated file is out of date, so CI
  * catches a schema edit that was not followed by `npm run gen`.
  */
@@ -10,6 +11,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compile, type JSONSchema } from 'json-schema-to-typescript';
 import { renderApiMarkdown } from './render-api-markdown.js';
+import { MARKER, renderHttpMarkdown } from './render-http-markdown.js';
+import { HttpContract } from '../lib/api/HttpContract.js';
+import { openApiDocument } from '../lib/transport/http/openApiDocument.js';
 import type { OpenRpcDocument } from '../lib/api/OpenRpcDocument.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -100,7 +104,20 @@ async function generateTypes(): Promise<string> {
 const outputs: Array<[string, string]> = [
   ['lib/api/generated/types.ts', await generateTypes()],
   ['docs/api.md', renderApiMarkdown(doc)],
+  ['docs/http-api.md', httpApiMarkdown()],
 ];
+
+/** The hand-written part of docs/http-api.md, then the reference rendered from the OpenAPI document. */
+function httpApiMarkdown(): string {
+  let current = '';
+  try {
+    current = readFileSync(join(root, 'docs/http-api.md'), 'utf8');
+  } catch {
+    // First run: only the reference.
+  }
+  const handWritten = current.includes(MARKER) ? current.slice(0, current.indexOf(MARKER)) : '# HTTP API\n\n';
+  return `${handWritten}${MARKER}\n${renderHttpMarkdown(openApiDocument(new HttpContract(doc)))}`;
+}
 
 const check = process.argv.includes('--check');
 let stale = 0;
