@@ -18,6 +18,7 @@ t.test('defaults', async (t) => {
   t.match(c, {
     nodeId: '0.0.0',
     listen: { host: '127.0.0.1', port: 8088, maxFrameBytes: 65536, allowedOrigins: [] },
+    http: { enabled: false, host: '127.0.0.1', port: 8089, maxBodyBytes: 65536 },
     auth: { mode: 'key', timeoutSeconds: 10, maxFailedAttempts: 10, failedAttemptsWindowSeconds: 60 },
     engine: { type: 'embedded', sipHost: '127.0.0.1', sipPort: 5060, rtpPortMin: 20000, mediaTimeoutSeconds: 30 },
     gateways: [],
@@ -114,6 +115,9 @@ t.test('authentication off only on loopback addresses', async (t) => {
   for (const host of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost', '::ffff:127.0.0.1']) {
     t.equal(loadConfig({ env: { CTI_AUTH__MODE: 'none', CTI_LISTEN__HOST: host } }).auth.mode, 'none', host);
   }
+  const http = { CTI_AUTH__MODE: 'none', CTI_HTTP__ENABLED: 'true', CTI_HTTP__HOST: '0.0.0.0' };
+  t.throws(() => loadConfig({ env: http }), { message: 'invalid configuration: auth.mode "none" is allowed only on a loopback http.host, not 0.0.0.0' });
+  t.equal(loadConfig({ env: { ...http, CTI_HTTP__ENABLED: 'false' } }).auth.mode, 'none', 'a disabled HTTP API binds nothing');
 });
 
 t.test('the server refuses a bad setting with exit code 2 and one line', async (t) => {
