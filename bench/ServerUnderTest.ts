@@ -12,6 +12,8 @@ import { RpcClient } from './RpcClient.js';
 
 export interface ServerOptions {
   readonly wsPort: number;
+  /** The HTTP API's port (construct-path comparison). */
+  readonly httpPort: number;
   readonly sipPort: number;
   readonly rtpPortMin: number;
   readonly rtpPortMax: number;
@@ -29,12 +31,14 @@ export interface ServerOptions {
 export class ServerUnderTest {
   readonly #child: ChildProcess;
   readonly url: string;
+  readonly httpUrl: string;
   readonly cpu: CpuMeter;
   readonly logPath: string;
 
-  private constructor(child: ChildProcess, url: string, logPath: string) {
+  private constructor(child: ChildProcess, url: string, httpUrl: string, logPath: string) {
     this.#child = child;
     this.url = url;
+    this.httpUrl = httpUrl;
     this.cpu = new CpuMeter(child.pid ?? -1);
     this.logPath = logPath;
   }
@@ -45,6 +49,8 @@ export class ServerUnderTest {
       CTI_LOG_LEVEL: 'warn',
       CTI_LISTEN__HOST: '127.0.0.1',
       CTI_LISTEN__PORT: String(o.wsPort),
+      CTI_HTTP__ENABLED: 'true',
+      CTI_HTTP__PORT: String(o.httpPort),
       CTI_ENGINE__TYPE: 'embedded',
       CTI_ENGINE__SIP_HOST: '127.0.0.1',
       CTI_ENGINE__SIP_PORT: String(o.sipPort),
@@ -83,7 +89,7 @@ export class ServerUnderTest {
         await new Promise((r) => setTimeout(r, 100));
       }
     }
-    return new ServerUnderTest(child, url, logPath);
+    return new ServerUnderTest(child, url, `http://127.0.0.1:${o.httpPort}`, logPath);
   }
 
   get alive(): boolean {

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SippCarrier } from '../test/support/sipp/SippCarrier.js';
 import { ProcessGroup } from './ProcessGroup.js';
-import { BASELINE_UAC_HOST, FARM_HOST, relayConcurrency, serverConcurrency, setupRate, sipBaseline, type ConcurrencyResult, type ConcurrencyTiming, type SetupRateResult } from './scenarios.js';
+import { BASELINE_UAC_HOST, constructPath, FARM_HOST, relayConcurrency, serverConcurrency, setupRate, sipBaseline, type ConcurrencyResult, type ConcurrencyTiming, type ConstructPathResult, type SetupRateResult } from './scenarios.js';
 import { ServerUnderTest } from './ServerUnderTest.js';
 import { Table } from './Table.js';
 
@@ -31,8 +31,8 @@ const TARGET_SETUPS = 100;
 const TARGET_REPLY_P99_MS = 5;
 
 const plan = quick
-  ? { setupRates: [100, 200], setupSeconds: 5, concurrency: [300], rampPerSec: 100, warmupSec: 1, holdSec: 8, uacRate: 400, uacSeconds: 3, deadlineSec: 180 }
-  : { setupRates: [50, 100, 150, 200], setupSeconds: 10, concurrency: [100, 200, 300, 400], rampPerSec: 100, warmupSec: 2, holdSec: 20, uacRate: 800, uacSeconds: 6, deadlineSec: 600 };
+  ? { setupRates: [100, 200], setupSeconds: 5, pathRate: 100, concurrency: [300], rampPerSec: 100, warmupSec: 1, holdSec: 8, uacRate: 400, uacSeconds: 3, deadlineSec: 180 }
+  : { setupRates: [50, 100, 150, 200], setupSeconds: 10, pathRate: 100, concurrency: [100, 200, 300, 400], rampPerSec: 100, warmupSec: 2, holdSec: 20, uacRate: 800, uacSeconds: 6, deadlineSec: 600 };
 
 const SERVER_CPU = '0';
 const OTHERS_CPU = '1';
@@ -96,6 +96,7 @@ async function main(): Promise<void> {
   const startServer = async (durableEvents: boolean): Promise<ServerUnderTest> => {
     const started = await ServerUnderTest.start(group, {
       wsPort: await freePort('127.0.0.1'),
+      httpPort: await freePort('127.0.0.1'),
       sipPort: await freePort('127.0.0.1'),
       rtpPortMin: 30000,
       rtpPortMax: 39999,
@@ -126,6 +127,15 @@ async function main(): Promise<void> {
   }
   // The concurrency runs use the server with stored events.
   const sut = measured!;
+
+  // The construct path, WebSocket then HTTP, on the same server (events stored).
+  const paths: ConstructPathResult[] = [];
+  for (const api of ['ws', 'http'] as const) {
+    log(`construct path: ${plan.pathRate} duo_callbacks/s over ${api} for ${plan.setupSeconds} s`);
+    const r = await constructPath(sut, { api, rate: plan.pathRate, seconds: plan.setupSeconds, earPort });
+    paths.push(r);
+    log(`  ${r.accepted}/${r.constructs} accepted, ${r.released} released, reply p50/p99/max ${f(r.replyMs.p50, 1)}/${f(r.replyMs.p99, 1)}/${f(r.replyMs.max, 1)} ms, CPU ${f(r.serverCpuPct)} %`);
+  }
 
   const concurrency: { timing: ConcurrencyTiming; server: ConcurrencyResult; baseline: ConcurrencyResult }[] = [];
   for (const calls of plan.concurrency) {
@@ -163,6 +173,13 @@ async function main(): Promise<void> {
     table.add({ scenario, metric: 'server CPU % (1 core = 100)', server: f(r.serverCpuPct), baseline: '', target: '' });
   }
   table.add({ scenario: 'setup (best, no failures)', metric: 'duo_callbacks connected/s', server: f(best, 1), baseline: `${f(uac.callsPerSec / 2)} (far ends' ceiling ÷ 2)`, target: `≥ ${TARGET_SETUPS}`, pass: best >= TARGET_SETUPS });
+  const [ws, http] = paths;
+  if (ws && http) {
+    const scenario = `construct path ${plan.pathRate}/s`;
+    table.add({ scenario, metric: 'reply p50/p99 ms (server: HTTP, baseline: WS)', server: `${f(http.replyMs.p50, 1)}/${f(http.replyMs.p99, 1)}`, baseline: `${f(ws.replyMs.p50, 1)}/${f(ws.replyMs.p99, 1)}`, target: '' });
+    table.add({ scenario, metric: 'server CPU % incl. the calls (HTTP / WS)', server: f(http.serverCpuPct), baseline: f(ws.serverCpuPct), target: '' });
+    table.add({ scenario, metric: 'accepted / constructs', server: `${http.accepted}/${http.constructs}`, baseline: `${ws.accepted}/${ws.constructs}`, target: 'all', pass: http.accepted === http.constructs && ws.accepted === ws.constructs });
+  }
   for (const { timing, server: s, baseline: b } of concurrency) {
     const scenario = `${timing.calls} bridged calls`;
     const targeted = timing.calls >= TARGET_CALLS;
@@ -178,7 +195,7 @@ async function main(): Promise<void> {
   const resultsDir = join(process.cwd(), 'bench', 'results');
   mkdirSync(resultsDir, { recursive: true });
   const file = join(resultsDir, `${new Date().toISOString().replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`);
-  writeFileSync(file, JSON.stringify({ quick, plan, machine: { cpus: cpus().map((c) => c.model), node: process.version }, uac, setups, concurrency, table: table.rows, allPassed: table.allPassed }, null, 2));
+  writeFileSync(file, JSON.stringify({ quick, plan, machine: { cpus: cpus().map((c) => c.model), node: process.version }, uac, setups, paths, concurrency, table: table.rows, allPassed: table.allPassed }, null, 2));
   console.log(`${table.allPassed ? 'all targets met' : 'SOME TARGETS MISSED'}; raw numbers: ${file}`);
 }
 

@@ -238,3 +238,74 @@ export async function relayConcurrency(group: ProcessGroup, t: ConcurrencyTiming
     await relay.close();
   }
 }
+
+// ---------------------------------------------------------------- construct path: WebSocket vs HTTP
+
+export interface ConstructPathResult {
+  readonly api: 'ws' | 'http';
+  readonly offeredPerSec: number;
+  readonly constructs: number;
+  readonly accepted: number;
+  readonly released: number;
+  /** Request sent → construct reply received. */
+  readonly replyMs: { readonly p50: number; readonly p99: number; readonly max: number };
+  readonly serverCpuPct: number;
+}
+
+/**
+ * The same duo_callbacks as `setupRate` (both answer, party 2 hangs up after
+ * 1 s) constructed over the WebSocket API or the HTTP API (one keep-alive
+ * client, fetch): what the transport adds to a construct, reply latency and
+ * server CPU, with identical call work behind it. Releases are counted through
+ * a WebSocket subscription (HTTP has no event channel of its own yet).
+ */
+export async function constructPath(server: ServerUnderTest, o: { api: 'ws' | 'http'; rate: number; seconds: number; earPort: number }): Promise<ConstructPathResult> {
+  const watcher = await RpcClient.connect(server.url);
+  let released = 0;
+  watcher.onNotification = (method) => {
+    if (method === 'ext.duo_callback.on_released') released++;
+  };
+  await watcher.call('sys.subscribe', { class: 'ext.duo_callback', event: 'on_released' });
+  const client = o.api === 'ws' ? await RpcClient.connect(server.url) : undefined;
+  const n = Math.round(o.rate * o.seconds);
+  const params = { to1: `sip:answer-${o.earPort}@carrier`, to2: `sip:hangup-1-${o.earPort}@carrier`, max_call_duration: 60 };
+  const replies: number[] = [];
+  let accepted = 0;
+  const pending: Promise<void>[] = [];
+  const cpu0 = server.cpu.sample();
+  await paced(o.rate, n, () => {
+    const sentAt = performance.now();
+    const reply =
+      client !== undefined
+        ? client.call('ext.duo_callback.construct', { to1_uri: params.to1, to2_uri: params.to2, max_answer_seconds: params.max_call_duration }).then(() => true)
+        : fetch(`${server.httpUrl}/account/default/call/duo_callback`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(params) }).then(async (r) => {
+            await r.arrayBuffer();
+            return r.ok;
+          });
+    pending.push(
+      reply.then(
+        (ok) => {
+          replies.push(performance.now() - sentAt);
+          if (ok) accepted++;
+        },
+        () => undefined,
+      ),
+    );
+  });
+  await Promise.all(pending);
+  const until = performance.now() + 20_000;
+  while (released < accepted && performance.now() < until) await sleep(50);
+  const cpu1 = server.cpu.sample();
+  client?.close();
+  watcher.close();
+  replies.sort((a, b) => a - b);
+  return {
+    api: o.api,
+    offeredPerSec: o.rate,
+    constructs: n,
+    accepted,
+    released,
+    replyMs: { p50: percentile(replies, 50), p99: percentile(replies, 99), max: replies[replies.length - 1] ?? NaN },
+    serverCpuPct: CpuMeter.percent(cpu0, cpu1),
+  };
+}
