@@ -104,14 +104,8 @@ export class AccountStore implements AccountDirectory {
 
   async signingKey(keyId: string): Promise<{ account: Account; signingKey: string } | null> {
     if (!new RegExp(KEY_ID_PATTERN).test(keyId)) return null;
-    const row = await this.#db
-      .selectFrom('api_keys')
-      .innerJoin('accounts', 'accounts.account_id', 'api_keys.account_id')
-      .selectAll('accounts')
-      .select(['api_keys.signing_key', 'api_keys.revoked_at'])
-      .where('api_keys.key_id', '=', keyId)
-      .executeTakeFirst();
-    if (!row || row.revoked_at !== null || row.enabled !== 1 || row.signing_key === null) return null;
+    const row = await this.#usableKey(keyId);
+    if (!row || row.signing_key === null) return null;
     await this.#recordUse(keyId);
     return { account: toAccount(row), signingKey: row.signing_key };
   }
@@ -217,16 +211,21 @@ export class AccountStore implements AccountDirectory {
   }
 
   async #lookupKey({ keyId, secret }: ParsedKey): Promise<KeyLookup> {
+    const row = await this.#usableKey(keyId);
+    if (!row || !(await verifySecret(secret, row.secret_hash))) return null;
+    return { keyId, account: toAccount(row) };
+  }
+
+  /** A key that is not revoked, with its account's row when that account is enabled; else undefined. */
+  async #usableKey(keyId: string) {
     const row = await this.#db
       .selectFrom('api_keys')
       .innerJoin('accounts', 'accounts.account_id', 'api_keys.account_id')
       .selectAll('accounts')
-      .select(['api_keys.secret_hash', 'api_keys.revoked_at'])
+      .select(['api_keys.secret_hash', 'api_keys.signing_key', 'api_keys.revoked_at'])
       .where('api_keys.key_id', '=', keyId)
       .executeTakeFirst();
-    if (!row || row.revoked_at !== null || row.enabled !== 1) return null;
-    if (!(await verifySecret(secret, row.secret_hash))) return null;
-    return { keyId, account: toAccount(row) };
+    return row && row.revoked_at === null && row.enabled === 1 ? row : undefined;
   }
 
   /** last_used_at at most once per interval per key on this node; a failed write is logged, not fatal. */

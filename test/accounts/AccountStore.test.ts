@@ -7,8 +7,8 @@ import { sql } from 'kysely';
 import { AccountStore, AccountStoreError, BOOTSTRAP_KEY_FILE, type AccountStoreOptions } from '../../lib/accounts/AccountStore.js';
 import { DEFAULT_LIMITS, InvalidAccountInput } from '../../lib/accounts/accountInput.js';
 import type { StoreConfig } from '../../lib/config/ServerConfig.js';
-import { Store } from '../../lib/store/Store.js';
 import { migrations } from '../../lib/store/migrations/index.js';
+import { Store } from '../../lib/store/Store.js';
 import { storeBackends } from '../support/storeBackends.js';
 
 const execFileAsync = promisify(execFile);
