@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { sql } from 'kysely';
 import { AccountStore, AccountStoreError, BOOTSTRAP_KEY_FILE, type AccountStoreOptions } from '../../lib/accounts/AccountStore.js';
 import { DEFAULT_LIMITS, InvalidAccountInput } from '../../lib/accounts/accountInput.js';
+import { signingKeyOf } from '../../lib/accounts/apiKey.js';
 import type { StoreConfig } from '../../lib/config/ServerConfig.js';
 import { migrations } from '../../lib/store/migrations/index.js';
 import { Store } from '../../lib/store/Store.js';
@@ -236,6 +237,22 @@ for (const backend of storeBackends(t)) {
       const keys = await accounts.listKeys('acme');
       t.same(keys.map((k) => k.keyId).sort(), [keyId, revoked.keyId].sort());
       t.match(keys.find((k) => k.keyId === revoked.keyId), { revokedAt: Number });
+    });
+
+    t.test('signing keys: derived from the secret at creation, gone with the key or the account', async (t) => {
+      const { accounts } = await open(t, await backend.newStore());
+      await accounts.create({ accountId: 'signer' });
+      const { key, keyId } = await accounts.createKey('signer');
+      const secret = key.split('_')[2]!;
+      t.match(await accounts.signingKey(keyId), { account: { accountId: 'signer' }, signingKey: signingKeyOf(secret) });
+      t.not((await accounts.signingKey(keyId))!.signingKey, secret, 'not the secret itself');
+      t.notMatch(JSON.stringify(await accounts.listKeys('signer')), signingKeyOf(secret), 'never listed');
+      for (const bad of ['', 'x'.repeat(16), `${keyId}'--`, 'a'.repeat(10_000)]) t.equal(await accounts.signingKey(bad), null, `malformed or unknown ${bad.slice(0, 20)}`);
+      await accounts.setEnabled('signer', false);
+      t.equal(await accounts.signingKey(keyId), null, 'disabled account');
+      await accounts.setEnabled('signer', true);
+      await accounts.revokeKey(keyId);
+      t.equal(await accounts.signingKey(keyId), null, 'revoked key');
     });
 
     t.test('two stores on one database see the same accounts and revocations', async (t) => {
