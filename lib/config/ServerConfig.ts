@@ -28,6 +28,12 @@ export interface HttpConfig {
   readonly port: number;
   /** Largest request body read; a larger one is answered 413 without being read further. */
   readonly maxBodyBytes: number;
+  /**
+   * A request must arrive whole within this many seconds, and a connection
+   * idle this long is closed: a client trickling bytes cannot hold a socket
+   * (fastify's default is no limit).
+   */
+  readonly requestTimeoutSeconds: number;
 }
 
 /** How connections prove their account (issue 8; docs/security.md). */

@@ -119,6 +119,7 @@ export const configSchema = {
         host: { ...host, default: '127.0.0.1' },
         port: { ...port, default: 8089 },
         maxBodyBytes: { type: 'integer', minimum: 1024, maximum: 16_777_216, default: 65_536 },
+        requestTimeoutSeconds: seconds(30, 3600),
       },
     },
     auth: {

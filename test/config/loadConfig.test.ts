@@ -18,7 +18,7 @@ t.test('defaults', async (t) => {
   t.match(c, {
     nodeId: '0.0.0',
     listen: { host: '127.0.0.1', port: 8088, maxFrameBytes: 65536, allowedOrigins: [] },
-    http: { enabled: false, host: '127.0.0.1', port: 8089, maxBodyBytes: 65536 },
+    http: { enabled: false, host: '127.0.0.1', port: 8089, maxBodyBytes: 65536, requestTimeoutSeconds: 30 },
     auth: { mode: 'key', timeoutSeconds: 10, maxFailedAttempts: 10, failedAttemptsWindowSeconds: 60 },
     engine: { type: 'embedded', sipHost: '127.0.0.1', sipPort: 5060, rtpPortMin: 20000, mediaTimeoutSeconds: 30 },
     gateways: [],

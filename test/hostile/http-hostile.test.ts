@@ -2,6 +2,7 @@
 // huge headers, traversal in paths and file names, CR/LF toward SIP, and
 // authentication off (auth.mode "none"). Every case gets the documented error
 // body, the server keeps answering, nothing is dialled.
+import { connect } from 'node:net';
 import t from 'tap';
 import { startTestServer } from '../support/startTestServer.js';
 
@@ -58,4 +59,24 @@ t.test('auth.mode "none": every request is the account default, other paths 403'
     });
   t.equal((await send('default')).status, 200);
   t.equal((await send('test')).status, 403);
+});
+
+t.test('a client trickling its request is cut off at http.requestTimeoutSeconds', async (t) => {
+  const ts = await startTestServer({ env: { CTI_HTTP__REQUEST_TIMEOUT_SECONDS: '1' } });
+  t.teardown(() => ts.server.stop());
+  const port = Number(new URL(ts.httpUrl).port);
+  const started = Date.now();
+  const answer = await new Promise<string>((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.write(`POST /account/test/call/duo_callback HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ts.apiKey}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"to1":`);
+    });
+    let out = '';
+    socket.on('data', (d) => (out += d.toString()));
+    socket.on('close', () => resolve(out));
+    socket.on('error', reject);
+  });
+  const seconds = (Date.now() - started) / 1000;
+  t.ok(seconds >= 0.9 && seconds < 10, `closed after ${seconds.toFixed(1)} s`);
+  t.match(answer, /^(HTTP\/1\.1 408|$)/, 'a 408 or a plain close, never a handled request');
+  t.equal(ts.engine.legs.length, 0);
 });

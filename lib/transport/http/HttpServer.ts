@@ -114,6 +114,8 @@ export class HttpServer {
     const app = Fastify({
       logger: false,
       bodyLimit: deps.config.maxBodyBytes,
+      requestTimeout: deps.config.requestTimeoutSeconds * 1000,
+      connectionTimeout: deps.config.requestTimeoutSeconds * 1000,
       // Path params are bounded by the schemas below; this bounds what the router looks at.
       routerOptions: { maxParamLength: 200 },
       return503OnClosing: true,
