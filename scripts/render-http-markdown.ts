@@ -47,6 +47,16 @@ export function renderHttpMarkdown(doc: JsonSchema): string {
   for (const [path, operations] of Object.entries(paths)) {
     for (const [method, op] of Object.entries(operations)) {
       lines.push(`### ${method.toUpperCase()} ${path}`, '', `${op.summary as string}.${op.description ? ` ${op.description as string}` : ''}`, '');
+      const query = ((op.parameters as Schema[] | undefined) ?? []).filter((p) => p.in === 'query');
+      if (query.length) {
+        lines.push('| query param | type | required | default | description |', '|---|---|---|---|---|');
+        for (const p of query) {
+          const s = p.schema as Schema;
+          const dflt = s.default === undefined ? '' : `\`${JSON.stringify(s.default)}\``;
+          lines.push(`| \`${p.name as string}\` | ${typeOf(s)} | ${p.required ? 'yes' : ''} | ${dflt} | ${cell(s.description ?? '')} |`);
+        }
+        lines.push('');
+      }
       const body = (op.requestBody as Schema | undefined)?.content as Record<string, { schema: Schema }> | undefined;
       const schema = body?.['application/json']?.schema;
       if (schema?.properties) {

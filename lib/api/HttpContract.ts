@@ -64,18 +64,42 @@ const ROUTE_FIELDS: Readonly<Record<HttpRouteName, { readonly method: string; re
   notify_call: { method: 'ext.notify_call.construct', fields: NOTIFY_FIELDS },
 };
 
+/** Query strings of the listing routes: the same params as their RPC methods (`after` is the issue's name for `after_event_id`). */
+export type HttpQueryName = 'cdr' | 'events';
+const QUERY_FIELDS: Readonly<Record<HttpQueryName, { readonly method: string; readonly fields: readonly Field[] }>> = {
+  cdr: {
+    method: 'sys.cdr.list',
+    fields: [
+      { name: 'since', rpc: 'since', description: 'Released at or after this Unix time (seconds).' },
+      { name: 'until', rpc: 'until', description: 'Released before this Unix time (seconds).' },
+      { name: 'cursor', rpc: 'cursor', description: '`next_cursor` of the previous page.' },
+      { name: 'limit', rpc: 'limit', default: 50, description: 'At most this many CDRs.' },
+    ],
+  },
+  events: {
+    method: 'sys.events.replay',
+    fields: [
+      { name: 'after', rpc: 'after_event_id', description: 'Events with a larger `event_id` than this (0: from the oldest kept).' },
+      { name: 'limit', rpc: 'limit', default: 100, description: 'At most this many events.' },
+    ],
+  },
+};
+
 /** `{account_id}` of the seeds' URLs: the grammar of account ids (lib/accounts). */
 export const ACCOUNT_ID_SCHEMA: JsonSchema = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' };
 
 export class HttpContract {
   /** JSON Schema of each construct body, its `$ref`s pointing into `components` of the OpenRPC document. */
   readonly bodies: Readonly<Record<HttpRouteName, JsonSchema>>;
+  /** JSON Schema of each listing route's query string. */
+  readonly queries: Readonly<Record<HttpQueryName, JsonSchema>>;
 
   constructor(readonly document: OpenRpcDocument = openRpcDocument) {
     this.bodies = {
-      duo_callback: this.#body('duo_callback'),
-      notify_call: this.#body('notify_call'),
+      duo_callback: this.#schema(ROUTE_FIELDS.duo_callback),
+      notify_call: this.#schema(ROUTE_FIELDS.notify_call),
     };
+    this.queries = { cdr: this.#schema(QUERY_FIELDS.cdr), events: this.#schema(QUERY_FIELDS.events) };
   }
 
   /**
@@ -111,8 +135,7 @@ export class HttpContract {
     return out;
   }
 
-  #body(route: HttpRouteName): JsonSchema {
-    const { method: methodName, fields } = ROUTE_FIELDS[route];
+  #schema({ method: methodName, fields }: { readonly method: string; readonly fields: readonly Field[] }): JsonSchema {
     const method = this.document.methods.find((m) => m.name === methodName);
     if (!method) throw new Error(`rpc-schema has no ${methodName}`);
     const properties: Record<string, JsonSchema> = {};

@@ -102,9 +102,9 @@ t.test('notify_call, cancel, and the call gone afterwards', async (t) => {
   t.match(id, /ext\.notify_call/);
   const cancelled = await ts.request('POST', ts.call(`/${id}/cancel`));
   t.same([cancelled.status, cancelled.body], [200, { id }]);
-  const gone = await ts.request('GET', ts.call(`/${id}`));
-  t.equal(gone.status, 404);
-  t.match(gone.body, { error: { code: 'not_found' } });
+  const released = await ts.request('GET', ts.call(`/${id}`));
+  t.equal(released.status, 200, 'a released call answers its final context (issue 9)');
+  t.match(released.body, { res_id: id, state: 'Released' });
   t.equal((await ts.request('POST', ts.call(`/${id}/cancel`))).status, 404, 'cancel of a released call: 404');
 });
 
@@ -249,9 +249,55 @@ t.test('health, readiness, metrics and the OpenAPI document', async (t) => {
     '/account/{account_id}/call/notify_call',
     '/account/{account_id}/call/{id}',
     '/account/{account_id}/call/{id}/cancel',
+    '/account/{account_id}/cdr',
+    '/account/{account_id}/cdr/{id}',
+    '/account/{account_id}/events',
   ]);
   const duo = doc.paths['/account/{account_id}/call/duo_callback'].post.requestBody.content['application/json'].schema;
   t.same(Object.keys(duo.properties), ['from1', 'to1', 'from2', 'to2', 'ring_tone', 'ring_tone_mode', 'max_dial_duration', 'max_call_duration', 'recording', 'record_mode', 'user_data']);
   t.match(duo.properties, { ring_tone_mode: { default: 3 }, max_dial_duration: { default: 45, maximum: 600 } }, 'ranges from rpc-schema, defaults from the seed');
   t.ok(doc.components.schemas.ResId, 'the $refs resolve inside the document');
+});
+
+t.test('CDRs and the durable event log over HTTP', async (t) => {
+  const ts = await server(t);
+  const ids: string[] = [];
+  for (const to of ['1001', '1002']) {
+    ids.push((await ts.request('POST', ts.call('/notify_call'), { to, play_content: 'prompt.wav', user_data: `u-${to}` })).body.id as string);
+  }
+  await new Promise((r) => setImmediate(r));
+  ts.engine.legs[0]!.reject(486);
+  ts.engine.legs[1]!.reject(480);
+  const account = `/account/${ts.account}`;
+  let page = await ts.request('GET', `${account}/cdr?limit=1`);
+  for (let i = 0; i < 50 && page.body.cdrs?.length !== 1; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    page = await ts.request('GET', `${account}/cdr?limit=1`);
+  }
+  t.equal(page.status, 200);
+  t.equal(page.body.cdrs.length, 1, 'limit from the query string (text coerced to an integer)');
+  t.type(page.body.next_cursor, 'string');
+  const next = await ts.request('GET', `${account}/cdr?limit=1&cursor=${encodeURIComponent(page.body.next_cursor as string)}`);
+  t.same([page.body.cdrs[0].res_id, next.body.cdrs[0]?.res_id].sort(), [...ids].sort(), 'two pages, both calls');
+  const one = await ts.request('GET', `${account}/cdr/${ids[0]}`);
+  t.match(one.body, { res_id: ids[0], user_data: 'u-1001', released: { error: { code: 'busy' } }, context: { state: 'Released' } });
+
+  const events = await ts.request('GET', `${account}/events?after=0`);
+  t.equal(events.status, 200);
+  const released = (events.body.events as Array<{ method: string; params: { res_id: string } }>).filter((e) => e.method === 'ext.notify_call.on_released');
+  t.same(released.map((e) => e.params.res_id).sort(), [...ids].sort(), 'both on_released in the log');
+  t.equal(events.body.more, false);
+  const first = (events.body.events as Array<{ params: { event_id: number } }>)[0]!.params.event_id;
+  const after = await ts.request('GET', `${account}/events?after=${first}&limit=1`);
+  t.equal(after.body.events.length, 1);
+  t.ok(after.body.events[0].params.event_id > first, 'after is exclusive');
+  t.equal(after.body.more, true);
+
+  t.match(fields((await ts.request('GET', `${account}/events`)).body), { after: 'is required' });
+  t.match(fields((await ts.request('GET', `${account}/cdr?limit=abc&since=-1&cursor=x`)).body), { limit: String, since: String, cursor: String });
+  const otherKey = await ts.accounts.create('other');
+  const foreign = await fetch(`${ts.httpUrl}/account/other/cdr/${ids[0]}`, { headers: { authorization: `Bearer ${otherKey}` } });
+  t.equal(foreign.status, 404, "another account's CDR: 404");
+  const foreignEvents = await fetch(`${ts.httpUrl}/account/other/events?after=0`, { headers: { authorization: `Bearer ${otherKey}` } });
+  t.same(((await foreignEvents.json()) as { events: unknown[] }).events, [], 'no events of another account');
 });

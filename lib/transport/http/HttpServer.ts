@@ -89,6 +89,7 @@ const HTTP_SESSION = 'http';
 
 interface AccountRoute {
   Params: { account_id: string; id?: string };
+  Querystring: { since?: number; until?: number; cursor?: string; limit?: number; after?: number };
 }
 type AccountRequest = FastifyRequest<AccountRoute>;
 
@@ -130,9 +131,14 @@ export class HttpServer {
       this.#rawBodies.set(req, body as Buffer);
       parseJson(req, (body as Buffer).toString('utf8'), done);
     });
-    const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: false, coerceTypes: false });
-    ajv.addSchema({ $id: 'openrpc', components: deps.contract.document.components } as JsonSchema);
-    app.setValidatorCompiler(({ schema }) => ajv.compile(resolvable(schema as JsonSchema)));
+    // Bodies are JSON and taken as sent; query strings are text, so "50" may be the integer 50 there only.
+    const ajvFor = (coerceTypes: boolean): Ajv => {
+      const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: false, coerceTypes });
+      ajv.addSchema({ $id: 'openrpc', components: deps.contract.document.components } as JsonSchema);
+      return ajv;
+    };
+    const [strict, coercing] = [ajvFor(false), ajvFor(true)];
+    app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'querystring' ? coercing : strict).compile(resolvable(schema as JsonSchema)));
     app.setErrorHandler((err, req, reply) => this.#fail(err as FastifyError | Error, req, reply));
     app.setNotFoundHandler((req, reply) => this.#send(reply, 404, { error: { code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}` } }));
     this.#routes(app);
@@ -181,6 +187,8 @@ export class HttpServer {
         route === 'duo_callback'
           ? service.constructDuoCallback(contract.duoCallbackParams(body), owner)
           : service.constructNotifyCall(contract.notifyCallParams(body), owner);
+      // As on the WebSocket: answered once the resource is stored, so a crash after the reply still ends in its on_released.
+      await service.durable();
       return { id: result.res_id };
     };
     for (const route of ['duo_callback', 'notify_call'] as const) {
@@ -193,7 +201,22 @@ export class HttpServer {
       return { id };
     });
     app.get<AccountRoute>('/account/:account_id/call/:id', { ...authenticated, schema: { params: callParams } }, (req: AccountRequest) =>
-      service.getResource(req.params.id!, this.#accounts.get(req)!.accountId),
+      service.resourceContext(req.params.id!, this.#accounts.get(req)!.accountId),
+    );
+    app.get<AccountRoute>('/account/:account_id/cdr', { ...authenticated, schema: { params: accountParams, querystring: contract.queries.cdr } }, (req: AccountRequest) => {
+      const { since, until, cursor, limit } = req.query;
+      return service.listCdrs(this.#accounts.get(req)!.accountId, {
+        ...(since != null ? { since } : {}),
+        ...(until != null ? { until } : {}),
+        ...(cursor != null ? { cursor } : {}),
+        limit: limit ?? 50,
+      });
+    });
+    app.get<AccountRoute>('/account/:account_id/cdr/:id', { ...authenticated, schema: { params: callParams } }, (req: AccountRequest) =>
+      service.getCdr(req.params.id!, this.#accounts.get(req)!.accountId),
+    );
+    app.get<AccountRoute>('/account/:account_id/events', { ...authenticated, schema: { params: accountParams, querystring: contract.queries.events } }, (req: AccountRequest) =>
+      service.replayEvents(this.#accounts.get(req)!.accountId, req.query.after!, req.query.limit ?? 100),
     );
   }
 

@@ -47,6 +47,18 @@ const ID_BODY = {
 } as const;
 const ACCEPTED = json(ID_BODY.content['application/json'].schema, 'The call was accepted; dialling starts now. `id` is its `res_id`.');
 
+/** A query-string schema as OpenAPI parameters. */
+function queryParams(schema: JsonSchema): JsonSchema[] {
+  const properties = schema.properties as Record<string, JsonSchema>;
+  const required = schema.required as string[];
+  return Object.entries(properties).map(([name, s]) => ({ name, in: 'query', required: required.includes(name), description: s.description, schema: s }));
+}
+
+/** The result schema of an RPC method (the HTTP route answers the same). */
+function methodResult(contract: HttpContract, method: string): JsonSchema {
+  return contract.document.methods.find((m) => m.name === method)!.result.schema;
+}
+
 /**
  * The OpenAPI 3.1 document served at `/openapi.json` and rendered into
  * docs/http-api.md: the routes of HttpServer, their bodies taken from the
@@ -90,9 +102,35 @@ export function openApiDocument(contract: HttpContract): JsonSchema {
       '/account/{account_id}/call/{id}': {
         get: {
           operationId: 'get_call',
-          summary: 'A live call\'s context',
+          summary: 'A call\'s context',
+          description: 'Live, or its final context once released (while its CDR is kept).',
           parameters: [ACCOUNT_PARAM, ID_PARAM],
           responses: { '200': json({ $ref: '#/components/schemas/ResourceContext' }, 'The call as it is now.'), ...errorResponses(['401', '403', '404']) },
+        },
+      },
+      '/account/{account_id}/cdr': {
+        get: {
+          operationId: 'list_cdrs',
+          summary: 'The account\'s CDRs, newest first, paged',
+          parameters: [ACCOUNT_PARAM, ...queryParams(contract.queries.cdr)],
+          responses: { '200': json(methodResult(contract, 'sys.cdr.list'), 'One page; `next_cursor` null on the last.'), ...errorResponses(['400', '401', '403']) },
+        },
+      },
+      '/account/{account_id}/cdr/{id}': {
+        get: {
+          operationId: 'get_cdr',
+          summary: 'One released call\'s CDR',
+          parameters: [ACCOUNT_PARAM, ID_PARAM],
+          responses: { '200': json({ $ref: '#/components/schemas/Cdr' }, 'The CDR.'), ...errorResponses(['401', '403', '404']) },
+        },
+      },
+      '/account/{account_id}/events': {
+        get: {
+          operationId: 'list_events',
+          summary: 'The durable event log of the account',
+          description: 'Every event sent for the account\'s calls, in order, after `after` (an `event_id`); `more` is true when `limit` cut the page.',
+          parameters: [ACCOUNT_PARAM, ...queryParams(contract.queries.events)],
+          responses: { '200': json(methodResult(contract, 'sys.events.replay'), 'One page of events.'), ...errorResponses(['400', '401', '403']) },
         },
       },
       '/healthz': { get: { operationId: 'healthz', summary: 'The process answers', security: [], responses: { '200': json({ type: 'object' }, '`{"status":"ok"}`') } } },
