@@ -8,7 +8,7 @@ import { startTestServer } from '../support/startTestServer.js';
 
 t.test('hostile requests get their error, never a crash', async (t) => {
   const ts = await startTestServer();
-  t.teardown(() => ts.server.stop());
+  t.teardown(() => ts.stop());
   const post = async (path: string, body: string, headers: Record<string, string> = {}) => {
     const res = await fetch(ts.httpUrl + path, {
       method: 'POST',
@@ -50,7 +50,7 @@ t.test('hostile requests get their error, never a crash', async (t) => {
 
 t.test('auth.mode "none": every request is the account default, other paths 403', async (t) => {
   const ts = await startTestServer({ env: { CTI_AUTH__MODE: 'none' } });
-  t.teardown(() => ts.server.stop());
+  t.teardown(() => ts.stop());
   const send = (account: string) =>
     fetch(`${ts.httpUrl}/account/${account}/call/duo_callback`, {
       method: 'POST',
@@ -63,7 +63,7 @@ t.test('auth.mode "none": every request is the account default, other paths 403'
 
 t.test('a client trickling its request is cut off at http.requestTimeoutSeconds', async (t) => {
   const ts = await startTestServer({ env: { CTI_HTTP__REQUEST_TIMEOUT_SECONDS: '1' } });
-  t.teardown(() => ts.server.stop());
+  t.teardown(() => ts.stop());
   const port = Number(new URL(ts.httpUrl).port);
   const started = Date.now();
   const answer = await new Promise<string>((resolve, reject) => {

@@ -22,7 +22,7 @@ Content-Length: xxx
 
 async function server(t: Test, limits?: Partial<AccountLimits>) {
   const ts = await startTestServer();
-  t.teardown(() => ts.server.stop());
+  t.teardown(() => ts.stop());
   const key = limits ? await ts.accounts.create('limited', limits) : ts.apiKey;
   const account = limits ? 'limited' : ts.accountId;
   const request = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {

@@ -14,7 +14,7 @@ const section = README.slice(README.indexOf('## The HTTP API'), README.indexOf('
 
 t.test('the README curl examples work as written', async (t) => {
   const ts = await startTestServer();
-  t.teardown(() => ts.server.stop());
+  t.teardown(() => ts.stop());
   const key = await ts.accounts.create('default');
   const cwd = mkdtempSync(join(tmpdir(), 'cti-readme-'));
   mkdirSync(join(cwd, 'data'));

@@ -50,7 +50,7 @@ async function send(base: string, r: Signed, extra: Record<string, string> = {})
 
 async function server(t: Test) {
   const ts = await startTestServer();
-  t.teardown(() => ts.server.stop());
+  t.teardown(() => ts.stop());
   return ts;
 }
 
