@@ -47,6 +47,11 @@ const ID_BODY = {
 } as const;
 const ACCEPTED = json(ID_BODY.content['application/json'].schema, 'The call was accepted; dialling starts now. `id` is its `res_id`.');
 
+/** A read-only route of an account: its 200 answer and the error statuses it can give. */
+function getOperation(operationId: string, summary: string, parameters: JsonSchema[], ok: JsonSchema, errors: readonly string[], description?: string): JsonSchema {
+  return { get: { operationId, summary, ...(description ? { description } : {}), parameters, responses: { '200': ok, ...errorResponses(errors) } } };
+}
+
 /** A query-string schema as OpenAPI parameters. */
 function queryParams(schema: JsonSchema): JsonSchema[] {
   const properties = schema.properties as Record<string, JsonSchema>;
@@ -99,40 +104,36 @@ export function openApiDocument(contract: HttpContract): JsonSchema {
           responses: { '200': json(ID_BODY.content['application/json'].schema, 'The call is released (its on_released follows).'), ...errorResponses(['401', '403', '404', '409']) },
         },
       },
-      '/account/{account_id}/call/{id}': {
-        get: {
-          operationId: 'get_call',
-          summary: 'A call\'s context',
-          description: 'Live, or its final context once released (while its CDR is kept).',
-          parameters: [ACCOUNT_PARAM, ID_PARAM],
-          responses: { '200': json({ $ref: '#/components/schemas/ResourceContext' }, 'The call as it is now.'), ...errorResponses(['401', '403', '404']) },
-        },
-      },
-      '/account/{account_id}/cdr': {
-        get: {
-          operationId: 'list_cdrs',
-          summary: 'The account\'s CDRs, newest first, paged',
-          parameters: [ACCOUNT_PARAM, ...queryParams(contract.queries.cdr)],
-          responses: { '200': json(methodResult(contract, 'sys.cdr.list'), 'One page; `next_cursor` null on the last.'), ...errorResponses(['400', '401', '403']) },
-        },
-      },
-      '/account/{account_id}/cdr/{id}': {
-        get: {
-          operationId: 'get_cdr',
-          summary: 'One released call\'s CDR',
-          parameters: [ACCOUNT_PARAM, ID_PARAM],
-          responses: { '200': json({ $ref: '#/components/schemas/Cdr' }, 'The CDR.'), ...errorResponses(['401', '403', '404']) },
-        },
-      },
-      '/account/{account_id}/events': {
-        get: {
-          operationId: 'list_events',
-          summary: 'The durable event log of the account',
-          description: 'Every event sent for the account\'s calls, in order, after `after` (an `event_id`); `more` is true when `limit` cut the page.',
-          parameters: [ACCOUNT_PARAM, ...queryParams(contract.queries.events)],
-          responses: { '200': json(methodResult(contract, 'sys.events.replay'), 'One page of events.'), ...errorResponses(['400', '401', '403']) },
-        },
-      },
+      '/account/{account_id}/call/{id}': getOperation(
+        'get_call',
+        'A call\'s context',
+        [ACCOUNT_PARAM, ID_PARAM],
+        json({ $ref: '#/components/schemas/ResourceContext' }, 'The call as it is now.'),
+        ['401', '403', '404'],
+        'Live, or its final context once released (while its CDR is kept).',
+      ),
+      '/account/{account_id}/cdr': getOperation(
+        'list_cdrs',
+        'The account\'s CDRs, newest first, paged',
+        [ACCOUNT_PARAM, ...queryParams(contract.queries.cdr)],
+        json(methodResult(contract, 'sys.cdr.list'), 'One page; `next_cursor` null on the last.'),
+        ['400', '401', '403'],
+      ),
+      '/account/{account_id}/cdr/{id}': getOperation(
+        'get_cdr',
+        'One released call\'s CDR',
+        [ACCOUNT_PARAM, ID_PARAM],
+        json({ $ref: '#/components/schemas/Cdr' }, 'The CDR.'),
+        ['401', '403', '404'],
+      ),
+      '/account/{account_id}/events': getOperation(
+        'list_events',
+        'The durable event log of the account',
+        [ACCOUNT_PARAM, ...queryParams(contract.queries.events)],
+        json(methodResult(contract, 'sys.events.replay'), 'One page of events.'),
+        ['400', '401', '403'],
+        'Every event sent for the account\'s calls, in order, after `after` (an `event_id`); `more` is true when `limit` cut the page.',
+      ),
       '/healthz': { get: { operationId: 'healthz', summary: 'The process answers', security: [], responses: { '200': json({ type: 'object' }, '`{"status":"ok"}`') } } },
       '/readyz': {
         get: {
