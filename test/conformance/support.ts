@@ -57,6 +57,8 @@ export interface LoggedSip {
   method: string;
   status: number | undefined;
   callId: string;
+  /** The To header's tag (the far end's dialog tag, or ours on a request from it), '' when none. */
+  toTag: string;
   body: string;
 }
 
@@ -82,6 +84,7 @@ export function parseMessagesLog(text: string): LoggedSip[] {
       method: status ? cseqMethod : firstLine.split(' ')[0]!,
       status: status ? Number(status) : undefined,
       callId: /^(?:Call-ID|i):\s*(\S+)/im.exec(head)?.[1] ?? '',
+      toTag: /^(?:To|t):.*;\s*tag=([^;\s>]+)/im.exec(head)?.[1] ?? '',
       body,
     });
   }

@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { TypedEventEmitter } from '../../util/TypedEmitter.js';
 import { NO_USABLE_MEDIA, dialUriProblem } from '../sipChecks.js';
 import type { CallLeg, CallLegEvents, DialRequest, LegEnd, PlayResult } from '../../telephony/TelephonyEngine.js';
-import { ClientDialog, type DialogSnapshot } from './ClientDialog.js';
+import { ClientDialog, toTag, type DialogSnapshot } from './ClientDialog.js';
 import type { G711Codec } from './G711.js';
 import type { MediaWatchdog } from './MediaWatchdog.js';
 import type { Pacer } from './Pacer.js';
@@ -57,8 +57,12 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
   #session: RtpSession | undefined;
   #player: Player | undefined;
   #answered = false;
-  /** Usable media named by an 18x: a 2xx without SDP confirms it (RFC 3261 §13.2.1 lets it repeat the answer). */
-  #earlyMedia: RemoteMedia | undefined;
+  /**
+   * Usable media named by an 18x, per early dialog (To tag): a 2xx without
+   * SDP confirms its own dialog's (RFC 3261 §13.2.1 lets it repeat the
+   * answer), never a forked sibling's.
+   */
+  readonly #earlyMedia = new Map<string, RemoteMedia>();
   #playGeneration = 0;
   #end: LegEnd | undefined;
   #settled = false;
@@ -161,15 +165,15 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
       if (status === 100 || this.#end) return;
       const media = this.#applyRemoteSdp(rs.content);
       const earlyMedia = typeof media === 'object' && isUsableMedia(media);
-      if (earlyMedia) this.#earlyMedia = media;
+      if (earlyMedia) this.#earlyMedia.set(toTag(rs) ?? '', media);
       this.#log.info({ status, earlyMedia }, 'progress');
       this.emit('progress', { sipStatus: status, earlyMedia });
     } else if (status < 300) {
-      this.#dialog?.ack(rs);
-      if (this.#answered) return; // a retransmitted 2xx, ACKed again
+      // A retransmitted 2xx is ACKed again, a forked one ACKed and BYEd by the dialog: only the first answers.
+      if (this.#dialog?.ack(rs) !== 'confirmed') return;
       this.#answered = true;
       if (this.#end) return this.#dialog?.bye(() => this.#settle()); // the 2xx raced our CANCEL
-      const media = this.#applyRemoteSdp(rs.content) ?? this.#earlyMedia;
+      const media = this.#applyRemoteSdp(rs.content) ?? this.#confirmEarlyMedia(rs);
       if (typeof media !== 'object' || !isUsableMedia(media)) {
         this.#log.warn({ sdp: typeof media === 'object' ? { address: media.address, port: media.port } : (media ?? 'none') }, NO_USABLE_MEDIA);
         return this.terminate({ by: 'engine', reason: NO_USABLE_MEDIA });
@@ -197,6 +201,7 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     const dialog = this.#dialog;
     if (!dialog) return;
     this.#log.debug(`< ${rq.method ?? ''} (in dialog)`);
+    if (dialog.isOtherDialog(rq)) return this.#onOtherDialog(rq, dialog);
     switch (rq.method) {
       case 'ACK':
         dialog.acked(rq);
@@ -224,6 +229,16 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     }
   };
 
+  /**
+   * A request on a forked dialog we BYEd (RFC 3261 §13.2.2.4): its BYE (or
+   * an ACK) is acknowledged, anything else refused with 481; the call goes on.
+   */
+  #onOtherDialog(rq: Message, dialog: ClientDialog): void {
+    if (rq.method === 'ACK') return;
+    if (rq.method === 'BYE') return dialog.respond(rq, 200, 'OK');
+    dialog.respond(rq, 481, 'Call/Transaction Does Not Exist');
+  }
+
   /** A re-INVITE/UPDATE: keep our codec if still offered, follow a move or hold, answer with our current SDP. */
   #answerOffer(rq: Message, dialog: ClientDialog): void {
     const session = this.#session;
@@ -235,6 +250,13 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     session.setRemote({ ...offer, codec });
     this.#log.info({ address: offer.address, port: offer.port, direction: offer.direction, codec }, 'far end changed the session');
     dialog.respond(rq, 200, 'OK', this.#sdp([codec], offer.telephoneEventPt, ANSWER_DIRECTION[offer.direction]));
+  }
+
+  /** The early media of the 2xx's own dialog, made current again (a forked 18x may have moved it since). */
+  #confirmEarlyMedia(rs: Message): RemoteMedia | undefined {
+    const media = this.#earlyMedia.get(toTag(rs) ?? '');
+    if (media) this.#session?.setRemote(media);
+    return media;
   }
 
   /** Applies SDP from the far end when there is some: the media it names, or why it is unusable. */

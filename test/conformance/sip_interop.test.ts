@@ -1,0 +1,47 @@
+// Conformance: SIP as real carriers speak it (issue 11), end to end over the
+// public WebSocket API against SIPp far ends, per engine target. Each kind of
+// carrier behaviour is one carrier.xml user part (test/sipp/README.md).
+import t from 'tap';
+import { PROMPT_TONE_MS, TONE, carrierCallWhen, checkEnd, checkResource, forEachTarget, setup } from './support.js';
+
+const GAP = 300; // < PROMPT_GAP_MS: one segment per play of the prompt
+
+forEachTarget(t, 'forking (RFC 3261 §13.2.2.4): two phones answer; the second 2xx is ACKed and BYEd on its own dialog, media follows the first', async (t, target) => {
+  const fx = await setup(t, target);
+  if (!fx) return;
+  const [earA, earB] = [await fx.ear(), await fx.ear()];
+  const user = `fork-${earA.port}-${earB.port}`;
+  const resId = await fx.construct('ext.notify_call.construct', {
+    to_uri: `sip:${user}@carrier`,
+    play_content: 'prompt.wav',
+    play_repeat: 1,
+    max_ring_seconds: 5,
+    user_data: 'fork',
+  });
+  const released = await checkResource(t, fx, resId, 'fork');
+  t.match(released, { error: null, dropped_by: 'sys', answer_time: Number });
+  t.same(
+    fx.resourceEvents(resId).filter((e) => e.method.endsWith('on_progress')).map((e) => e.params.progress),
+    ['dialing', 'ringing', 'answered'],
+    'one answer, whatever the number of 2xx',
+  );
+
+  const segments = earA.segments(GAP);
+  t.equal(segments.length, 2, `phone A (the first 2xx) hears the prompt twice: ${segments.map((s) => s.durationMs.toFixed(0)).join(', ')} ms`);
+  for (const s of segments) t.equal(earA.dominantFrequency(s.pcm, { candidates: [TONE.prompt, TONE.early, TONE.ringFile] }), TONE.prompt, 'the prompt');
+  t.ok(segments.every((s) => Math.abs(s.durationMs - PROMPT_TONE_MS) <= 80), 'each burst whole');
+  t.equal(earB.packets.length, 0, 'phone B (the forked 2xx) gets no RTP');
+
+  // Exact signalling: 180(A) 200(A) 200(B) ← ACK(A) ACK(B) BYE(B) → 200 ... BYE(A) → 200.
+  const call = await carrierCallWhen(fx.carrier, user, (c) => c.received('BYE').length >= 2);
+  const [tagA, tagB] = [call.messages.find((m) => m.status === 180)?.toTag, call.messages.filter((m) => m.status === 200 && m.method === 'INVITE')[1]?.toTag];
+  t.ok(tagA && tagB && tagA !== tagB, `two dialogs: ${tagA} and ${tagB}`);
+  t.same(call.received('ACK').map((m) => m.toTag).sort(), [tagA, tagB].sort(), 'each 2xx ACKed once, on its own dialog');
+  const byes = call.received('BYE');
+  t.same(byes.map((m) => m.toTag), [tagB, tagA], "the forked dialog BYEd first, the answered one at the call's end");
+  const ackB = call.received('ACK').find((m) => m.toTag === tagB);
+  t.ok(ackB && byes[0] && byes[0].at - ackB.at < 500, 'the forked dialog is BYEd at once');
+  t.same(call.received('CANCEL'), [], 'no CANCEL');
+  t.same(call.received('INVITE').length, 1, 'one INVITE');
+  await checkEnd(t, fx, 1);
+});
