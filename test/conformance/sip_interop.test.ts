@@ -32,7 +32,7 @@ forEachTarget(t, 'forking (RFC 3261 §13.2.2.4): two phones answer; the second 2
   t.ok(segments.every((s) => Math.abs(s.durationMs - PROMPT_TONE_MS) <= 80), 'each burst whole');
   t.equal(earB.packets.length, 0, 'phone B (the forked 2xx) gets no RTP');
 
-  // Exact signalling: 180(A) 200(A) 200(B) ← ACK(A) ACK(B) BYE(B) → 200 ... BYE(A) → 200.
+  // Exact signalling: 180(A) 200(A) ← ACK(A) → 200(B) ← ACK(B) BYE(B) → 200 ... BYE(A) → 200.
   const call = await carrierCallWhen(fx.carrier, user, (c) => c.received('BYE').length >= 2);
   const [tagA, tagB] = [call.messages.find((m) => m.status === 180)?.toTag, call.messages.filter((m) => m.status === 200 && m.method === 'INVITE')[1]?.toTag];
   t.ok(tagA && tagB && tagA !== tagB, `two dialogs: ${tagA} and ${tagB}`);
@@ -44,4 +44,8 @@ forEachTarget(t, 'forking (RFC 3261 §13.2.2.4): two phones answer; the second 2
   t.same(call.received('CANCEL'), [], 'no CANCEL');
   t.same(call.received('INVITE').length, 1, 'one INVITE');
   await checkEnd(t, fx, 1);
+}, {
+  // Seen here: drachtio-server answers phone B's 200 with an ACK on phone A's dialog (its To tag) and never BYEs
+  // it, inside the server, out of drachtio-srf's reach (drachtio-server#297, open). docs/errors.md, "Forking".
+  drachtio: 'drachtio-server 0.9.10 ACKs a forked 2xx on the first dialog and never BYEs it',
 });

@@ -339,10 +339,19 @@ export async function setup(t: Test, target: EngineTarget, opts: SetupOptions = 
   };
 }
 
-/** Runs `body` once per selected target as a subtest named `<target>: <name>`. */
 let disposing = false;
 
-export function forEachTarget(t: TAP, name: string, body: (t: Test, target: EngineTarget) => Promise<void>): void {
+/**
+ * Runs `body` once per selected target as a subtest named `<target>: <name>`.
+ * `knownFailures` names targets known to fail the flow, with the reason: their
+ * subtest still runs and reports each failure, as TODO (tap does not count it).
+ */
+export function forEachTarget(
+  t: TAP,
+  name: string,
+  body: (t: Test, target: EngineTarget) => Promise<void>,
+  knownFailures: Readonly<Record<string, string>> = {},
+): void {
   if (!disposing) {
     disposing = true;
     t.teardown(async () => {
@@ -350,7 +359,8 @@ export function forEachTarget(t: TAP, name: string, body: (t: Test, target: Engi
     });
   }
   for (const target of selectedTargets()) {
-    void t.test(`${target.name}: ${name}`, (tt) => body(tt, target));
+    const todo = knownFailures[target.name];
+    void t.test(`${target.name}: ${name}`, todo ? { todo } : {}, (tt) => body(tt, target));
   }
 }
 
