@@ -49,6 +49,12 @@ export interface LegEnd {
   readonly sipStatus?: number;
   /** Human-readable cause for logs and error messages, e.g. `486 Busy Here`. */
   readonly reason: string;
+  /**
+   * With `by: 'engine'`: the engine ended the leg because of what the far end
+   * sent (an answer without usable media), so the failure is the far end's
+   * doing, reported `rejected`, never `engine_error` (issue 11, docs/errors.md).
+   */
+  readonly farEndFault?: true;
 }
 
 export interface LegProgress {

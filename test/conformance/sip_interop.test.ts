@@ -49,3 +49,24 @@ forEachTarget(t, 'forking (RFC 3261 §13.2.2.4): two phones answer; the second 2
   // it, inside the server, out of drachtio-srf's reach (drachtio-server#297, open). docs/errors.md, "Forking".
   drachtio: 'drachtio-server 0.9.10 ACKs a forked 2xx on the first dialog and never BYEs it',
 });
+
+forEachTarget(t, 'who ended the call: a BYE on the early dialog is the callee refusing (rejected, dropped_by usr), and the INVITE is CANCELled', async (t, target) => {
+  const fx = await setup(t, target);
+  if (!fx) return;
+  const user = 'earlybye-0.5';
+  const resId = await fx.construct('ext.notify_call.construct', { to_uri: `sip:${user}@carrier`, play_content: 'prompt.wav', max_ring_seconds: 10, user_data: null });
+  const released = await checkResource(t, fx, resId, null);
+  t.match(released, { error: { code: 'rejected', message: String }, answer_time: null, dropped_by: 'usr' });
+  t.notOk((released.error as Record<string, unknown>).sip_status, 'no SIP status: no failure response came');
+  const call = await carrierCallWhen(fx.carrier, user, (c) => c.received('ACK').length > 0);
+  const sent = call.messages.filter((m) => m.direction === 'sent');
+  t.same(sent.map((m) => m.status ?? m.method), [180, 'BYE', 200, 487], 'the carrier: 180, its BYE, then 200 (CANCEL) and 487 (INVITE)');
+  t.same(call.messages.filter((m) => m.direction === 'received' && m.status !== undefined).map((m) => `${m.status} ${m.method}`), ['200 BYE'], 'our 200 to its BYE');
+  t.equal(call.received('CANCEL').length, 1, 'the INVITE CANCELled');
+  t.equal(call.received('ACK').length, 1, 'the 487 ACKed');
+  await checkEnd(t, fx, 1);
+}, {
+  // Seen here: drachtio-server answers the early dialog's BYE 481 itself and tells the application nothing, so
+  // the attempt runs on until the ring timer (no_answer). docs/errors.md, "Who ended the call".
+  drachtio: 'drachtio-server 0.9.10 answers a BYE on an early dialog 481 and does not pass it on',
+});

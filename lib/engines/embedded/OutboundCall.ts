@@ -176,7 +176,7 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
       const media = this.#applyRemoteSdp(rs.content) ?? this.#confirmEarlyMedia(rs);
       if (typeof media !== 'object' || !isUsableMedia(media)) {
         this.#log.warn({ sdp: typeof media === 'object' ? { address: media.address, port: media.port } : (media ?? 'none') }, NO_USABLE_MEDIA);
-        return this.terminate({ by: 'engine', reason: NO_USABLE_MEDIA });
+        return this.terminate({ by: 'engine', reason: NO_USABLE_MEDIA, farEndFault: true });
       }
       this.#log.info('answered');
       if (this.#session) this.#ctx.watchdog.watch(this.#session, this.#onMediaTimeout);
