@@ -42,6 +42,8 @@ const LINGER_MS = 32_000;
 /** Reasons for responses `sip` makes up itself (they carry none). */
 const LOCAL_REASONS: Record<number, string> = { 408: 'Request Timeout', 503: 'Service Unavailable', 404: 'Not Found' };
 const OFFER_CODECS: readonly G711Codec[] = ['PCMU', 'PCMA'];
+/** How often a ringing leg with SDP but no RTP yet looks for the far end's first packet (one frame). */
+const EARLY_RTP_CHECK_MS = 20;
 
 export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements CallLeg {
   readonly id = nanoid();
@@ -63,6 +65,12 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
    * answer), never a forked sibling's.
    */
   readonly #earlyMedia = new Map<string, RemoteMedia>();
+  /**
+   * Early media announced (18x with SDP) but not heard yet (RFC 3960: the SDP
+   * is no promise of RTP): the check for its first packet, until it comes.
+   */
+  #earlyRtpCheck: NodeJS.Timeout | undefined;
+  #earlyMediaHeard = false;
   #playGeneration = 0;
   #end: LegEnd | undefined;
   #settled = false;
@@ -164,14 +172,19 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     if (status < 200) {
       if (status === 100 || this.#end) return;
       const media = this.#applyRemoteSdp(rs.content);
-      const earlyMedia = typeof media === 'object' && isUsableMedia(media);
-      if (earlyMedia) this.#earlyMedia.set(toTag(rs) ?? '', media);
-      this.#log.info({ status, earlyMedia }, 'progress');
+      const announced = typeof media === 'object' && isUsableMedia(media);
+      if (announced) {
+        this.#earlyMedia.set(toTag(rs) ?? '', media);
+        this.#listenForEarlyMedia(status);
+      }
+      const earlyMedia = this.#earlyMediaHeard;
+      this.#log.info({ status, earlyMedia, announced }, 'progress');
       this.emit('progress', { sipStatus: status, earlyMedia });
     } else if (status < 300) {
       // A retransmitted 2xx is ACKed again, a forked one ACKed and BYEd by the dialog: only the first answers.
       if (this.#dialog?.ack(rs) !== 'confirmed') return;
       this.#answered = true;
+      this.#stopEarlyRtpCheck();
       if (this.#end) return this.#dialog?.bye(() => this.#settle()); // the 2xx raced our CANCEL
       const media = this.#applyRemoteSdp(rs.content) ?? this.#confirmEarlyMedia(rs);
       if (typeof media !== 'object' || !isUsableMedia(media)) {
@@ -187,6 +200,31 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
       this.#settle();
     }
   };
+
+  /**
+   * Waits for the far end's first RTP packet after an 18x with SDP, then
+   * reports early media (`progress` with `earlyMedia: true`, the 18x's status):
+   * until then the leg is only ringing, so the caller hears a ringback tone
+   * rather than the silence of a 183 whose media never comes (issue 11).
+   */
+  #listenForEarlyMedia(status: number): void {
+    const session = this.#session;
+    if (this.#earlyMediaHeard || this.#earlyRtpCheck || !session) return;
+    const before = session.packetsReceived;
+    this.#earlyRtpCheck = setInterval(() => {
+      if (session.packetsReceived === before) return;
+      this.#stopEarlyRtpCheck();
+      if (this.#end || this.#answered) return;
+      this.#earlyMediaHeard = true;
+      this.#log.info({ status }, 'early media heard');
+      this.emit('progress', { sipStatus: status, earlyMedia: true });
+    }, EARLY_RTP_CHECK_MS);
+  }
+
+  #stopEarlyRtpCheck(): void {
+    clearInterval(this.#earlyRtpCheck);
+    this.#earlyRtpCheck = undefined;
+  }
 
   readonly #onMediaTimeout = (): void => {
     try {
@@ -291,6 +329,7 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     this.#end = end;
     this.#log.info({ by: end.by, sipStatus: end.sipStatus, reason: end.reason }, 'ended');
     this.#player?.stop();
+    this.#stopEarlyRtpCheck();
     this.#dialog?.stopResending(); // after our BYE a 2xx to their re-INVITE is moot
     if (this.#session) {
       this.#ctx.watchdog.unwatch(this.#session);
