@@ -46,7 +46,7 @@ forEachTarget(t, 'forking (RFC 3261 §13.2.2.4): two phones answer; the second 2
   await checkEnd(t, fx, 1);
 }, {
   // Seen here: drachtio-server answers phone B's 200 with an ACK on phone A's dialog (its To tag) and never BYEs
-  // it, inside the server, out of drachtio-srf's reach (drachtio-server#297, open). docs/errors.md, "Forking".
+  // it, inside the server, out of drachtio-srf's reach (drachtio-server#297, open). docs/errors.md, "SIP situations that are not failures".
   drachtio: 'drachtio-server 0.9.10 ACKs a forked 2xx on the first dialog and never BYEs it',
 });
 
@@ -67,7 +67,7 @@ forEachTarget(t, 'who ended the call: a BYE on the early dialog is the callee re
   await checkEnd(t, fx, 1);
 }, {
   // Seen here: drachtio-server answers the early dialog's BYE 481 itself and tells the application nothing, so
-  // the attempt runs on until the ring timer (no_answer). docs/errors.md, "Who ended the call".
+  // the attempt runs on until the ring timer (no_answer). docs/errors.md, "Known gaps".
   drachtio: 'drachtio-server 0.9.10 answers a BYE on an early dialog 481 and does not pass it on',
 });
 
