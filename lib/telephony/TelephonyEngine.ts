@@ -49,12 +49,23 @@ export interface LegEnd {
   readonly sipStatus?: number;
   /** Human-readable cause for logs and error messages, e.g. `486 Busy Here`. */
   readonly reason: string;
+  /**
+   * With `by: 'engine'`: the engine ended the leg because of what the far end
+   * sent (an answer without usable media), so the failure is the far end's
+   * doing, reported `rejected`, never `engine_error` (issue 11, docs/errors.md).
+   */
+  readonly farEndFault?: true;
 }
 
 export interface LegProgress {
   /** 180, 181, 182 or 183. */
   readonly sipStatus: number;
-  /** True when the provisional response carried SDP (early media is flowing). */
+  /**
+   * True when early media is flowing. Embedded engine: once the far end's RTP
+   * arrives after an 18x with SDP (RFC 3960: a 183 with SDP may never send
+   * any), reported by a further `progress` with the 18x's status; until then
+   * false. drachtio engine: when the 18x carries usable SDP.
+   */
   readonly earlyMedia: boolean;
 }
 

@@ -80,12 +80,12 @@ for (const [user, code, status] of [
   });
 }
 
-forEachTarget(t, 'notify_call: an answer naming port 0 → engine_error "no usable media in the answer", the call hung up, nothing played', async (t, target) => {
+forEachTarget(t, 'notify_call: an answer naming port 0 → rejected "no usable media in the answer", the call hung up, nothing played', async (t, target) => {
   const fx = await setup(t, target);
   if (!fx) return;
   const resId = await fx.construct('ext.notify_call.construct', { to_uri: 'sip:answer-0@carrier', play_content: 'prompt.wav', user_data: null });
   const released = await checkResource(t, fx, resId, null);
-  t.match(released, { error: { code: 'engine_error', message: 'no usable media in the answer' }, answer_time: null, dropped_by: 'sys' });
+  t.match(released, { error: { code: 'rejected', message: 'no usable media in the answer' }, answer_time: null, dropped_by: 'sys' });
   t.same(
     fx.resourceEvents(resId).filter((e) => e.method.endsWith('on_progress')).map((e) => e.params.progress),
     ['dialing'],

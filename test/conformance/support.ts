@@ -57,6 +57,8 @@ export interface LoggedSip {
   method: string;
   status: number | undefined;
   callId: string;
+  /** The To header's tag (the far end's dialog tag, or ours on a request from it), '' when none. */
+  toTag: string;
   body: string;
 }
 
@@ -82,6 +84,7 @@ export function parseMessagesLog(text: string): LoggedSip[] {
       method: status ? cseqMethod : firstLine.split(' ')[0]!,
       status: status ? Number(status) : undefined,
       callId: /^(?:Call-ID|i):\s*(\S+)/im.exec(head)?.[1] ?? '',
+      toTag: /^(?:To|t):.*;\s*tag=([^;\s>]+)/im.exec(head)?.[1] ?? '',
       body,
     });
   }
@@ -336,10 +339,19 @@ export async function setup(t: Test, target: EngineTarget, opts: SetupOptions = 
   };
 }
 
-/** Runs `body` once per selected target as a subtest named `<target>: <name>`. */
 let disposing = false;
 
-export function forEachTarget(t: TAP, name: string, body: (t: Test, target: EngineTarget) => Promise<void>): void {
+/**
+ * Runs `body` once per selected target as a subtest named `<target>: <name>`.
+ * `knownFailures` names targets known to fail the flow, with the reason: their
+ * subtest still runs and reports each failure, as TODO (tap does not count it).
+ */
+export function forEachTarget(
+  t: TAP,
+  name: string,
+  body: (t: Test, target: EngineTarget) => Promise<void>,
+  knownFailures: Readonly<Record<string, string>> = {},
+): void {
   if (!disposing) {
     disposing = true;
     t.teardown(async () => {
@@ -347,7 +359,8 @@ export function forEachTarget(t: TAP, name: string, body: (t: Test, target: Engi
     });
   }
   for (const target of selectedTargets()) {
-    void t.test(`${target.name}: ${name}`, (tt) => body(tt, target));
+    const todo = knownFailures[target.name];
+    void t.test(`${target.name}: ${name}`, todo ? { todo } : {}, (tt) => body(tt, target));
   }
 }
 

@@ -19,6 +19,10 @@ t.test('leg ends become release errors', async (t) => {
     code: 'rejected', message: 'party 2: BYE before answer', party: 2,
   }, 'a callee BYE on an early dialog is the callee refusing, not an engine error');
   t.same(errorForFailedLeg({ by: 'engine', reason: 'FreeSWITCH lost' }), { code: 'engine_error', message: 'FreeSWITCH lost' });
+  t.same(errorForFailedLeg({ by: 'engine', reason: 'no usable media in the answer', farEndFault: true }, 1), {
+    code: 'rejected', message: 'party 1: no usable media in the answer', party: 1,
+  }, 'an answer we had to hang up is the far end refusing, not an engine error');
+  t.equal(droppedByFor({ by: 'engine', reason: '', farEndFault: true }), 'sys', 'our BYE ended it');
   t.equal(errorForEndedCall({ by: 'remote', reason: 'BYE' }), null, 'a hang-up is a normal end');
   t.match(errorForEndedCall({ by: 'engine', reason: 'media timeout' }, 1), { code: 'engine_error', party: 1 });
   t.equal(droppedByFor({ by: 'remote', reason: '' }), 'usr');

@@ -238,7 +238,7 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
     const answer = dialog.remote.sdp || this.#earlySdp;
     if (!answerHasUsableAudio(answer)) {
       this.#log.warn({ sdp: answer ?? 'none' }, NO_USABLE_MEDIA);
-      this.terminate({ by: 'engine', reason: NO_USABLE_MEDIA });
+      this.terminate({ by: 'engine', reason: NO_USABLE_MEDIA, farEndFault: true });
       return;
     }
     dialog.on('destroy', () => {

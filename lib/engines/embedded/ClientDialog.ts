@@ -4,6 +4,11 @@
  * remote target, answers 401/407 challenges, and holds a CANCEL until the
  * INVITE has a provisional response (§9.1). It knows nothing of media or
  * call-leg events.
+ *
+ * Forking (RFC 3261 §13.2.2.4): a proxy may fork the INVITE, so 2xx with
+ * different To tags can arrive. The first 2xx confirms this dialog; every
+ * later one is ACKed on its own dialog and BYEd at once, else that phone
+ * would ring on (retransmitting its 2xx for 64·T1) with nobody on the line.
  */
 import { nanoid } from 'nanoid';
 import sip from 'sip';
@@ -50,6 +55,10 @@ export class ClientDialog {
   #ackSeq = 0;
   /** Set from the 2xx: what in-dialog requests need. */
   #remoteTo: NameAddr | undefined;
+  /** The To tag of the 2xx that confirmed the dialog. */
+  #confirmedTag: string | undefined;
+  /** To tags of forked 2xx we ACKed and BYEd, to only re-ACK their retransmissions. */
+  readonly #forksEnded = new Set<string>();
   #remoteTarget: string;
   #routeSet: NameAddr[] = [];
   #auth: DigestContext = {};
@@ -87,20 +96,54 @@ export class ClientDialog {
     this.#sendRequest(rq, onResponse, 0);
   }
 
-  /** Sends the ACK for a 2xx (again, for a retransmitted 2xx) and fixes the dialog's routing. */
-  ack(rs: Message): void {
+  /**
+   * Sends the ACK for a 2xx (again, for a retransmitted 2xx). The first 2xx
+   * fixes the dialog's routing and gives `confirmed`; a 2xx with the same
+   * tag is a `retransmission`; a 2xx with another To tag is a forked answer,
+   * ACKed and BYEd on its own dialog here, and gives `forked`.
+   */
+  ack(rs: Message): 'confirmed' | 'retransmission' | 'forked' {
     const seq = rs.headers.cseq?.seq ?? 0;
-    if (this.#ack && this.#ackSeq === seq) {
-      this.#stack.ack(this.#ack, this.#target, `z9hG4bK${nanoid()}`);
-      return;
+    const tag = toTag(rs);
+    if (this.#ack && tag === this.#confirmedTag) {
+      if (this.#ackSeq === seq) this.#stack.ack(this.#ack, this.#target, `z9hG4bK${nanoid()}`);
+      return 'retransmission';
+    }
+    const peer = peerOf(rs, this.#request.requestUri);
+    if (this.#ack) {
+      this.#endFork(rs, tag, peer, seq);
+      return 'forked';
     }
     this.#remoteTo = rs.headers.to;
-    const contact = rs.headers.contact;
-    if (Array.isArray(contact) && contact[0]) this.#remoteTarget = sip.stringifyUri(contact[0].uri);
-    this.#routeSet = [...(rs.headers['record-route'] ?? [])].reverse();
+    this.#confirmedTag = tag;
+    this.#remoteTarget = peer.target;
+    this.#routeSet = peer.routeSet;
     this.#ackSeq = seq;
     this.#ack = this.#inDialog('ACK', seq);
     this.#stack.ack(this.#ack, this.#target, `z9hG4bK${nanoid()}`);
+    return 'confirmed';
+  }
+
+  /**
+   * Whether `rq` belongs to a dialog other than the confirmed one (a forked
+   * phone's BYE, say): its From tag is not the confirmed 2xx's To tag.
+   * Before the answer every early dialog counts as ours.
+   */
+  isOtherDialog(rq: Message): boolean {
+    return this.#confirmedTag !== undefined && rq.headers.from?.params.tag !== this.#confirmedTag;
+  }
+
+  /** ACK (every time) and BYE (once) a forked 2xx's dialog. */
+  #endFork(rs: Message, tag: string | undefined, peer: Peer, seq: number): void {
+    const key = tag ?? '';
+    const dialog = { to: rs.headers.to, target: peer.target, routeSet: peer.routeSet };
+    this.#stack.ack(this.#inDialog('ACK', seq, dialog), this.#target, `z9hG4bK${nanoid()}`);
+    if (this.#forksEnded.has(key)) return;
+    this.#forksEnded.add(key);
+    this.#log.info({ tag }, 'a forked 2xx: ACK and BYE its dialog');
+    const bye = this.#inDialog('BYE', seq + 1, dialog);
+    this.#log.debug(`> BYE (forked dialog ${key})`);
+    this.#stack.request(bye, this.#target, `z9hG4bK${nanoid()}`, (res) => this.#log.debug(`< ${res.status} ${res.reason ?? ''} (BYE, forked dialog)`));
   }
 
   /** The confirmed dialog's state (after the 2xx was ACKed), or undefined before. */
@@ -252,19 +295,42 @@ export class ClientDialog {
     }
   }
 
-  #inDialog(method: string, seq: number): Message {
+  /** An in-dialog request on the confirmed dialog, or on `dialog` (a forked one). */
+  #inDialog(method: string, seq: number, dialog: ForkedDialog = { to: this.#remoteTo, target: this.#remoteTarget, routeSet: this.#routeSet }): Message {
     return {
       method,
-      uri: this.#remoteTarget,
+      uri: dialog.target,
       headers: {
-        to: this.#remoteTo,
+        to: dialog.to,
         from: { uri: this.#request.fromUri, params: { tag: this.#localTag } },
         'call-id': this.callId,
         cseq: { seq, method },
-        route: this.#routeSet,
+        route: dialog.routeSet,
         'max-forwards': '70',
       },
     };
   }
 }
 
+/** Where a dialog's in-dialog requests go: its remote target and route set (RFC 3261 §12.1.2). */
+interface Peer {
+  readonly target: string;
+  readonly routeSet: NameAddr[];
+}
+
+interface ForkedDialog extends Peer {
+  readonly to: NameAddr | undefined;
+}
+
+/** The remote target and route set a 2xx sets up; `fallback` when it has no Contact. */
+function peerOf(rs: Message, fallback: string): Peer {
+  const contact = rs.headers.contact;
+  const target = Array.isArray(contact) && contact[0] ? sip.stringifyUri(contact[0].uri) : fallback;
+  return { target, routeSet: [...(rs.headers['record-route'] ?? [])].reverse() };
+}
+
+/** The To tag of a response (the far end's dialog tag), if any. */
+export function toTag(rs: Message): string | undefined {
+  const tag = rs.headers.to?.params.tag;
+  return typeof tag === 'string' ? tag : undefined;
+}

@@ -1,6 +1,8 @@
 /**
  * One timer for every answered leg: ends a leg whose far end sent no RTP for
- * the configured time, unless its SDP said it sends none (held with recvonly/inactive).
+ * the configured time, unless its SDP said it sends none (recvonly, inactive)
+ * or holds the call (sendonly, inactive, c=0.0.0.0): the timeout pauses while
+ * held and starts over when the far end takes the call off hold (issue 11).
  */
 import { performance } from 'node:perf_hooks';
 import type { RtpSession } from './RtpSession.js';
@@ -38,7 +40,7 @@ export class MediaWatchdog {
   readonly #check = (): void => {
     const now = performance.now();
     for (const [session, w] of this.#watched) {
-      if (session.packetsReceived !== w.count || !session.remoteSends) {
+      if (session.packetsReceived !== w.count || !session.remoteSends || session.remoteHolds) {
         w.count = session.packetsReceived;
         w.since = now;
       } else if (now - w.since >= this.#timeoutMs) {

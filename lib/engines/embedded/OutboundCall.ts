@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { TypedEventEmitter } from '../../util/TypedEmitter.js';
 import { NO_USABLE_MEDIA, dialUriProblem } from '../sipChecks.js';
 import type { CallLeg, CallLegEvents, DialRequest, LegEnd, PlayResult } from '../../telephony/TelephonyEngine.js';
-import { ClientDialog, type DialogSnapshot } from './ClientDialog.js';
+import { ClientDialog, toTag, type DialogSnapshot } from './ClientDialog.js';
 import type { G711Codec } from './G711.js';
 import type { MediaWatchdog } from './MediaWatchdog.js';
 import type { Pacer } from './Pacer.js';
@@ -42,6 +42,8 @@ const LINGER_MS = 32_000;
 /** Reasons for responses `sip` makes up itself (they carry none). */
 const LOCAL_REASONS: Record<number, string> = { 408: 'Request Timeout', 503: 'Service Unavailable', 404: 'Not Found' };
 const OFFER_CODECS: readonly G711Codec[] = ['PCMU', 'PCMA'];
+/** How often a ringing leg with SDP but no RTP yet looks for the far end's first packet (one frame). */
+const EARLY_RTP_CHECK_MS = 20;
 
 export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements CallLeg {
   readonly id = nanoid();
@@ -57,8 +59,18 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
   #session: RtpSession | undefined;
   #player: Player | undefined;
   #answered = false;
-  /** Usable media named by an 18x: a 2xx without SDP confirms it (RFC 3261 §13.2.1 lets it repeat the answer). */
-  #earlyMedia: RemoteMedia | undefined;
+  /**
+   * Usable media named by an 18x, per early dialog (To tag): a 2xx without
+   * SDP confirms its own dialog's (RFC 3261 §13.2.1 lets it repeat the
+   * answer), never a forked sibling's.
+   */
+  readonly #earlyMedia = new Map<string, RemoteMedia>();
+  /**
+   * Early media announced (18x with SDP) but not heard yet (RFC 3960: the SDP
+   * is no promise of RTP): the check for its first packet, until it comes.
+   */
+  #earlyRtpCheck: NodeJS.Timeout | undefined;
+  #earlyMediaHeard = false;
   #playGeneration = 0;
   #end: LegEnd | undefined;
   #settled = false;
@@ -160,19 +172,24 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     if (status < 200) {
       if (status === 100 || this.#end) return;
       const media = this.#applyRemoteSdp(rs.content);
-      const earlyMedia = typeof media === 'object' && isUsableMedia(media);
-      if (earlyMedia) this.#earlyMedia = media;
-      this.#log.info({ status, earlyMedia }, 'progress');
+      const announced = typeof media === 'object' && isUsableMedia(media);
+      if (announced) {
+        this.#earlyMedia.set(toTag(rs) ?? '', media);
+        this.#listenForEarlyMedia(status);
+      }
+      const earlyMedia = this.#earlyMediaHeard;
+      this.#log.info({ status, earlyMedia, announced }, 'progress');
       this.emit('progress', { sipStatus: status, earlyMedia });
     } else if (status < 300) {
-      this.#dialog?.ack(rs);
-      if (this.#answered) return; // a retransmitted 2xx, ACKed again
+      // A retransmitted 2xx is ACKed again, a forked one ACKed and BYEd by the dialog: only the first answers.
+      if (this.#dialog?.ack(rs) !== 'confirmed') return;
       this.#answered = true;
+      this.#stopEarlyRtpCheck();
       if (this.#end) return this.#dialog?.bye(() => this.#settle()); // the 2xx raced our CANCEL
-      const media = this.#applyRemoteSdp(rs.content) ?? this.#earlyMedia;
+      const media = this.#applyRemoteSdp(rs.content) ?? this.#confirmEarlyMedia(rs);
       if (typeof media !== 'object' || !isUsableMedia(media)) {
         this.#log.warn({ sdp: typeof media === 'object' ? { address: media.address, port: media.port } : (media ?? 'none') }, NO_USABLE_MEDIA);
-        return this.terminate({ by: 'engine', reason: NO_USABLE_MEDIA });
+        return this.terminate({ by: 'engine', reason: NO_USABLE_MEDIA, farEndFault: true });
       }
       this.#log.info('answered');
       if (this.#session) this.#ctx.watchdog.watch(this.#session, this.#onMediaTimeout);
@@ -183,6 +200,31 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
       this.#settle();
     }
   };
+
+  /**
+   * Waits for the far end's first RTP packet after an 18x with SDP, then
+   * reports early media (`progress` with `earlyMedia: true`, the 18x's status):
+   * until then the leg is only ringing, so the caller hears a ringback tone
+   * rather than the silence of a 183 whose media never comes (issue 11).
+   */
+  #listenForEarlyMedia(status: number): void {
+    const session = this.#session;
+    if (this.#earlyMediaHeard || this.#earlyRtpCheck || !session) return;
+    const before = session.packetsReceived;
+    this.#earlyRtpCheck = setInterval(() => {
+      if (session.packetsReceived === before) return;
+      this.#stopEarlyRtpCheck();
+      if (this.#end || this.#answered) return;
+      this.#earlyMediaHeard = true;
+      this.#log.info({ status }, 'early media heard');
+      this.emit('progress', { sipStatus: status, earlyMedia: true });
+    }, EARLY_RTP_CHECK_MS);
+  }
+
+  #stopEarlyRtpCheck(): void {
+    clearInterval(this.#earlyRtpCheck);
+    this.#earlyRtpCheck = undefined;
+  }
 
   readonly #onMediaTimeout = (): void => {
     try {
@@ -197,6 +239,7 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     const dialog = this.#dialog;
     if (!dialog) return;
     this.#log.debug(`< ${rq.method ?? ''} (in dialog)`);
+    if (dialog.isOtherDialog(rq)) return this.#onOtherDialog(rq, dialog);
     switch (rq.method) {
       case 'ACK':
         dialog.acked(rq);
@@ -224,6 +267,16 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     }
   };
 
+  /**
+   * A request on a forked dialog we BYEd (RFC 3261 §13.2.2.4): its BYE (or
+   * an ACK) is acknowledged, anything else refused with 481; the call goes on.
+   */
+  #onOtherDialog(rq: Message, dialog: ClientDialog): void {
+    if (rq.method === 'ACK') return;
+    if (rq.method === 'BYE') return dialog.respond(rq, 200, 'OK');
+    dialog.respond(rq, 481, 'Call/Transaction Does Not Exist');
+  }
+
   /** A re-INVITE/UPDATE: keep our codec if still offered, follow a move or hold, answer with our current SDP. */
   #answerOffer(rq: Message, dialog: ClientDialog): void {
     const session = this.#session;
@@ -235,6 +288,13 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     session.setRemote({ ...offer, codec });
     this.#log.info({ address: offer.address, port: offer.port, direction: offer.direction, codec }, 'far end changed the session');
     dialog.respond(rq, 200, 'OK', this.#sdp([codec], offer.telephoneEventPt, ANSWER_DIRECTION[offer.direction]));
+  }
+
+  /** The early media of the 2xx's own dialog, made current again (a forked 18x may have moved it since). */
+  #confirmEarlyMedia(rs: Message): RemoteMedia | undefined {
+    const media = this.#earlyMedia.get(toTag(rs) ?? '');
+    if (media) this.#session?.setRemote(media);
+    return media;
   }
 
   /** Applies SDP from the far end when there is some: the media it names, or why it is unusable. */
@@ -269,6 +329,7 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     this.#end = end;
     this.#log.info({ by: end.by, sipStatus: end.sipStatus, reason: end.reason }, 'ended');
     this.#player?.stop();
+    this.#stopEarlyRtpCheck();
     this.#dialog?.stopResending(); // after our BYE a 2xx to their re-INVITE is moot
     if (this.#session) {
       this.#ctx.watchdog.unwatch(this.#session);

@@ -54,6 +54,7 @@ export class RtpSession {
   /** False while the far end does not want our media (hold: its SDP says sendonly or inactive). */
   #sending = true;
   #remoteSends = true;
+  #remoteHolds = false;
   #codec: G711Codec = 'PCMU';
   #telephoneEventPt: number | undefined;
   readonly #ssrc = randomInt(2 ** 32);
@@ -118,6 +119,15 @@ export class RtpSession {
   }
 
   /**
+   * The far end holds the call (RFC 6337 §5.3: sendonly or inactive; RFC 2543:
+   * c=0.0.0.0). A holder may send music or nothing at all, so its silence is
+   * no media timeout either.
+   */
+  get remoteHolds(): boolean {
+    return this.#remoteHolds;
+  }
+
+  /**
    * Applies the far end's SDP. When it names a new address or port (a move,
    * e.g. a re-INVITE), we send there and latching starts over; the same
    * address again keeps the latch (a NATed phone's re-INVITE must not undo
@@ -138,6 +148,7 @@ export class RtpSession {
     }
     this.#sending = media.direction === 'sendrecv' || media.direction === 'recvonly';
     this.#remoteSends = media.direction === 'sendrecv' || media.direction === 'sendonly';
+    this.#remoteHolds = media.direction === 'sendonly' || media.direction === 'inactive' || media.address === '0.0.0.0';
     this.#codec = media.codec;
     this.#telephoneEventPt = media.telephoneEventPt;
   }

@@ -1,7 +1,7 @@
 // The engine's SIP call flows against a real SIPp far end (UDP and TCP).
 import t from 'tap';
 import type { LegProgress } from '../../../lib/telephony/TelephonyEngine.js';
-import { Ear, FAR_HOST, SIPP_MISSING, ended, next, runSipp, sippInstalled, sleep, requestTo, startEngine, type Sipp } from './harness.js';
+import { Ear, FAR_HOST, SIPP_MISSING, ended, next, runSipp, sippInstalled, sleep, requestTo, rtp, rtpPort, startEngine, type Sipp } from './harness.js';
 
 async function sippPassed(tt: Pick<typeof t, 'equal'>, sipp: Sipp): Promise<void> {
   const code = await sipp.exit;
@@ -78,7 +78,10 @@ if (!sippInstalled()) {
     const sipp = await runSipp(tt, 'early-media', { mediaPort: ear.port });
     const leg = engine.dial(requestTo(sipp));
     const [progress] = (await next(leg, 'progress')) as [LegProgress];
-    tt.same(progress, { sipStatus: 183, earlyMedia: true });
+    tt.same(progress, { sipStatus: 183, earlyMedia: false }, 'SDP alone is no early media yet (RFC 3960)');
+    const heard = next(leg, 'progress');
+    await ear.send(rtp(0, 1, 0x10, 0x55), await rtpPort(leg)); // the far end's first early RTP packet
+    tt.same(await heard, [{ sipStatus: 183, earlyMedia: true }], 'its first RTP packet makes it early media');
     await next(leg, 'answered');
     leg.hangup();
     await ended(leg);

@@ -195,4 +195,23 @@ if (!sippInstalled()) {
     tt.ok(after >= 900 && after < 2500, `after about a second (${after.toFixed(0)} ms)`);
     tt.equal(await sipp.exit, 0, 'the far end got our BYE');
   });
+
+  t.test('hold without music (sendonly, then c=0.0.0.0): the media timeout pauses, and runs again off hold', async (tt) => {
+    const engine = await startEngine(tt, { mediaTimeoutSeconds: 1 });
+    const ear = await Ear.open(tt);
+    const sipp = await runSipp(tt, 'hold', { mediaPort: ear.port });
+    const leg = engine.dial(requestTo(sipp, {}, 'held'));
+    let endedAt = 0;
+    const end = ended(leg, 10_000).then((e) => ((endedAt = performance.now()), e));
+    await next(leg, 'answered');
+    const answers = (): number => sipp.received().filter((m) => m.startsWith('SIP/2.0 200')).length;
+    for (let i = 0; i < 800 && answers() < 3; i++) await sleep(10);
+    const resumedAt = performance.now();
+    tt.equal(answers(), 3, 'all three re-INVITEs answered');
+    tt.equal(endedAt, 0, 'the call outlived 3.2 s of silence on hold (media timeout 1 s)');
+    tt.same(await end, { by: 'engine', reason: 'media timeout' });
+    const after = endedAt - resumedAt;
+    tt.ok(after >= 700 && after < 2500, `off hold, silence ends the call after about a second (${after.toFixed(0)} ms)`);
+    tt.equal(await sipp.exit, 0, 'SIPp got its 200s and our BYE', { errors: sipp.errors() });
+  });
 }
