@@ -1,4 +1,5 @@
 import type {
+  CollectDtmf,
   ConstructResult,
   ExtDuoCallbackConstructParams,
   ExtNotifyCallConstructParams,
@@ -12,7 +13,7 @@ import type { FileFolder } from '../media/FileFolder.js';
 import { playContentFileNames } from '../media/playContent.js';
 import { playSeconds } from '../media/playDuration.js';
 import { DuoCallback, type RingPlayMode } from '../resources/DuoCallback.js';
-import { NotifyCall } from '../resources/NotifyCall.js';
+import { NotifyCall, type DtmfCollection } from '../resources/NotifyCall.js';
 import { Party } from '../resources/Party.js';
 import type { ResourceIdentity } from '../resources/Resource.js';
 import type { ResourceRegistry } from '../resources/ResourceRegistry.js';
@@ -145,6 +146,7 @@ export class CallService {
     const playRepeat = atMost(problems, 'play_repeat', params.play_repeat ?? 1, limits.playRepeatCap);
     const files = this.#promptFiles(params.play_content, playRepeat, problems);
     const maxRingSeconds = atMost(problems, 'max_ring_seconds', params.max_ring_seconds ?? limits.notifyRingSeconds, limits.ringSecondsCap);
+    const collection = params.collect_dtmf ? this.#collection(params.collect_dtmf, problems) : null;
     if (problems.length) throw ServiceError.invalidParams(problems);
 
     const [route] = this.#takeRoutes(owner.account, [targets as DialTarget[]], [params.from_uri ?? null]);
@@ -153,7 +155,7 @@ export class CallService {
     const resource = new NotifyCall(
       identity,
       this.#party(1, route!, identity),
-      { files, playRepeat, maxRingSeconds, dialTimeoutSeconds: limits.dialTimeoutSeconds },
+      { files, playRepeat, maxRingSeconds, dialTimeoutSeconds: limits.dialTimeoutSeconds, collect: collection },
       this.deps.clock,
       log,
     );
@@ -188,6 +190,32 @@ export class CallService {
       if (once <= limits.maxPlaySeconds) problems.push({ param: 'play_repeat', message: problem });
     }
     return resolved.map((f) => f!.path);
+  }
+
+  /**
+   * `collect_dtmf` with its defaults (1 key, 5 s first, 3 s between, `#`,
+   * barge-in) and each reply resolved in the media folder and within
+   * `maxPlaySeconds` (the schema already bounds keys, counts and name lengths).
+   */
+  #collection(params: NonNullable<CollectDtmf>, problems: ParamProblem[]): DtmfCollection {
+    const replies = new Map<string, string>();
+    for (const [digits, name] of Object.entries(params.replies ?? {})) {
+      const param = `collect_dtmf.replies.${digits}`;
+      const path = name === undefined ? undefined : collect(problems, () => this.deps.media.existingFile(name, param));
+      if (path === undefined) continue;
+      if (playSeconds(path) > this.deps.limits.maxPlaySeconds) {
+        problems.push({ param, message: `plays over this server's limit of ${this.deps.limits.maxPlaySeconds} s` });
+      }
+      replies.set(digits, path);
+    }
+    return {
+      maxDigits: params.max_digits ?? 1,
+      firstDigitSeconds: params.first_digit_timeout ?? 5,
+      interDigitSeconds: params.inter_digit_timeout ?? 3,
+      terminator: params.terminator === '' ? null : (params.terminator ?? '#'),
+      bargeIn: params.barge_in ?? true,
+      replies,
+    };
   }
 
   /** A live resource of the account; another account's answers exactly as an unknown id. */

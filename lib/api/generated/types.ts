@@ -54,7 +54,42 @@ export type ReleaseError = {
    */
   party?: number;
 } | null;
-export type Progress = "dialing" | "ringing" | "early_media" | "answered" | "connected";
+export type Progress = "dialing" | "ringing" | "early_media" | "answered" | "connected" | "dtmf" | "countdown";
+/**
+ * Key presses in the order pressed: `0-9`, `*`, `#`, `A-D` (RFC 4733 §3.2), at most 32.
+ */
+export type DtmfDigits = string;
+/**
+ * Key collection of a notification call (like Twilio `<Gather>`). Each round plays the prompt once, then waits `first_digit_timeout` for a first key; `play_repeat` adds rounds until a key arrives. Collection ends at `max_digits` keys, at the terminator (not included), or `inter_digit_timeout` after the last key; the call then plays the reply for the digits (if any) and hangs up. Keys come from RFC 4733 telephone-events and SIP INFO (application/dtmf-relay, application/dtmf). Null: no collection.
+ */
+export type CollectDtmf = {
+  /**
+   * Keys to collect. Null: 1.
+   */
+  max_digits?: number | null;
+  /**
+   * Seconds to wait for the first key after each play of the prompt. Null: 5.
+   */
+  first_digit_timeout?: number | null;
+  /**
+   * Seconds to wait for each further key. Null: 3.
+   */
+  inter_digit_timeout?: number | null;
+  /**
+   * Key that ends the collection early (not part of the digits). Null: `#`; empty: none.
+   */
+  terminator?: "#" | "*" | "" | null;
+  /**
+   * True: a key during the prompt stops it and counts. False: keys during the prompt are ignored. Null: true.
+   */
+  barge_in?: boolean | null;
+  /**
+   * File (under the media folder) played before hanging up, by the digits collected, e.g. `{"1": "confirmed.wav", "2": "cancelled.wav"}`. Digits with no entry hang up at once.
+   */
+  replies?: {
+    [k: string]: string | undefined;
+  } | null;
+} | null;
 export type ExtDuoCallbackCancelResult = null;
 export type ExtNotifyCallCancelResult = null;
 export type SysResourceExistsResult = boolean;
@@ -101,7 +136,7 @@ export interface ResourceContext {
   parties: PartyContext[];
 }
 /**
- * A state change: a party dialled (`dialing`), ringing (`ringing`), in early media (`early_media`), answered (`answered`), or the two parties bridged (`connected`, duo_callback only).
+ * A state change: a party dialled (`dialing`), ringing (`ringing`), in early media (`early_media`), answered (`answered`), or the two parties bridged (`connected`, duo_callback only); a key collected (`dtmf`, notify_call with `collect_dtmf`: `dtmf` holds the digits so far); the countdown warning started (`countdown`, duo_callback with `countdown_seconds`, party 2).
  */
 export interface ProgressEvent {
   res_id: ResId;
@@ -111,7 +146,11 @@ export interface ProgressEvent {
   sip_status: number | null;
   time: number;
   user_data: string | null;
+  dtmf?: DtmfDigits;
 }
+/**
+ * The end of a notification call. `dtmf` is present when `collect_dtmf` was given: the digits collected (empty: none).
+ */
 export interface NotifyCallReleased {
   res_id: ResId;
   error: ReleaseError;
@@ -120,6 +159,7 @@ export interface NotifyCallReleased {
   end_time: number;
   dropped_by: DroppedBy;
   user_data: string | null;
+  dtmf?: DtmfDigits;
 }
 export interface DuoCallbackReleased {
   res_id: ResId;
@@ -174,6 +214,7 @@ export interface ExtNotifyCallConstructParams {
    * Longest wait after the callee starts ringing. Null: 50. The server's dial timeout bounds the wait before any ringing.
    */
   max_ring_seconds?: number | null;
+  collect_dtmf?: CollectDtmf;
   user_data?: UserData;
 }
 export interface ExtNotifyCallCancelParams {
