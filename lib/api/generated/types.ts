@@ -54,7 +54,7 @@ export type ReleaseError = {
    */
   party?: number;
 } | null;
-export type Progress = "dialing" | "ringing" | "early_media" | "answered" | "connected" | "dtmf" | "countdown";
+export type Progress = "dialing" | "ringing" | "early_media" | "answered" | "connected" | "dtmf";
 /**
  * Key presses in the order pressed: `0-9`, `*`, `#`, `A-D` (RFC 4733 §3.2), at most 32.
  */
@@ -136,7 +136,7 @@ export interface ResourceContext {
   parties: PartyContext[];
 }
 /**
- * A state change: a party dialled (`dialing`), ringing (`ringing`), in early media (`early_media`), answered (`answered`), or the two parties bridged (`connected`, duo_callback only); a key collected (`dtmf`, notify_call with `collect_dtmf`: `dtmf` holds the digits so far); the countdown warning started (`countdown`, duo_callback with `countdown_seconds`, party 2).
+ * A state change: a party dialled (`dialing`), ringing (`ringing`), in early media (`early_media`), answered (`answered`), or the two parties bridged (`connected`, duo_callback only); a key collected (`dtmf`, notify_call with `collect_dtmf`: `dtmf` holds the digits so far).
  */
 export interface ProgressEvent {
   res_id: ResId;
