@@ -10,7 +10,7 @@ import { RpcContract } from './api/RpcContract.js';
 import type { ServerConfig } from './config/ServerConfig.js';
 import { EventHub } from './events/EventHub.js';
 import { FileFolder } from './media/FileFolder.js';
-import { ensureRingbackTone } from './media/ringbackTone.js';
+import { ensureCountdownTone, ensureRingbackTone } from './media/toneFiles.js';
 import { ResourceRegistry } from './resources/ResourceRegistry.js';
 import { GatewayRouter } from './routing/GatewayRouter.js';
 import { CallService } from './service/CallService.js';
@@ -46,12 +46,8 @@ export class CtiServer {
     this.#engine = engine;
     this.#log = log;
     const media = new FileFolder(config.mediaDir, 'media');
-    // Resolved inside the media folder (links included) before anything is written there.
-    const ringbackFile = existsSync(join(media.root, config.ringbackFile))
-      ? media.existingFile(config.ringbackFile, 'ringbackFile')
-      : media.newFile(config.ringbackFile, 'ringbackFile');
-    media.createFolders(ringbackFile, config.ringbackFile, 'ringbackFile');
-    ensureRingbackTone(ringbackFile);
+    const ringbackFile = builtInTone(media, config.ringbackFile, 'ringbackFile', ensureRingbackTone);
+    const countdownFile = builtInTone(media, config.countdownFile, 'countdownFile', ensureCountdownTone);
     this.registry = new ResourceRegistry(config.nodeId, config.limits.maxResources, clock);
     const hub = new EventHub(config.limits.maxSubscriptionsPerConnection);
     this.registry.on('event', (e) => hub.publish(e));
@@ -62,6 +58,7 @@ export class CtiServer {
       media,
       recordings: new FileFolder(config.recordingsDir, 'recordings'),
       ringbackFile,
+      countdownFile,
       registry: this.registry,
       clock,
       log: log.child({ layer: 'resources' }),
@@ -107,4 +104,16 @@ export class CtiServer {
     })();
     return this.#stopping;
   }
+}
+
+/**
+ * The path of one of the server's own tones in the media folder, written
+ * there by `ensure` when missing; resolved inside the folder (links
+ * included) before anything is written.
+ */
+function builtInTone(media: FileFolder, name: string, setting: string, ensure: (path: string) => void): string {
+  const path = existsSync(join(media.root, name)) ? media.existingFile(name, setting) : media.newFile(name, setting);
+  media.createFolders(path, name, setting);
+  ensure(path);
+  return path;
 }

@@ -12,7 +12,7 @@ import type { LimitsConfig } from '../config/ServerConfig.js';
 import type { FileFolder } from '../media/FileFolder.js';
 import { playContentFileNames } from '../media/playContent.js';
 import { playSeconds } from '../media/playDuration.js';
-import { DuoCallback, type RingPlayMode } from '../resources/DuoCallback.js';
+import { DuoCallback, type DuoCallbackPlan, type RingPlayMode } from '../resources/DuoCallback.js';
 import { NotifyCall, type DtmfCollection } from '../resources/NotifyCall.js';
 import { Party } from '../resources/Party.js';
 import type { ResourceIdentity } from '../resources/Resource.js';
@@ -32,6 +32,8 @@ export interface CallServiceDeps {
   readonly recordings: FileFolder;
   /** Absolute path of the ring tone used when party 2 rings without early media. */
   readonly ringbackFile: string;
+  /** Absolute path of the default countdown warning (duo_callback `countdown_seconds` without a file). */
+  readonly countdownFile: string;
   readonly registry: ResourceRegistry;
   readonly clock: Clock;
   readonly log: Logger;
@@ -89,6 +91,7 @@ export class CallService {
     const maxAnswerSeconds = atMost(problems, 'max_answer_seconds', params.max_answer_seconds ?? limits.defaultMaxAnswerSeconds, limits.maxAnswerSecondsCap);
     const maxRingSeconds = atMost(problems, 'max_ring_seconds', params.max_ring_seconds ?? limits.duoRingSeconds, limits.ringSecondsCap);
     const ringPlayFile = params.ring_play_file ? check(() => media.existingFile(params.ring_play_file!, 'ring_play_file')) : null;
+    const countdown = this.#countdown(params, maxAnswerSeconds, problems);
     const recordName = params.record_file || null;
     const recordPath = recordName ? check(() => recordings.newFile(recordName, 'record_file')) : null;
     if (problems.length) throw ServiceError.invalidParams(problems);
@@ -109,6 +112,7 @@ export class CallService {
         ringPlayFile: ringPlayFile ?? null,
         ringPlayMode: (params.ring_play_mode ?? 3) as RingPlayMode,
         ringbackFile: this.deps.ringbackFile,
+        countdown,
         record: recordName && recordPath ? { path: recordPath, name: recordName } : null,
       },
       this.deps.engine,
@@ -117,6 +121,23 @@ export class CallService {
     );
     log.info({ to1: route1!.target.requestUri, to2: route2!.target.requestUri, account: owner.account.accountId, owner: owner.sessionId }, 'constructed');
     return this.#launch(resource);
+  }
+
+  /**
+   * The countdown warning (seed 000 `countdown_time`/`countdown_voice`):
+   * `countdown_seconds` must be below the talk limit, the file must exist in
+   * the media folder (default: the server's countdown tone). Null without
+   * `countdown_seconds`.
+   */
+  #countdown(params: ExtDuoCallbackConstructParams, maxAnswerSeconds: number, problems: ParamProblem[]): DuoCallbackPlan['countdown'] {
+    const seconds = params.countdown_seconds;
+    if (seconds === null || seconds === undefined) return null;
+    if (seconds >= maxAnswerSeconds) {
+      problems.push({ param: 'countdown_seconds', message: `must be less than max_answer_seconds (${maxAnswerSeconds})` });
+    }
+    const name = params.countdown_play_file;
+    const file = name ? collect(problems, () => this.deps.media.existingFile(name, 'countdown_play_file')) : this.deps.countdownFile;
+    return file === undefined ? null : { seconds, file };
   }
 
   /**

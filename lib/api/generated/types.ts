@@ -54,7 +54,7 @@ export type ReleaseError = {
    */
   party?: number;
 } | null;
-export type Progress = "dialing" | "ringing" | "early_media" | "answered" | "connected" | "dtmf";
+export type Progress = "dialing" | "ringing" | "early_media" | "answered" | "connected" | "dtmf" | "countdown";
 /**
  * Key presses in the order pressed: `0-9`, `*`, `#`, `A-D` (RFC 4733 §3.2), at most 32.
  */
@@ -136,7 +136,7 @@ export interface ResourceContext {
   parties: PartyContext[];
 }
 /**
- * A state change: a party dialled (`dialing`), ringing (`ringing`), in early media (`early_media`), answered (`answered`), or the two parties bridged (`connected`, duo_callback only); a key collected (`dtmf`, notify_call with `collect_dtmf`: `dtmf` holds the digits so far).
+ * A state change: a party dialled (`dialing`), ringing (`ringing`), in early media (`early_media`), answered (`answered`), or the two parties bridged (`connected`, duo_callback only); a key collected (`dtmf`, notify_call with `collect_dtmf`: `dtmf` holds the digits so far); the countdown warning started (`countdown`, duo_callback with `countdown_seconds`, party 2).
  */
 export interface ProgressEvent {
   res_id: ResId;
@@ -195,6 +195,11 @@ export interface ExtDuoCallbackConstructParams {
   ring_play_mode?: 0 | 1 | 2 | 3 | null;
   record_file?: OptionalFileName;
   user_data?: UserData;
+  /**
+   * Seconds before `max_answer_seconds` ends the call at which both parties hear the countdown warning (seed: `countdown_time`); must be less than `max_answer_seconds`. Embedded engine: the warning replaces the conversation for its length; drachtio engine: likewise (FreeSWITCH plays it on each channel). A `countdown` progress event marks it. Null: no warning.
+   */
+  countdown_seconds?: number | null;
+  countdown_play_file?: OptionalFileName;
 }
 export interface ExtDuoCallbackCancelParams {
   res_id: ResId;
@@ -214,8 +219,8 @@ export interface ExtNotifyCallConstructParams {
    * Longest wait after the callee starts ringing. Null: 50. The server's dial timeout bounds the wait before any ringing.
    */
   max_ring_seconds?: number | null;
-  collect_dtmf?: CollectDtmf;
   user_data?: UserData;
+  collect_dtmf?: CollectDtmf;
 }
 export interface ExtNotifyCallCancelParams {
   res_id: ResId;

@@ -73,6 +73,8 @@ export class RtpSession {
   sink: RtpSink | undefined;
   /** While a player sends, relayed audio is dropped: a prompt overrides the bridge. */
   playing = false;
+  /** Told each frame a player sent (the bridge records what the party heard). */
+  onSentFrame: ((packet: Buffer, headerLength: number) => void) | undefined;
   /** Told each new key press of the far end's RFC 4733 telephone-events (the events are still relayed). */
   onKey: ((key: DtmfKey) => void) | undefined;
   readonly #keys = new TelephoneEventDecoder();
@@ -158,6 +160,7 @@ export class RtpSession {
     this.#relaySsrc = -1;
     writeRtpHeader(packet, 0, PAYLOAD_TYPE[this.#codec], marker, this.#seq++, this.#ts, this.#ssrc);
     this.#socket.send(packet, this.#remotePort, this.#remoteAddress);
+    this.onSentFrame?.(packet, RTP_HEADER_BYTES);
   }
 
   /**
