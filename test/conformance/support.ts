@@ -358,7 +358,7 @@ type ProgressParams = { progress: string; party: number; state: string; time: nu
 /** Expected resource state carried by a progress event. */
 function expectedState(cls: string, p: ProgressParams): string {
   if (cls === 'ext.notify_call') return p.progress === 'answered' || p.progress === 'dtmf' ? 'Answered' : 'Initiated';
-  if (p.progress === 'connected') return 'Connected';
+  if (p.progress === 'connected' || p.progress === 'countdown') return 'Connected';
   if (p.party === 1) return p.progress === 'answered' ? 'Answer1' : 'Initiated';
   return p.progress === 'answered' ? 'Answer2' : 'Answer1';
 }
@@ -376,7 +376,11 @@ export function progressProblems(cls: string, events: TimedEvent[]): string[] {
     lastTime = p.time;
     if (p.state !== expectedState(cls, p)) problems.push(`${label}: state ${p.state}, expected ${expectedState(cls, p)}`);
     if (cls === 'ext.notify_call' && p.party !== 1) problems.push(`${label}: notify_call has one party`);
-    if (p.progress === 'dtmf') {
+    if (p.progress === 'countdown') {
+      if (cls !== 'ext.duo_callback') problems.push('countdown on a notify_call');
+      if (!has('connected', 2)) problems.push('countdown before connected');
+      if (has('countdown', 2)) problems.push('countdown twice');
+    } else if (p.progress === 'dtmf') {
       if (cls !== 'ext.notify_call') problems.push('dtmf on a duo_callback');
       if (!has('answered', p.party)) problems.push('dtmf before answered');
     } else if (p.progress === 'connected') {
