@@ -1,7 +1,6 @@
 import t from 'tap';
 import { join } from 'node:path';
 import type { ExtDuoCallbackConstructParams } from '../../lib/api/generated/types.js';
-import { ServiceError } from '../../lib/errors/ServiceError.js';
 import { OWNER, serviceHarness, type Harness } from '../support/serviceHarness.js';
 
 /** A connected duo_callback with `params`. */
@@ -60,23 +59,4 @@ t.test('a call that ends before the warning plays none', async (t) => {
   await h.tick();
   t.equal(leg1.plays.length, 0);
   t.equal(h.released(res_id).length, 1);
-});
-
-t.test('validation: countdown_seconds below max_answer_seconds (also its default); the file must exist', async (t) => {
-  const h = serviceHarness();
-  const problems = (params: Partial<ExtDuoCallbackConstructParams>) => {
-    try {
-      h.service.constructDuoCallback({ to1_uri: '1001', to2_uri: '1002', ...params }, OWNER);
-    } catch (err) {
-      if (err instanceof ServiceError && err.kind === 'invalid_params') return err.data!.errors;
-      throw err;
-    }
-    return [];
-  };
-  t.match(problems({ max_answer_seconds: 10, countdown_seconds: 10 }), [{ param: 'countdown_seconds', message: /less than max_answer_seconds \(10\)/ }]);
-  const cap = h.config.limits.defaultMaxAnswerSeconds;
-  t.match(problems({ countdown_seconds: cap }), [{ param: 'countdown_seconds' }], 'against the default talk limit');
-  t.match(problems({ countdown_seconds: 5, countdown_play_file: 'missing.wav' }), [{ param: 'countdown_play_file', message: /does not exist/ }]);
-  t.match(problems({ countdown_seconds: 5, countdown_play_file: '../x.wav' }), [{ param: 'countdown_play_file', message: /leaves its folder/ }]);
-  t.equal(h.engine.legs.length, 0);
 });
