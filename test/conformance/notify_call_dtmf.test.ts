@@ -1,24 +1,34 @@
 // Conformance: notify_call key collection end to end, per engine target. The carrier's
 // answer names a test ear as its media address; the ear hears the prompt and presses keys
 // with RFC 4733 telephone-events at known times, as a phone does.
-import t from 'tap';
+import t, { type Test } from 'tap';
+import type { CollectDtmf } from '../../lib/api/generated/types.js';
 import { RtpEar } from '../support/sipp/RtpEar.js';
 import { PROMPT_TONE_MS, TONE, carrierCall, checkEnd, checkResource, describeHearing, forEachTarget, hearing, receivedCount, setup } from './support.js';
+import type { EngineTarget } from './targets.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-forEachTarget(t, 'notify_call collect_dtmf, barge-in: a key during the prompt stops it, the reply plays, the key is reported', async (t, target) => {
+/** A notify_call of prompt.wav with `collect` to a carrier phone that answers at once into a fresh ear. */
+async function notifyWithKeys(t: Test, target: EngineTarget, collect: CollectDtmf, playRepeat: number, userData: string | null) {
   const fx = await setup(t, target);
-  if (!fx) return;
+  if (!fx) return undefined;
   const ear = await fx.ear();
   const user = `answer-${ear.port}`;
   const resId = await fx.construct('ext.notify_call.construct', {
     to_uri: `sip:${user}@carrier`,
     play_content: 'prompt.wav',
-    play_repeat: 5,
-    collect_dtmf: { max_digits: 1, replies: { '1': 'ring.wav' } },
-    user_data: 'n-dtmf',
+    play_repeat: playRepeat,
+    collect_dtmf: collect,
+    user_data: userData,
   });
+  return { fx, ear, user, resId };
+}
+
+forEachTarget(t, 'notify_call collect_dtmf, barge-in: a key during the prompt stops it, the reply plays, the key is reported', async (t, target) => {
+  const started = await notifyWithKeys(t, target, { max_digits: 1, replies: { '1': 'ring.wav' } }, 5, 'n-dtmf');
+  if (!started) return;
+  const { fx, ear, user, resId } = started;
   await fx.progress(resId, 'answered');
   await ear.waitForPackets(1, 10_000);
   await sleep(100); // inside the first 300 ms burst of the prompt
@@ -42,17 +52,9 @@ forEachTarget(t, 'notify_call collect_dtmf, barge-in: a key during the prompt st
 });
 
 forEachTarget(t, 'notify_call collect_dtmf, no barge-in: keys during the prompt are ignored; digits then the terminator', async (t, target) => {
-  const fx = await setup(t, target);
-  if (!fx) return;
-  const ear = await fx.ear();
-  const user = `answer-${ear.port}`;
-  const resId = await fx.construct('ext.notify_call.construct', {
-    to_uri: `sip:${user}@carrier`,
-    play_content: 'prompt.wav',
-    play_repeat: 0,
-    collect_dtmf: { max_digits: 4, barge_in: false, first_digit_timeout: 5 },
-    user_data: null,
-  });
+  const started = await notifyWithKeys(t, target, { max_digits: 4, barge_in: false, first_digit_timeout: 5 }, 0, null);
+  if (!started) return;
+  const { fx, ear, resId } = started;
   await fx.progress(resId, 'answered');
   await ear.waitForPackets(1, 10_000);
   await ear.pressKey('9'); // during the 300 ms tone: ignored
@@ -69,16 +71,9 @@ forEachTarget(t, 'notify_call collect_dtmf, no barge-in: keys during the prompt 
 });
 
 forEachTarget(t, 'notify_call collect_dtmf: no key → the prompt repeats play_repeat times, then empty dtmf', async (t, target) => {
-  const fx = await setup(t, target);
-  if (!fx) return;
-  const ear = await fx.ear();
-  const resId = await fx.construct('ext.notify_call.construct', {
-    to_uri: `sip:answer-${ear.port}@carrier`,
-    play_content: 'prompt.wav',
-    play_repeat: 1,
-    collect_dtmf: { first_digit_timeout: 1 },
-    user_data: null,
-  });
+  const started = await notifyWithKeys(t, target, { first_digit_timeout: 1 }, 1, null);
+  if (!started) return;
+  const { fx, ear, resId } = started;
   const released = await checkResource(t, fx, resId, null);
   t.match(released, { error: null, dropped_by: 'sys', dtmf: '' });
   const bursts = ear.segments(300);
