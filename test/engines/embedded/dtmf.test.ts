@@ -2,8 +2,8 @@
 // end's media address (a test socket SIPp's SDP names) and SIP INFO sent by SIPp.
 import t from 'tap';
 import { writeRtpHeader } from '../../../lib/engines/embedded/Rtp.js';
-import type { CallLeg, DtmfSource } from '../../../lib/telephony/TelephonyEngine.js';
-import { Ear, SIPP_MISSING, ended, next, requestTo, rtpPort, runSipp, sippInstalled, sleep, startEngine } from './harness.js';
+import { MAX_DTMF_PER_SECOND, type CallLeg, type DtmfSource } from '../../../lib/telephony/TelephonyEngine.js';
+import { Ear, SIPP_MISSING, answeredLeg, ended, next, requestTo, rtpPort, runSipp, sippInstalled, sleep, startEngine } from './harness.js';
 
 /** Every key the leg reports, with its source. */
 function keysOf(leg: CallLeg): string[] {
@@ -53,6 +53,20 @@ if (!sippInstalled()) {
     leg.hangup();
     await ended(leg);
     tt.equal(await sipp.exit, 0, sipp.errors());
+  });
+
+  t.test('a flood of telephone-events: at most MAX_DTMF_PER_SECOND keys a second reach the leg', async (tt) => {
+    const engine = await startEngine(tt);
+    const ear = await Ear.open(tt);
+    const leg = await answeredLeg(tt, engine, ear);
+    const keys = keysOf(leg);
+    const port = await rtpPort(leg);
+    // 200 distinct key presses (a new timestamp each) as fast as the socket sends them.
+    await Promise.all(Array.from({ length: 200 }, (_, i) => ear.send(keyPress(i * 6, (i + 1) * 1000, i % 10)[0]!, port)));
+    await sleep(200);
+    tt.equal(keys.length, MAX_DTMF_PER_SECOND, `${keys.length} keys passed`);
+    leg.hangup();
+    await ended(leg);
   });
 
   t.test('SIP INFO: dtmf-relay and dtmf give keys, garbage none, every INFO is answered 200', async (tt) => {
