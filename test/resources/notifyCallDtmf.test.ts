@@ -1,6 +1,7 @@
 import t from 'tap';
 import { join } from 'node:path';
 import type { CollectDtmf, ExtNotifyCallConstructParams } from '../../lib/api/generated/types.js';
+import { RpcContract } from '../../lib/api/RpcContract.js';
 import { ServiceError } from '../../lib/errors/ServiceError.js';
 import { OWNER, serviceHarness, type Harness } from '../support/serviceHarness.js';
 
@@ -136,5 +137,32 @@ t.test('reply files must exist in the media folder', async (t) => {
       new ServiceError('invalid_params', '', { errors: [{ param: 'collect_dtmf.replies.1' }] }),
       name,
     );
+  }
+});
+
+t.test('the contract bounds collect_dtmf: counts, timeouts, terminator, reply keys and names', async (t) => {
+  const contract = new RpcContract();
+  const check = (collect: unknown) => () =>
+    contract.params('ext.notify_call.construct', { to_uri: '1001', play_content: 'prompt.wav', collect_dtmf: collect });
+  t.doesNotThrow(check({ max_digits: 32, first_digit_timeout: 60, inter_digit_timeout: 30, terminator: '*', barge_in: false, replies: { '1': 'a.wav', '*#AD9': 'b.wav' } }));
+  t.doesNotThrow(check(null));
+  for (const bad of [
+    { max_digits: 0 },
+    { max_digits: 33 },
+    { first_digit_timeout: 0 },
+    { first_digit_timeout: 61 },
+    { inter_digit_timeout: 31 },
+    { terminator: '1' },
+    { terminator: '##' },
+    { barge_in: 'yes' },
+    { replies: { '<script>': 'a.wav' } },
+    { replies: { '': 'a.wav' } },
+    { replies: { ['1'.repeat(33)]: 'a.wav' } },
+    { replies: { '1': 'x'.repeat(256) } },
+    { replies: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [String(i), 'a.wav'])) },
+    { unknown: 1 },
+    'digits',
+  ]) {
+    t.throws(check(bad), { kind: 'invalid_params' }, JSON.stringify(bad).slice(0, 60));
   }
 });
