@@ -125,18 +125,19 @@ export class CallService {
 
   /**
    * The countdown warning (seed 000 `countdown_time`/`countdown_voice`):
-   * `countdown_seconds` must be below the talk limit, the file must exist in
-   * the media folder (default: the server's countdown tone). Null without
-   * `countdown_seconds`.
+   * `countdown_seconds` must be below the talk limit; a `countdown_play_file`
+   * must exist in the media folder even without `countdown_seconds` (a bad
+   * name is always refused). Default file: the server's countdown tone. Null
+   * without `countdown_seconds`.
    */
   #countdown(params: ExtDuoCallbackConstructParams, maxAnswerSeconds: number, problems: ParamProblem[]): DuoCallbackPlan['countdown'] {
+    const name = params.countdown_play_file;
+    const file = name ? collect(problems, () => this.deps.media.existingFile(name, 'countdown_play_file')) : this.deps.countdownFile;
     const seconds = params.countdown_seconds;
     if (seconds === null || seconds === undefined) return null;
     if (seconds >= maxAnswerSeconds) {
       problems.push({ param: 'countdown_seconds', message: `must be less than max_answer_seconds (${maxAnswerSeconds})` });
     }
-    const name = params.countdown_play_file;
-    const file = name ? collect(problems, () => this.deps.media.existingFile(name, 'countdown_play_file')) : this.deps.countdownFile;
     return file === undefined ? null : { seconds, file };
   }
 
