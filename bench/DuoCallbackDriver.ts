@@ -3,6 +3,8 @@ import type { RpcClient } from './RpcClient.js';
 
 export interface CallRecord {
   readonly sentAt: number;
+  /** When the construct's reply arrived. */
+  repliedAt?: number;
   resId?: string;
   connectedAt?: number;
   releasedAt?: number;
@@ -33,6 +35,7 @@ export class DuoCallbackDriver {
     this.calls.push(record);
     this.#client.call('ext.duo_callback.construct', { ...params }).then(
       (result) => {
+        record.repliedAt = performance.now();
         const resId = (result as { res_id: string }).res_id;
         record.resId = resId;
         this.#byResId.set(resId, record);

@@ -22,6 +22,8 @@ export interface ServerOptions {
   readonly cpu: string;
   /** Write a V8 CPU profile into `dir` on exit. */
   readonly cpuProfile: boolean;
+  /** Events committed to the store (SQLite in `dir`) before they are sent, or numbered in memory only. */
+  readonly durableEvents: boolean;
 }
 
 export class ServerUnderTest {
@@ -57,9 +59,11 @@ export class ServerUnderTest {
       CTI_AUTH__MODE: 'none',
       CTI_MEDIA_DIR: join(o.dir, 'media'),
       CTI_RECORDINGS_DIR: join(o.dir, 'recordings'),
+      CTI_DATA_DIR: join(o.dir, o.durableEvents ? 'data-durable' : 'data-memory'),
+      CTI_DURABLE_EVENTS: String(o.durableEvents),
     };
     const nodeArgs = o.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${o.dir}`] : [];
-    const logPath = join(o.dir, 'server.log');
+    const logPath = join(o.dir, o.durableEvents ? 'server.log' : 'server-memory-events.log');
     const log = createWriteStream(logPath);
     const child = group.spawn('taskset', ['-a', '-c', o.cpu, process.execPath, ...nodeArgs, '--import', 'tsx', 'lib/main.ts'], {
       env,

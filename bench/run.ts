@@ -27,9 +27,11 @@ const quick = args.quick ?? false;
 const TARGET_CALLS = 300;
 const TARGET_LOSS_PCT = 0.1;
 const TARGET_SETUPS = 100;
+/** Issue 9: at 200 constructs/s with durable events, the construct reply p99 stays under this. */
+const TARGET_REPLY_P99_MS = 5;
 
 const plan = quick
-  ? { setupRates: [100], setupSeconds: 5, concurrency: [300], rampPerSec: 100, warmupSec: 1, holdSec: 8, uacRate: 400, uacSeconds: 3, deadlineSec: 180 }
+  ? { setupRates: [100, 200], setupSeconds: 5, concurrency: [300], rampPerSec: 100, warmupSec: 1, holdSec: 8, uacRate: 400, uacSeconds: 3, deadlineSec: 180 }
   : { setupRates: [50, 100, 150, 200], setupSeconds: 10, concurrency: [100, 200, 300, 400], rampPerSec: 100, warmupSec: 2, holdSec: 20, uacRate: 800, uacSeconds: 6, deadlineSec: 600 };
 
 const SERVER_CPU = '0';
@@ -91,33 +93,45 @@ async function main(): Promise<void> {
   const uac = await sipBaseline(group, carrier, dir, { rate: plan.uacRate, seconds: plan.uacSeconds, earPort, cpu: SERVER_CPU, port: await freePort(BASELINE_UAC_HOST) });
   log(`  ${uac.successful}/${uac.calls} calls in ${f(uac.elapsedSec, 1)} s = ${f(uac.callsPerSec)} calls/s, ${uac.failed} failed`);
 
-  server = await ServerUnderTest.start(group, {
-    wsPort: await freePort('127.0.0.1'),
-    sipPort: await freePort('127.0.0.1'),
-    rtpPortMin: 30000,
-    rtpPortMax: 39999,
-    carrierHost: carrier.host,
-    carrierPort: carrier.port,
-    dir,
-    cpu: SERVER_CPU,
-    cpuProfile: args.profile ?? false,
-  });
-  log(`server pid ${server.cpu.pid} on core ${SERVER_CPU}, log ${server.logPath}`);
+  const startServer = async (durableEvents: boolean): Promise<ServerUnderTest> => {
+    const started = await ServerUnderTest.start(group, {
+      wsPort: await freePort('127.0.0.1'),
+      sipPort: await freePort('127.0.0.1'),
+      rtpPortMin: 30000,
+      rtpPortMax: 39999,
+      carrierHost: carrier!.host,
+      carrierPort: carrier!.port,
+      dir,
+      cpu: SERVER_CPU,
+      cpuProfile: args.profile ?? false,
+      durableEvents,
+    });
+    log(`server (events ${durableEvents ? 'stored' : 'in memory'}) pid ${started.cpu.pid} on core ${SERVER_CPU}, log ${started.logPath}`);
+    return started;
+  };
 
-  const setups: SetupRateResult[] = [];
-  for (const rate of plan.setupRates) {
-    log(`setup rate: ${rate} duo_callbacks/s for ${plan.setupSeconds} s`);
-    const r = await setupRate(server, { rate, seconds: plan.setupSeconds, earPort });
-    setups.push(r);
-    log(`  ${r.connected}/${r.constructs} connected, ${f(r.setupsPerSec, 1)}/s, p50/p95/p99 ${f(r.latencyMs.p50)}/${f(r.latencyMs.p95)}/${f(r.latencyMs.p99)} ms, ${r.failed} failed, CPU ${f(r.serverCpuPct)} %`);
-    if (r.failures.length) log(`  failures: ${JSON.stringify(r.failures)}`);
+  // The same setup rates with the event log in memory, then stored (issue 9: what durability costs).
+  const setups: Array<SetupRateResult & { durable: boolean }> = [];
+  let measured: ServerUnderTest | undefined;
+  for (const durable of [false, true]) {
+    measured = server = await startServer(durable);
+    for (const rate of plan.setupRates) {
+      log(`setup rate: ${rate} duo_callbacks/s for ${plan.setupSeconds} s, events ${durable ? 'stored' : 'in memory'}`);
+      const r = await setupRate(measured, { rate, seconds: plan.setupSeconds, earPort });
+      setups.push({ ...r, durable });
+      log(`  ${r.connected}/${r.constructs} connected, ${f(r.setupsPerSec, 1)}/s, p50/p95/p99 ${f(r.latencyMs.p50)}/${f(r.latencyMs.p95)}/${f(r.latencyMs.p99)} ms, reply p99 ${f(r.replyMs.p99, 1)} ms, ${r.failed} failed, CPU ${f(r.serverCpuPct)} %`);
+      if (r.failures.length) log(`  failures: ${JSON.stringify(r.failures)}`);
+    }
+    if (!durable) await measured.stop();
   }
+  // The concurrency runs use the server with stored events.
+  const sut = measured!;
 
   const concurrency: { timing: ConcurrencyTiming; server: ConcurrencyResult; baseline: ConcurrencyResult }[] = [];
   for (const calls of plan.concurrency) {
     const timing: ConcurrencyTiming = { calls, rampPerSec: plan.rampPerSec, warmupSec: plan.warmupSec, holdSec: plan.holdSec };
     log(`concurrency: ${calls} bridged calls through the server, ${plan.holdSec} s window`);
-    const s = await serverConcurrency(group, server, timing, OTHERS_CPU);
+    const s = await serverConcurrency(group, sut, timing, OTHERS_CPU);
     log(`  connected ${s.connected}, legs flowing ${s.legsFlowing}/${2 * calls}, loss ${f(s.lossPct, 3)} %, ${f(s.packetsPerSec)} pkt/s, CPU ${f(s.cpuPct)} %`);
     log(`baseline: ${calls} calls through a bare UDP relay`);
     const b = await relayConcurrency(group, timing, SERVER_CPU, OTHERS_CPU);
@@ -125,16 +139,25 @@ async function main(): Promise<void> {
     concurrency.push({ timing, server: s, baseline: b });
   }
 
-  await server.stop();
+  await sut.stop();
   server = undefined;
   if (args.profile) log(`CPU profile (.cpuprofile) written in ${dir}`);
 
   const table = new Table();
-  const best = setups.filter((r) => r.failed === 0).reduce((m, r) => Math.max(m, r.setupsPerSec), 0);
+  const best = setups.filter((r) => r.durable && r.failed === 0).reduce((m, r) => Math.max(m, r.setupsPerSec), 0);
   for (const r of setups) {
-    const scenario = `setup ${r.offeredPerSec}/s`;
+    const scenario = `setup ${r.offeredPerSec}/s, events ${r.durable ? 'stored' : 'in memory'}`;
+    const replyTargeted = r.durable && r.offeredPerSec >= 200;
     table.add({ scenario, metric: 'duo_callbacks connected/s', server: f(r.setupsPerSec, 1), baseline: `${f(uac.callsPerSec)} SIP calls/s`, target: '', pass: undefined });
     table.add({ scenario, metric: 'SIP calls/s (2 per duo)', server: f(2 * r.setupsPerSec), baseline: f(uac.callsPerSec), target: '' });
+    table.add({
+      scenario,
+      metric: 'construct reply p50/p95/p99 ms',
+      server: `${f(r.replyMs.p50, 1)}/${f(r.replyMs.p95, 1)}/${f(r.replyMs.p99, 1)}`,
+      baseline: '',
+      target: replyTargeted ? `p99 < ${TARGET_REPLY_P99_MS}` : '',
+      pass: replyTargeted ? r.replyMs.p99 < TARGET_REPLY_P99_MS : undefined,
+    });
     table.add({ scenario, metric: 'construct→connected p50/p95/p99 ms', server: `${f(r.latencyMs.p50)}/${f(r.latencyMs.p95)}/${f(r.latencyMs.p99)}`, baseline: '', target: '' });
     table.add({ scenario, metric: 'failed / constructs', server: `${r.failed}/${r.constructs}`, baseline: `${uac.failed}/${uac.calls}`, target: '0', pass: r.failed === 0 });
     table.add({ scenario, metric: 'server CPU % (1 core = 100)', server: f(r.serverCpuPct), baseline: '', target: '' });

@@ -64,8 +64,21 @@ export interface SetupRateResult {
   readonly failures: readonly unknown[];
   /** (connected − 1) / (last connect − first connect): completions per second. */
   readonly setupsPerSec: number;
-  readonly latencyMs: { readonly p50: number; readonly p95: number; readonly p99: number; readonly max: number };
+  readonly latencyMs: Percentiles;
+  /** construct sent → its reply (the resource's row is committed first when events are durable). */
+  readonly replyMs: Percentiles;
   readonly serverCpuPct: number;
+}
+
+export interface Percentiles {
+  readonly p50: number;
+  readonly p95: number;
+  readonly p99: number;
+  readonly max: number;
+}
+
+function percentiles(sorted: readonly number[]): Percentiles {
+  return { p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] ?? NaN };
 }
 
 /**
@@ -86,6 +99,7 @@ export async function setupRate(server: ServerUnderTest, o: { rate: number; seco
   client.close();
   const connectTimes = driver.calls.flatMap((c) => (c.connectedAt === undefined ? [] : [c.connectedAt])).sort((a, b) => a - b);
   const latencies = driver.calls.flatMap((c) => (c.connectedAt === undefined ? [] : [c.connectedAt - c.sentAt])).sort((a, b) => a - b);
+  const replies = driver.calls.flatMap((c) => (c.repliedAt === undefined ? [] : [c.repliedAt - c.sentAt])).sort((a, b) => a - b);
   const span = (connectTimes[connectTimes.length - 1]! - connectTimes[0]!) / 1000;
   const failed = driver.failed;
   return {
@@ -95,7 +109,8 @@ export async function setupRate(server: ServerUnderTest, o: { rate: number; seco
     failed: failed.length + (n - driver.released),
     failures: failed.slice(0, 5).map((c) => c.error),
     setupsPerSec: connectTimes.length > 1 ? (connectTimes.length - 1) / span : 0,
-    latencyMs: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99), max: latencies[latencies.length - 1] ?? NaN },
+    latencyMs: percentiles(latencies),
+    replyMs: percentiles(replies),
     serverCpuPct: CpuMeter.percent(cpu0, cpu1),
   };
 }

@@ -8,15 +8,18 @@ import { DEFAULT_ACCOUNT, SingleAccountDirectory } from './accounts/SingleAccoun
 import { RpcApi } from './api/RpcApi.js';
 import { RpcContract } from './api/RpcContract.js';
 import type { ServerConfig } from './config/ServerConfig.js';
+import { CdrStore, type LeftLive } from './cdr/CdrStore.js';
 import { EventHub } from './events/EventHub.js';
+import { EventLog } from './events/EventLog.js';
 import { FileFolder } from './media/FileFolder.js';
 import { ensureCountdownTone, ensureRingbackTone } from './media/toneFiles.js';
-import { ResourceRegistry } from './resources/ResourceRegistry.js';
+import { ResourceRegistry, type ResourceEvent } from './resources/ResourceRegistry.js';
 import { GatewayRouter } from './routing/GatewayRouter.js';
 import { CallService } from './service/CallService.js';
+import type { Store } from './store/Store.js';
 import type { TelephonyEngine } from './telephony/TelephonyEngine.js';
 import { WsServer } from './transport/WsServer.js';
-import { systemClock, type Clock } from './util/Clock.js';
+import { systemClock, unixSeconds, type Clock } from './util/Clock.js';
 import type { Logger } from './util/logger.js';
 
 export interface CtiServerDeps {
@@ -26,7 +29,17 @@ export interface CtiServerDeps {
   readonly clock?: Clock;
   /** Where API keys and account limits live; required unless `auth.mode` is `none`. */
   readonly accounts?: AccountDirectory;
+  /**
+   * Where events, resource rows and CDRs are committed (issue 9). Without
+   * it events are numbered in memory, nothing survives a restart, and no CDR
+   * is kept.
+   */
+  readonly store?: Store;
 }
+
+/** How often retention prunes old CDRs and events. */
+const PRUNE_INTERVAL_MS = 3_600_000;
+const DAY_MS = 86_400_000;
 
 /** Composition root: wires the layers together, starts and stops them in order. */
 export class CtiServer {
@@ -36,9 +49,13 @@ export class CtiServer {
   readonly #engine: TelephonyEngine;
   readonly #log: Logger;
   readonly #ws: WsServer;
+  readonly #eventLog: EventLog;
+  readonly #cdrs: CdrStore | null;
+  readonly #clock: Clock;
+  #pruneTimer: NodeJS.Timeout | undefined;
   #stopping: Promise<void> | undefined;
 
-  constructor({ config, engine, log, clock = systemClock, accounts }: CtiServerDeps) {
+  constructor({ config, engine, log, clock = systemClock, accounts, store }: CtiServerDeps) {
     const open = config.auth.mode === 'none';
     const directory = open ? new SingleAccountDirectory() : accounts;
     if (!directory) throw new Error('auth.mode "key" needs an account directory');
@@ -48,9 +65,18 @@ export class CtiServer {
     const media = new FileFolder(config.mediaDir, 'media');
     const ringbackFile = builtInTone(media, config.ringbackFile, 'ringbackFile', ensureRingbackTone);
     const countdownFile = builtInTone(media, config.countdownFile, 'countdownFile', ensureCountdownTone);
+    this.#clock = clock;
     this.registry = new ResourceRegistry(config.nodeId, config.limits.maxResources, clock);
-    const hub = new EventHub(config.limits.maxSubscriptionsPerConnection);
-    this.registry.on('event', (e) => hub.publish(e));
+    this.#eventLog = new EventLog(store ?? null, { clock, log: log.child({ layer: 'events' }) });
+    this.#cdrs = store ? new CdrStore(store) : null;
+    const hub = new EventHub({
+      maxPerSink: config.limits.maxSubscriptionsPerConnection,
+      replay: (accountId, after, limit) => this.#eventLog.replay(accountId, after, limit),
+    });
+    // Committed first, sent after: a client never sees an event a crash could take back.
+    this.registry.on('event', (e) => this.#eventLog.append(e));
+    this.#eventLog.on('committed', (e) => hub.publish(e));
+    engine.on('dialog', (group, legId, state) => this.#eventLog.saveDialog(group, legId, state));
     this.service = new CallService({
       limits: config.limits,
       engine,
@@ -64,6 +90,8 @@ export class CtiServer {
       log: log.child({ layer: 'resources' }),
       accounts: directory,
       constructRate: new ConstructRate(),
+      eventLog: this.#eventLog,
+      ...(this.#cdrs ? { cdrs: this.#cdrs } : {}),
     });
     const authenticator = new Authenticator(directory, config.auth);
     const api = new RpcApi(new RpcContract(), this.service, hub, authenticator, log.child({ layer: 'api' }), {
@@ -78,15 +106,67 @@ export class CtiServer {
     );
   }
 
+  /** The durable event log: committed events, replay (the HTTP transport's webhooks and event listing use it). */
+  get eventLog(): EventLog {
+    return this.#eventLog;
+  }
+
   async start(): Promise<AddressInfo> {
+    const stale = this.#cdrs ? await this.#recover(this.#cdrs) : [];
     await this.#engine.start();
+    if (stale.length) this.#endStaleDialogs(stale);
     const address = await this.#ws.listen();
     if (this.#config.gateways.length === 0) this.#log.warn('no gateways configured: every construct will be refused');
     this.#log.info(
       { address: `ws://${address.address}:${address.port}`, engine: this.#engine.name, node: this.#config.nodeId },
       'listening',
     );
+    if (this.#cdrs) {
+      const cdrs = this.#cdrs;
+      const prune = (): void => void this.#prune(cdrs);
+      prune();
+      this.#pruneTimer = setInterval(prune, PRUNE_INTERVAL_MS).unref();
+    }
     return address;
+  }
+
+  /**
+   * After a crash or power loss: ids continue above the last stored process
+   * id, and every resource this node left live gets its one on_released
+   * (`internal`, "server restarted"), committed like any other event.
+   */
+  async #recover(cdrs: CdrStore): Promise<string[]> {
+    this.registry.resumeAfter(await cdrs.maxProcessId());
+    const left = await cdrs.leftLive(this.#config.nodeId);
+    if (!left.length) return [];
+    this.#log.warn({ resources: left.length }, 'releasing the resources a previous run of this node left live');
+    const end = unixSeconds(this.#clock.now());
+    for (const r of left) this.#eventLog.append(restartRelease(r, end));
+    await this.#eventLog.flush();
+    return left.flatMap((r) => r.dialogs);
+  }
+
+  /** Ends the calls a crashed run left up at the far ends, where the engine can (embedded: BYE). */
+  #endStaleDialogs(states: readonly string[]): void {
+    if (!this.#engine.endStaleDialogs) {
+      this.#log.warn({ dialogs: states.length, engine: this.#engine.name }, 'this engine cannot end calls a previous run left up');
+      return;
+    }
+    this.#engine.endStaleDialogs(states).then(
+      (sent) => this.#log.info({ sent }, 'BYE sent for the calls a previous run left up'),
+      (err: unknown) => this.#log.error({ err }, 'ending the calls a previous run left up failed'),
+    );
+  }
+
+  async #prune(cdrs: CdrStore): Promise<void> {
+    const now = this.#clock.now();
+    try {
+      const removedCdrs = await cdrs.prune(now - this.#config.retention.cdrDays * DAY_MS);
+      const removedEvents = await this.#eventLog.prune(now - this.#config.retention.eventDays * DAY_MS);
+      if (removedCdrs || removedEvents) this.#log.info({ cdrs: removedCdrs, events: removedEvents }, 'retention: pruned');
+    } catch (err) {
+      this.#log.error({ err }, 'retention: pruning failed; next try in an hour');
+    }
   }
 
   /**
@@ -98,6 +178,9 @@ export class CtiServer {
       this.#log.info({ live: this.registry.size }, 'stopping: releasing live resources');
       const grace = new Promise<void>((resolve) => setTimeout(resolve, this.#config.shutdownGraceSeconds * 1000).unref());
       await Promise.race([this.registry.releaseAll('server shutting down'), grace]);
+      clearInterval(this.#pruneTimer);
+      // The on_released events of the release above go out before the connections close.
+      await this.#eventLog.flush();
       await this.#ws.close();
       await this.#engine.stop();
       this.#log.info('stopped');
@@ -116,4 +199,37 @@ function builtInTone(media: FileFolder, name: string, setting: string, ensure: (
   media.createFolders(path, name, setting);
   ensure(path);
   return path;
+}
+
+/** The on_released of a resource a previous run left live, and its final context (no party detail survives). */
+function restartRelease(r: LeftLive, end: number): ResourceEvent {
+  const begin = unixSeconds(r.createdAt);
+  const released = {
+    res_id: r.resId,
+    error: { code: 'internal', message: 'server restarted' },
+    begin_time: begin,
+    answer_time: null,
+    ...(r.resourceClass === 'ext.duo_callback' ? { connect_time: null } : {}),
+    end_time: end,
+    dropped_by: 'sys',
+    user_data: r.userData,
+  };
+  return {
+    resId: r.resId,
+    resourceClass: r.resourceClass,
+    name: 'on_released',
+    accountId: r.accountId,
+    ownerId: r.ownerId,
+    params: released,
+    finalContext: {
+      res_id: r.resId,
+      class: r.resourceClass,
+      state: 'Released',
+      user_data: r.userData,
+      begin_time: begin,
+      answer_time: null,
+      connect_time: null,
+      parties: [],
+    },
+  };
 }

@@ -21,17 +21,17 @@ try {
 
 const log = createLogger(config.logLevel);
 
-// Authentication is on unless the operator turned it off (loopback only): API keys live in the store.
-let store: Store | undefined;
+// The store holds the event log and CDRs always, and the API keys unless authentication is off (loopback only).
+let store: Store;
+try {
+  store = await Store.open(config.store, { log: log.child({ layer: 'store' }) });
+} catch (err) {
+  if (!(err instanceof StoreError)) throw err;
+  console.error(`cti-server: ${err.message}`);
+  process.exit(1);
+}
 let accounts: AccountStore | undefined;
 if (config.auth.mode === 'key') {
-  try {
-    store = await Store.open(config.store, { log: log.child({ layer: 'store' }) });
-  } catch (err) {
-    if (!(err instanceof StoreError)) throw err;
-    console.error(`cti-server: ${err.message}`);
-    process.exit(1);
-  }
   accounts = new AccountStore(store, { log: log.child({ layer: 'accounts' }) });
   const keyFile = await accounts.bootstrap(config.dataDir);
   // The path only: the key itself is never logged.
@@ -45,6 +45,7 @@ const server = new CtiServer({
   engine: createEngine(config.engine, log.child({ layer: 'engine' }), config),
   log,
   ...(accounts ? { accounts } : {}),
+  ...(config.durableEvents ? { store } : {}),
 });
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -52,7 +53,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     log.info({ signal }, 'shutdown requested');
     server
       .stop()
-      .then(() => store?.close())
+      .then(() => store.close())
       .then(
         () => process.exit(0),
         (err: unknown) => {

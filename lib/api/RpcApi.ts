@@ -69,6 +69,12 @@ function accountOf(caller: RpcCaller): string {
   return caller.accountId;
 }
 
+/** A construct's result, answered once its resource is stored (CallService.durable). */
+async function durably<T>(service: CallService, result: T): Promise<T> {
+  await service.durable();
+  return result;
+}
+
 /**
  * The JSON-RPC methods: each validates its params against the contract,
  * then calls the service. The envelope (parse errors, invalid requests,
@@ -91,25 +97,38 @@ export class RpcApi {
     private readonly options: RpcApiOptions,
   ) {
     const handlers: Handlers = {
-      'ext.duo_callback.construct': async (p, c) => service.constructDuoCallback(p, await service.admit(c.sessionId, accountOf(c))),
+      'ext.duo_callback.construct': async (p, c) => durably(service, service.constructDuoCallback(p, await service.admit(c.sessionId, accountOf(c)))),
       'ext.duo_callback.cancel': (p, c) => {
         service.cancel(p.res_id, 'ext.duo_callback', accountOf(c));
         return null;
       },
-      'ext.notify_call.construct': async (p, c) => service.constructNotifyCall(p, await service.admit(c.sessionId, accountOf(c))),
+      'ext.notify_call.construct': async (p, c) => durably(service, service.constructNotifyCall(p, await service.admit(c.sessionId, accountOf(c)))),
       'ext.notify_call.cancel': (p, c) => {
         service.cancel(p.res_id, 'ext.notify_call', accountOf(c));
         return null;
       },
-      'sys.resource.get': (p, c) => service.getResource(p.res_id, accountOf(c)),
+      'sys.resource.get': (p, c) => service.resourceContext(p.res_id, accountOf(c)),
       'sys.resource.exists': (p, c) => service.resourceExists(p.res_id, accountOf(c)),
       'sys.subscribe': (p, c) => ({
-        subscription_id: hub.subscribe(c.sessionId, {
-          ...(p.class ? { resourceClass: p.class } : {}),
-          ...(p.event ? { event: p.event } : {}),
-          ...(p.res_id ? { resId: p.res_id } : {}),
-        }),
+        subscription_id: hub.subscribe(
+          c.sessionId,
+          {
+            ...(p.class ? { resourceClass: p.class } : {}),
+            ...(p.event ? { event: p.event } : {}),
+            ...(p.res_id ? { resId: p.res_id } : {}),
+          },
+          p.from_event_id ?? undefined,
+        ),
       }),
+      'sys.events.replay': (p, c) => service.replayEvents(accountOf(c), p.after_event_id, p.limit ?? 100),
+      'sys.cdr.get': (p, c) => service.getCdr(p.res_id, accountOf(c)),
+      'sys.cdr.list': (p, c) =>
+        service.listCdrs(accountOf(c), {
+          ...(p.since != null ? { since: p.since } : {}),
+          ...(p.until != null ? { until: p.until } : {}),
+          ...(p.cursor != null ? { cursor: p.cursor } : {}),
+          limit: p.limit ?? 50,
+        }),
       'sys.unsubscribe': (p, c) => hub.unsubscribe(c.sessionId, p.subscription_id),
       'sys.authenticate': async (p, c) => {
         const outcome = await authenticator.authenticate(p.api_key, c.peer);

@@ -125,6 +125,14 @@ export interface LimitsConfig {
   readonly maxSubscriptionsPerConnection: number;
 }
 
+/** How long the store keeps what it logs (issue 9); pruned hourly. */
+export interface RetentionConfig {
+  /** Days a released resource's CDR (and its final context for sys.resource.get) is kept. */
+  readonly cdrDays: number;
+  /** Days an event stays replayable. */
+  readonly eventDays: number;
+}
+
 export interface ServerConfig {
   /** `<node>` of every res_id; lets a cluster route a res_id to its owner. */
   readonly nodeId: string;
@@ -146,8 +154,16 @@ export interface ServerConfig {
   readonly limits: LimitsConfig;
   /** Folder of the server's own files (SQLite database, the bootstrap API key); created 0700 when missing. */
   readonly dataDir: string;
-  /** Where accounts and keys live (and, later, the event log and CDRs). */
+  /** Where accounts and keys, the event log and CDRs live. */
   readonly store: StoreConfig;
+  readonly retention: RetentionConfig;
+  /**
+   * true: events, resource rows and CDRs are committed to the store before
+   * anything is sent (issue 9). false: events are numbered in memory, replay
+   * reaches only the last 10,000 events of this run, no CDRs, no restart
+   * recovery (for measurements; not for production).
+   */
+  readonly durableEvents: boolean;
   /** Seconds a shutdown waits for resources to release before exiting anyway. */
   readonly shutdownGraceSeconds: number;
 }

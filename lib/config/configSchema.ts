@@ -159,6 +159,16 @@ export const configSchema = {
       default: {},
       properties: { type: { enum: ['sqlite', 'postgres'], default: 'sqlite' } },
     },
+    durableEvents: { type: 'boolean', default: true },
+    retention: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        cdrDays: { type: 'integer', minimum: 1, maximum: 3650, default: 30 },
+        eventDays: { type: 'integer', minimum: 1, maximum: 3650, default: 30 },
+      },
+    },
     shutdownGraceSeconds: seconds(10, 600),
   },
 } as const;

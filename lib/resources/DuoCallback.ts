@@ -5,7 +5,7 @@ import { unixSeconds, type Clock } from '../util/Clock.js';
 import type { Logger } from '../util/logger.js';
 import type { Party } from './Party.js';
 import { droppedByFor, engineError, errorForEndedCall, errorForFailedLeg } from './releaseError.js';
-import { Resource, type ReleaseBase, type ResourceIdentity } from './Resource.js';
+import { Resource, type ReleaseBase, type ResourceIdentity, type Unlogged } from './Resource.js';
 import { Timers } from './Timers.js';
 
 export type RingPlayMode = 0 | 1 | 2 | 3;
@@ -39,7 +39,7 @@ const LOOP = 10_000;
  * Calls party 1; once answered calls party 2 while party 1 hears the ring
  * tone `ringPlayMode` asks for; bridges both when party 2 answers.
  */
-export class DuoCallback extends Resource<DuoCallbackReleased> {
+export class DuoCallback extends Resource<Unlogged<DuoCallbackReleased>> {
   readonly resourceClass = 'ext.duo_callback' as const;
   readonly #timers: Timers<'ring1' | 'ring2' | 'talk' | 'countdown'>;
   #party1Hears: Party1Hears = 'silence';
@@ -218,7 +218,7 @@ export class DuoCallback extends Resource<DuoCallbackReleased> {
     this.party2.hangup();
   }
 
-  protected releaseParams(base: ReleaseBase): DuoCallbackReleased {
+  protected releaseParams(base: ReleaseBase): Unlogged<DuoCallbackReleased> {
     return {
       ...base,
       connect_time: this.#connectTime === null ? null : unixSeconds(this.#connectTime),

@@ -4,7 +4,7 @@ import type { Clock } from '../util/Clock.js';
 import type { Logger } from '../util/logger.js';
 import type { Party } from './Party.js';
 import { droppedByFor, engineError, errorForEndedCall, errorForFailedLeg } from './releaseError.js';
-import { Resource, type ReleaseBase, type ResourceIdentity } from './Resource.js';
+import { Resource, type ReleaseBase, type ResourceIdentity, type Unlogged } from './Resource.js';
 import { Timers } from './Timers.js';
 
 export interface NotifyCallPlan {
@@ -50,7 +50,7 @@ type CollectPhase = 'prompt' | 'waiting' | 'collecting' | 'reply';
  * With key collection, Answered runs the CollectPhase sub-states instead.
  * `cancel()` moves Initiated or Answered to Released.
  */
-export class NotifyCall extends Resource<NotifyCallReleased> {
+export class NotifyCall extends Resource<Unlogged<NotifyCallReleased>> {
   readonly resourceClass = 'ext.notify_call' as const;
   readonly #timers: Timers<'dial' | 'ring' | 'digit'>;
   #phase: CollectPhase = 'prompt';
@@ -192,7 +192,7 @@ export class NotifyCall extends Resource<NotifyCallReleased> {
     this.party.hangup();
   }
 
-  protected releaseParams(base: ReleaseBase): NotifyCallReleased {
+  protected releaseParams(base: ReleaseBase): Unlogged<NotifyCallReleased> {
     return this.plan.collect ? { ...base, dtmf: this.#digits } : base;
   }
 }

@@ -22,8 +22,11 @@ export interface ReleaseBase {
   readonly user_data: string | null;
 }
 
+/** An event's params as a resource makes them: the event log adds `event_id` when it commits them (issue 9). */
+export type Unlogged<T extends { event_id: number }> = Omit<T, 'event_id'>;
+
 export type ResourceEvents = {
-  progress: (event: ProgressEvent) => void;
+  progress: (event: Unlogged<ProgressEvent>) => void;
   /** Emitted exactly once, after the resource's calls were told to end. */
   released: (event: ReleaseBase) => void;
 };

@@ -1,5 +1,5 @@
 import { TypedEventEmitter } from '../util/TypedEmitter.js';
-import type { ResourceClass } from '../api/generated/types.js';
+import type { ResourceClass, ResourceContext } from '../api/generated/types.js';
 import { ServiceError } from '../errors/ServiceError.js';
 import type { Clock } from '../util/Clock.js';
 import type { Resource } from './Resource.js';
@@ -13,6 +13,8 @@ export interface ResourceEvent {
   readonly accountId: string;
   readonly ownerId: string;
   readonly params: object;
+  /** on_released only: the resource's final context (the CDR's parties and times). */
+  readonly finalContext?: ResourceContext;
 }
 
 export type ResourceRegistryEvents = {
@@ -29,7 +31,7 @@ export class ResourceRegistry extends TypedEventEmitter<ResourceRegistryEvents> 
   #lastProcessId = 0;
 
   constructor(
-    private readonly nodeId: string,
+    readonly nodeId: string,
     private readonly maxResources: number,
     private readonly clock: Clock,
   ) {
@@ -51,16 +53,23 @@ export class ResourceRegistry extends TypedEventEmitter<ResourceRegistryEvents> 
 
   /**
    * Ids unique across restarts too: process ids grow with the clock
-   * (microsecond-like resolution), staying far below 2^53.
+   * (microsecond-like resolution), staying far below 2^53, and never go
+   * below the last one stored ({@link resumeAfter}), so a clock set back
+   * between two runs cannot repeat one.
    */
   nextIdentity(resourceClass: ResourceClass): { resId: string; processId: number } {
     this.#lastProcessId = Math.max(this.#lastProcessId + 1, this.clock.now() * 1000);
     return { resId: `${this.nodeId}-${resourceClass}-${this.#lastProcessId}`, processId: this.#lastProcessId };
   }
 
+  /** Continues after the highest process id a previous run stored (issue 9). */
+  resumeAfter(processId: number): void {
+    this.#lastProcessId = Math.max(this.#lastProcessId, processId);
+  }
+
   add(resource: Resource): void {
     this.#live.set(resource.resId, resource);
-    const forward = (name: ResourceEvent['name'], params: object): void => {
+    const forward = (name: ResourceEvent['name'], params: object, finalContext?: ResourceContext): void => {
       this.emit('event', {
         resId: resource.resId,
         resourceClass: resource.resourceClass,
@@ -68,12 +77,13 @@ export class ResourceRegistry extends TypedEventEmitter<ResourceRegistryEvents> 
         accountId: resource.identity.accountId,
         ownerId: resource.identity.ownerId,
         params,
+        ...(finalContext ? { finalContext } : {}),
       });
     };
     resource.on('progress', (params) => forward('on_progress', params));
     resource.once('released', (params) => {
       this.#live.delete(resource.resId);
-      forward('on_released', params);
+      forward('on_released', params, resource.context());
     });
   }
 

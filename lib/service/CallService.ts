@@ -1,14 +1,19 @@
 import type {
+  Cdr,
   CollectDtmf,
   ConstructResult,
+  EventNotification,
   ExtDuoCallbackConstructParams,
   ExtNotifyCallConstructParams,
   PlayContent,
   ResourceContext,
+  SysEventsReplayResult,
 } from '../api/generated/types.js';
 import type { Account, AccountDirectory } from '../accounts/Account.js';
 import type { ConstructRate } from '../accounts/ConstructRate.js';
+import type { CdrPage, CdrStore } from '../cdr/CdrStore.js';
 import type { LimitsConfig } from '../config/ServerConfig.js';
+import type { EventLog, LoggedEvent } from '../events/EventLog.js';
 import type { FileFolder } from '../media/FileFolder.js';
 import { playContentFileNames } from '../media/playContent.js';
 import { playSeconds } from '../media/playDuration.js';
@@ -40,6 +45,10 @@ export interface CallServiceDeps {
   /** Where an account's current state and limits are read at each construct. */
   readonly accounts: AccountDirectory;
   readonly constructRate: ConstructRate;
+  /** Where events and resource rows are committed before anything is sent (issue 9); absent: nothing is stored. */
+  readonly eventLog?: EventLog;
+  /** Final records of released resources; absent without a store. */
+  readonly cdrs?: CdrStore;
 }
 
 /** Who constructs: the connection whose events it gets, and its account as admitted by `admit`. */
@@ -245,6 +254,58 @@ export class CallService {
     return this.#find(resId, accountId).context();
   }
 
+  /**
+   * `sys.resource.get`: a live resource's context, or a released one's final
+   * context while its CDR is retained (issue 9); another account's id
+   * answers exactly as an unknown one.
+   * @throws ServiceError not_found.
+   */
+  async resourceContext(resId: string, accountId: string): Promise<ResourceContext> {
+    const live = this.deps.registry.get(resId, accountId);
+    if (live) return live.context();
+    return (await this.getCdr(resId, accountId)).context;
+  }
+
+  /**
+   * Resolves once every resource row and event queued so far is committed:
+   * a construct is answered only after its resource is stored, so a crash
+   * right after the reply still ends in one on_released for it.
+   */
+  async durable(): Promise<void> {
+    await this.deps.eventLog?.flush();
+  }
+
+  /**
+   * The account's logged events after `afterEventId`, oldest first, at most
+   * `limit` (issue 9: what a reconnecting client missed).
+   */
+  async replayEvents(accountId: string, afterEventId: number, limit: number): Promise<SysEventsReplayResult> {
+    const log = this.deps.eventLog;
+    if (!log) return { events: [], more: false };
+    const page: LoggedEvent[] = await log.replay(accountId, afterEventId, limit + 1);
+    // The log holds only notifications this server sent, which match the schema's events.
+    const events = page.slice(0, limit).map((e) => ({ method: e.method, params: e.params }) as unknown as EventNotification);
+    return { events, more: page.length > limit };
+  }
+
+  /** @throws ServiceError not_found when the account has no CDR of that id (live, unknown, pruned, another account's). */
+  async getCdr(resId: string, accountId: string): Promise<Cdr> {
+    const cdr = await this.deps.cdrs?.get(resId, accountId);
+    if (!cdr) throw new ServiceError('not_found', `no resource ${resId}`, { res_id: resId });
+    return cdr;
+  }
+
+  /** The account's CDRs, newest first; `since`/`until` in Unix seconds. */
+  async listCdrs(accountId: string, query: { since?: number; until?: number; cursor?: string; limit: number }): Promise<CdrPage> {
+    if (!this.deps.cdrs) return { cdrs: [], next_cursor: null };
+    return this.deps.cdrs.list(accountId, {
+      ...(query.since !== undefined ? { sinceMs: query.since * 1000 } : {}),
+      ...(query.until !== undefined ? { untilMs: query.until * 1000 } : {}),
+      ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
+      limit: query.limit,
+    });
+  }
+
   resourceExists(resId: string, accountId: string): boolean {
     return this.deps.registry.get(resId, accountId) !== undefined;
   }
@@ -322,11 +383,29 @@ export class CallService {
   }
 
   #launch(resource: DuoCallback | NotifyCall): ConstructResult {
-    this.deps.registry.add(resource);
+    const { registry, eventLog, clock } = this.deps;
+    registry.add(resource);
     // Dial after the reply is on its way, so no event precedes the res_id it names.
-    setImmediate(() => {
+    const start = (): void => void setImmediate(() => {
       if (!resource.released) resource.start();
     });
+    if (!eventLog) start();
+    else {
+      // Nothing dials before its row is stored: a crash from then on finds it and releases it at restart.
+      const { identity } = resource;
+      void eventLog
+        .constructed({
+          resId: identity.resId,
+          accountId: identity.accountId,
+          nodeId: registry.nodeId,
+          resourceClass: resource.resourceClass,
+          processId: identity.processId,
+          ownerId: identity.ownerId,
+          userData: identity.userData,
+          createdAt: clock.now(),
+        })
+        .then(start);
+    }
     return {
       res_id: resource.resId,
       user_data: resource.identity.userData,

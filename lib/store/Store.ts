@@ -90,6 +90,10 @@ function createDialect(config: StoreConfig, log: Logger | undefined): Dialect {
         // WAL: the admin command can write while the server reads; busy_timeout: wait for the other writer instead of failing.
         db.pragma('journal_mode = WAL');
         db.pragma('busy_timeout = 5000');
+        // NORMAL in WAL mode: a commit survives a crash of the process (kill -9); a power loss can lose the
+        // last commits since the WAL was last synced (docs/operations.md#event-log). FULL would fsync every
+        // group commit on the event loop's thread.
+        db.pragma('synchronous = NORMAL');
         db.pragma('foreign_keys = ON');
         return db;
       },

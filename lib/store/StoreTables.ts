@@ -3,7 +3,7 @@
  * table, the same on SQLite and PostgreSQL. Portable column types only:
  * times are integer Unix milliseconds (`bigint` on PostgreSQL, read back as
  * numbers), flags are integers 0/1 (SQLite has no boolean), lists are JSON
- * text. A later migration adds tables here (event log, CDRs, webhooks).
+ * text. Each migration that adds a table adds its shape here.
  */
 
 /** `accounts`: one row per account (issue 8). */
@@ -38,7 +38,49 @@ export interface ApiKeysTable {
   revoked_at: number | null;
 }
 
+/** `event_sequences`: the last event id handed out per account; its row lock orders commits across nodes. */
+export interface EventSequencesTable {
+  account_id: string;
+  last_event_id: number;
+}
+
+/** `events`: the durable event log (issue 9), one row per event sent. */
+export interface EventsTable {
+  account_id: string;
+  /** 1, 2, 3 … per account, without gaps, in commit order. */
+  event_id: number;
+  res_id: string;
+  /** The JSON-RPC notification method, `ext.duo_callback.on_progress` … */
+  method: string;
+  /** JSON of the notification params, `event_id` included. */
+  params: string;
+  created_at: number;
+}
+
+/** `resources`: every resource from its construct on; the final record (CDR) once released (issue 9). */
+export interface ResourcesTable {
+  res_id: string;
+  account_id: string;
+  /** The node that runs it: at start-up a node releases its own rows left live. */
+  node_id: string;
+  class: string;
+  process_id: number;
+  owner_id: string;
+  user_data: string | null;
+  /** 1 until its on_released is committed, then 0. */
+  live: number;
+  created_at: number;
+  released_at: number | null;
+  /** JSON of the final record (CDR, lib/cdr) once released. */
+  cdr: string | null;
+  /** JSON of the engine's dialog state while live (what a restart needs to end its calls). */
+  dialogs: string | null;
+}
+
 export interface StoreTables {
   accounts: AccountsTable;
   api_keys: ApiKeysTable;
+  event_sequences: EventSequencesTable;
+  events: EventsTable;
+  resources: ResourcesTable;
 }

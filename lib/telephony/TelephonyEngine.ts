@@ -115,6 +115,12 @@ export interface MediaBridge {
 export type TelephonyEngineEvents = {
   /** Emitted whenever `available` changes. */
   availability: (available: boolean, reason: string) => void;
+  /**
+   * A leg's dialog was confirmed (`state`: what {@link TelephonyEngine.endStaleDialogs}
+   * of the same engine needs to end it after a restart, opaque text) or is
+   * over (`state` null). `group` is the leg's {@link DialRequest.group} (issue 9).
+   */
+  dialog: (group: string, legId: string, state: string | null) => void;
 };
 
 export interface TelephonyEngine extends TypedEmitter<TelephonyEngineEvents> {
@@ -131,4 +137,11 @@ export interface TelephonyEngine extends TypedEmitter<TelephonyEngineEvents> {
    * either leg ends.
    */
   bridge(a: CallLeg, b: CallLeg): Promise<MediaBridge>;
+  /**
+   * After a crash and restart: ends the calls a previous run left up, from
+   * the `dialog` states it stored (embedded: a BYE per dialog). Resolves
+   * with how many were sent; a state it cannot read is skipped. Engines
+   * without it leave such calls to the far ends' timers (issue 9).
+   */
+  endStaleDialogs?(states: readonly string[]): Promise<number>;
 }

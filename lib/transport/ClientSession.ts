@@ -74,6 +74,11 @@ export class ClientSession implements EventSink, RpcCaller {
     this.#send({ jsonrpc: '2.0', method, params });
   }
 
+  abandon(reason: string): void {
+    this.#log.warn({ reason }, 'events cannot be delivered in order: closing (the client reconnects and replays)');
+    this.socket.close(1011, 'events fell behind: reconnect and replay');
+  }
+
   /** Pings, and terminates a connection that did not answer the previous ping. */
   heartbeat(): void {
     if (!this.#alive) {

@@ -50,7 +50,10 @@ t.test('sys.resource.get / exists, cancel and its errors', async (t) => {
   leg1.hangUpRemotely();
   await client.waitForEvent('ext.duo_callback.on_released', resId);
   t.equal((await client.call('sys.resource.exists', [resId])).result, false);
-  t.match((await client.call('sys.resource.get', [resId])).error, { code: -32001, data: { res_id: resId } });
+  // Released: its final context (issue 9) and its CDR; an unknown id is still not found.
+  t.match((await client.call('sys.resource.get', [resId])).result, { res_id: resId, state: 'Released', class: 'ext.duo_callback' });
+  t.match((await client.call('sys.cdr.get', [resId])).result, { res_id: resId, released: { res_id: resId }, context: { state: 'Released' } });
+  t.match((await client.call('sys.resource.get', ['0.0.0-ext.duo_callback-1'])).error, { code: -32001, data: { res_id: '0.0.0-ext.duo_callback-1' } });
   t.match((await client.call('ext.duo_callback.cancel', [resId])).error, { code: -32001 });
 
   const second = (await client.call('ext.duo_callback.construct', DUO)).result as { res_id: string };

@@ -111,6 +111,7 @@ const badInt = (min: number, max: number) => (r: () => number): unknown =>
 const badString = (max: number) => (r: () => number): unknown =>
   r() < 0.5 ? 'u'.repeat(max + int(r, 1, 1000)) : pick(r, [1, true, [], { a: 'b' }, deep(r, 100)]);
 const badResId = (r: () => number): unknown => pick(r, ['', 'r'.repeat(129), 7, null, true, [], { id: 1 }, deep(r, 300)]);
+const badEventId = (r: () => number): unknown => pick(r, [-1, -1e6, 1.5, 2 ** 53, 1e300, '10', true, [], {}, deep(r, 50)]);
 const badFile = (r: () => number): unknown => (r() < 0.8 ? pick(r, BAD_FILE_NAMES) : pick(r, [1, true, {}, [PROMPT]]));
 
 const METHODS: readonly MethodSpec[] = [
@@ -178,11 +179,30 @@ const METHODS: readonly MethodSpec[] = [
   {
     name: 'sys.subscribe',
     base: { class: 'ext.notify_call' },
-    order: ['class', 'event', 'res_id'],
+    order: ['class', 'event', 'res_id', 'from_event_id'],
     bad: {
       class: (r) => pick(r, ['ext.other', '', 1, true, ['ext.notify_call'], deep(r, 100)]),
       event: (r) => pick(r, ['on_everything', '', 2, {}, deep(r, 100)]),
       res_id: (r) => pick(r, ['', 'r'.repeat(129), 7, true, [], { id: 1 }, deep(r, 300)]),
+      from_event_id: badEventId,
+    },
+  },
+  {
+    name: 'sys.events.replay',
+    base: { after_event_id: 0 },
+    order: ['after_event_id', 'limit'],
+    bad: { after_event_id: badEventId, limit: badInt(1, 1000) },
+  },
+  { name: 'sys.cdr.get', base: { res_id: 'x' }, order: ['res_id'], bad: { res_id: badResId } },
+  {
+    name: 'sys.cdr.list',
+    base: {},
+    order: ['since', 'until', 'cursor', 'limit'],
+    bad: {
+      since: badEventId,
+      until: badEventId,
+      cursor: (r) => pick(r, ['', "1:x' OR '1'='1", '1:../../etc', `1:${'r'.repeat(129)}`, '12345678901234567:a', 'a:b', 7, [], deep(r, 100)]),
+      limit: badInt(1, 500),
     },
   },
   {

@@ -34,6 +34,8 @@ export interface TestServer<E extends TelephonyEngine> {
   readonly accountId: string;
   readonly apiKey: string;
   readonly accounts: TestAccounts;
+  /** The server's store (events, CDRs, accounts). */
+  readonly store: Store;
   /** A client authenticated with `apiKey` (Bearer header at the upgrade). */
   connect(): Promise<RpcTestClient>;
   /** Stops the server, then closes the account store (a PostgreSQL pool would keep the test process alive). */
@@ -85,7 +87,7 @@ export async function startTestServer<E extends TelephonyEngine = ScriptedTeleph
   };
   const apiKey = await accounts.create(TEST_ACCOUNT);
   const engine = options.engine ?? (new ScriptedTelephonyEngine() as unknown as E);
-  const server = new CtiServer({ config, engine, log: pino({ level: config.logLevel }), accounts: directory });
+  const server = new CtiServer({ config, engine, log: pino({ level: config.logLevel }), accounts: directory, store });
   for (const [name, content] of Object.entries(options.media ?? { 'prompt.wav': 'RIFF', 'ring.wav': 'RIFF' })) {
     writeFileSync(join(config.mediaDir, name), content);
   }
@@ -96,6 +98,7 @@ export async function startTestServer<E extends TelephonyEngine = ScriptedTeleph
     engine,
     config,
     url,
+    store,
     accountId: TEST_ACCOUNT,
     apiKey,
     accounts,

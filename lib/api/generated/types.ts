@@ -56,6 +56,10 @@ export type ReleaseError = {
 } | null;
 export type Progress = "dialing" | "ringing" | "early_media" | "answered" | "connected" | "dtmf" | "countdown";
 /**
+ * Position of an event in its account's event log: 1, 2, 3 … without gaps, in commit order (issue 9). A client keeps the highest it processed and dedupes by it.
+ */
+export type EventId = number;
+/**
  * Key presses in the order pressed: `0-9`, `*`, `#`, `A-D` (RFC 4733 §3.2), at most 32.
  */
 export type DtmfDigits = string;
@@ -146,6 +150,7 @@ export interface ProgressEvent {
   sip_status: number | null;
   time: number;
   user_data: string | null;
+  event_id: EventId;
   dtmf?: DtmfDigits;
 }
 /**
@@ -159,6 +164,7 @@ export interface NotifyCallReleased {
   end_time: number;
   dropped_by: DroppedBy;
   user_data: string | null;
+  event_id: EventId;
   dtmf?: DtmfDigits;
 }
 export interface DuoCallbackReleased {
@@ -174,6 +180,33 @@ export interface DuoCallbackReleased {
    * Present when recording was asked for: the file name given.
    */
   record_file?: string;
+  event_id: EventId;
+}
+/**
+ * A logged event exactly as it was (or would have been) sent as a notification.
+ */
+export interface EventNotification {
+  method:
+    | "ext.duo_callback.on_progress"
+    | "ext.duo_callback.on_released"
+    | "ext.notify_call.on_progress"
+    | "ext.notify_call.on_released";
+  params: ProgressEvent | DuoCallbackReleased | NotifyCallReleased;
+}
+/**
+ * The final record of a resource (call detail record): its on_released params and its final context, whose parties carry each call's numbers, last SIP status and dial/answer/end times.
+ */
+export interface Cdr {
+  res_id: ResId;
+  class: ResourceClass;
+  process_id: number;
+  user_data: string | null;
+  event_id: EventId;
+  /**
+   * The on_released params as sent.
+   */
+  released: DuoCallbackReleased | NotifyCallReleased;
+  context: ResourceContext;
 }
 export interface ExtDuoCallbackConstructParams {
   from1_uri?: OptionalCallUri;
@@ -244,9 +277,55 @@ export interface SysSubscribeParams {
    * One resource.
    */
   res_id?: ResId | null;
+  /**
+   * Replay first: the account's stored events after this id that match the filters are sent (oldest first) right after this call's reply, then live events follow with no gap and no duplicate. 0 replays everything still stored. Omitted: live events only.
+   */
+  from_event_id?: number | null;
 }
 export interface SysSubscribeResult {
   subscription_id: string;
+}
+export interface SysEventsReplayParams {
+  after_event_id: number;
+  /**
+   * At most this many events (default 100).
+   */
+  limit?: number | null;
+}
+export interface SysEventsReplayResult {
+  events: EventNotification[];
+  /**
+   * True when `limit` cut the answer: ask again after the last event_id.
+   */
+  more: boolean;
+}
+export interface SysCdrGetParams {
+  res_id: ResId;
+}
+export interface SysCdrListParams {
+  /**
+   * Released at or after this Unix time (seconds).
+   */
+  since?: number | null;
+  /**
+   * Released before this Unix time (seconds).
+   */
+  until?: number | null;
+  /**
+   * `next_cursor` of the previous page.
+   */
+  cursor?: string | null;
+  /**
+   * At most this many CDRs (default 50).
+   */
+  limit?: number | null;
+}
+export interface SysCdrListResult {
+  cdrs: Cdr[];
+  /**
+   * Pass as `cursor` for the next page; null on the last page.
+   */
+  next_cursor: string | null;
 }
 export interface SysUnsubscribeParams {
   subscription_id: string;
@@ -266,6 +345,7 @@ export interface RpcDiscoverResult {}
 export type ExtDuoCallbackConstructResult = ConstructResult;
 export type ExtNotifyCallConstructResult = ConstructResult;
 export type SysResourceGetResult = ResourceContext;
+export type SysCdrGetResult = Cdr;
 export type ExtDuoCallbackOnProgressParams = ProgressEvent;
 export type ExtDuoCallbackOnReleasedParams = DuoCallbackReleased;
 export type ExtNotifyCallOnProgressParams = ProgressEvent;
@@ -280,6 +360,9 @@ export interface RpcMethods {
   'sys.resource.get': { params: SysResourceGetParams; result: SysResourceGetResult };
   'sys.resource.exists': { params: SysResourceExistsParams; result: SysResourceExistsResult };
   'sys.subscribe': { params: SysSubscribeParams; result: SysSubscribeResult };
+  'sys.events.replay': { params: SysEventsReplayParams; result: SysEventsReplayResult };
+  'sys.cdr.get': { params: SysCdrGetParams; result: SysCdrGetResult };
+  'sys.cdr.list': { params: SysCdrListParams; result: SysCdrListResult };
   'sys.unsubscribe': { params: SysUnsubscribeParams; result: SysUnsubscribeResult };
   'sys.authenticate': { params: SysAuthenticateParams; result: SysAuthenticateResult };
   'rpc.discover': { params: RpcDiscoverParams; result: RpcDiscoverResult };

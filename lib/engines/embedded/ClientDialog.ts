@@ -21,6 +21,19 @@ const T1_MS = 500;
 const T2_MS = 4000;
 const RESEND_FOR_MS = 64 * T1_MS;
 
+/** What a BYE needs once the process that set up the dialog is gone (issue 9): RFC 3261 §12.2.1.1. */
+export interface DialogSnapshot {
+  readonly callId: string;
+  readonly localTag: string;
+  readonly fromUri: string;
+  readonly remoteTo: NameAddr;
+  readonly remoteTarget: string;
+  readonly routeSet: NameAddr[];
+  /** The last CSeq this side used; the BYE takes the next one. */
+  readonly cseq: number;
+  readonly target: SipTarget;
+}
+
 export class ClientDialog {
   readonly callId = `${nanoid()}@cti`;
   readonly #localTag = nanoid(10);
@@ -88,6 +101,46 @@ export class ClientDialog {
     this.#ackSeq = seq;
     this.#ack = this.#inDialog('ACK', seq);
     this.#stack.ack(this.#ack, this.#target, `z9hG4bK${nanoid()}`);
+  }
+
+  /** The confirmed dialog's state (after the 2xx was ACKed), or undefined before. */
+  snapshot(): DialogSnapshot | undefined {
+    if (!this.#remoteTo) return undefined;
+    return {
+      callId: this.callId,
+      localTag: this.#localTag,
+      fromUri: this.#request.fromUri,
+      remoteTo: this.#remoteTo,
+      remoteTarget: this.#remoteTarget,
+      routeSet: this.#routeSet,
+      cseq: this.#cseq,
+      target: this.#target,
+    };
+  }
+
+  /**
+   * A BYE for a dialog a previous run of the server confirmed (its
+   * {@link snapshot}); `onFinal` gets the final status, or 408 from the
+   * transaction layer. A challenge is not answered: the credentials may
+   * have changed since.
+   */
+  static byeStale(stack: SipStack, dialog: DialogSnapshot, onFinal: (status: number) => void): void {
+    const bye: Message = {
+      method: 'BYE',
+      uri: dialog.remoteTarget,
+      headers: {
+        to: dialog.remoteTo,
+        from: { uri: dialog.fromUri, params: { tag: dialog.localTag } },
+        'call-id': dialog.callId,
+        cseq: { seq: dialog.cseq + 1, method: 'BYE' },
+        route: dialog.routeSet,
+        'max-forwards': '70',
+        reason: 'Q.850;cause=41;text="server restarted"',
+      },
+    };
+    stack.request(bye, dialog.target, `z9hG4bK${nanoid()}`, (rs) => {
+      if ((rs.status ?? 0) >= 200) onFinal(rs.status ?? 0);
+    });
   }
 
   /** CANCELs the INVITE now, or as soon as it has a provisional response. */

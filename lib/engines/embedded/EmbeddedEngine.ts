@@ -11,6 +11,7 @@ import { EMBEDDED_LIMIT_DEFAULTS as DEFAULTS } from '../../config/configSchema.j
 import type { CallLeg, DialRequest, MediaBridge, TelephonyEngine, TelephonyEngineEvents } from '../../telephony/TelephonyEngine.js';
 import { MediaCache } from './MediaCache.js';
 import { MediaWatchdog } from './MediaWatchdog.js';
+import { ClientDialog, type DialogSnapshot } from './ClientDialog.js';
 import { OutboundCall, type LegContext } from './OutboundCall.js';
 import { Pacer } from './Pacer.js';
 import { FRAME_MS } from './Rtp.js';
@@ -109,7 +110,39 @@ export class EmbeddedEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
     const leg = new OutboundCall(request, this.#ctx, this.#log.child({ leg: request.label }));
     this.#legs.add(leg);
     void leg.settled.then(() => this.#legs.delete(leg));
+    const group = request.group;
+    if (group !== undefined) {
+      // Stored by the server so that a restart after a crash can BYE the call (issue 9).
+      leg.once('answered', () => {
+        const snapshot = leg.dialogSnapshot;
+        if (snapshot) this.emit('dialog', group, leg.id, JSON.stringify(snapshot));
+        leg.once('ended', () => this.emit('dialog', group, leg.id, null));
+      });
+    }
     return leg;
+  }
+
+  async endStaleDialogs(states: readonly string[]): Promise<number> {
+    const snapshots = states.flatMap((state) => {
+      try {
+        const s = JSON.parse(state) as DialogSnapshot;
+        return typeof s.callId === 'string' && typeof s.remoteTarget === 'string' && s.target ? [s] : [];
+      } catch {
+        return [];
+      }
+    });
+    await Promise.all(
+      snapshots.map(
+        (s) =>
+          new Promise<void>((resolve) =>
+            ClientDialog.byeStale(this.#ctx.stack, s, (status) => {
+              this.#log.info({ callId: s.callId, status }, 'BYE for a dialog a previous run left up');
+              resolve();
+            }),
+          ),
+      ),
+    );
+    return snapshots.length;
   }
 
   async bridge(a: CallLeg, b: CallLeg): Promise<MediaBridge> {

@@ -14,7 +14,7 @@ import { NO_USABLE_MEDIA, dialUriProblem } from '../sipChecks.js';
 import { dtmfKeyOfInfo } from '../dtmfInfo.js';
 import { DtmfGate } from '../../telephony/DtmfGate.js';
 import type { CallLeg, CallLegEvents, DialRequest, LegEnd, PlayResult } from '../../telephony/TelephonyEngine.js';
-import { ClientDialog } from './ClientDialog.js';
+import { ClientDialog, type DialogSnapshot } from './ClientDialog.js';
 import type { G711Codec } from './G711.js';
 import type { MediaWatchdog } from './MediaWatchdog.js';
 import type { Pacer } from './Pacer.js';
@@ -87,6 +87,11 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
       this.#settle();
       return undefined;
     });
+  }
+
+  /** The confirmed dialog, for a BYE after a restart (issue 9); undefined before the answer. */
+  get dialogSnapshot(): DialogSnapshot | undefined {
+    return this.#dialog?.snapshot();
   }
 
   /** The leg's RTP session, once open; undefined if the leg ended without one. */

@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely';
 import * as m0001 from './0001_accounts.js';
+import * as m0002 from './0002_events.js';
 
 /**
  * Every migration, in order. Names sort as they run (Kysely applies them in
@@ -8,4 +9,5 @@ import * as m0001 from './0001_accounts.js';
  */
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001_accounts': m0001,
+  '0002_events': m0002,
 };

@@ -1,0 +1,345 @@
+import type { ResourceClass, ResourceContext } from '../api/generated/types.js';
+import type { ResourceEvent } from '../resources/ResourceRegistry.js';
+import type { Store } from '../store/Store.js';
+import type { Clock } from '../util/Clock.js';
+import type { Logger } from '../util/logger.js';
+import { TypedEventEmitter } from '../util/TypedEmitter.js';
+
+/** An event as committed: its JSON-RPC notification (`params.event_id` included) and where it belongs. */
+export interface LoggedEvent {
+  readonly accountId: string;
+  /** 1, 2, 3 … per account, without gaps, in commit order. */
+  readonly eventId: number;
+  readonly resId: string;
+  readonly resourceClass: ResourceClass;
+  readonly name: ResourceEvent['name'];
+  /** `${resourceClass}.${name}`. */
+  readonly method: string;
+  /** The notification params, `event_id` included. */
+  readonly params: Readonly<Record<string, unknown>>;
+  /** Session id of the resource's owner; null for an event read back from the store. */
+  readonly ownerId: string | null;
+  /** Commit time, Unix milliseconds. */
+  readonly time: number;
+}
+
+/** The row a resource gets at construct, before it dials (crash recovery finds it there). */
+export interface ResourceRecord {
+  readonly resId: string;
+  readonly accountId: string;
+  readonly nodeId: string;
+  readonly resourceClass: ResourceClass;
+  readonly processId: number;
+  readonly ownerId: string;
+  readonly userData: string | null;
+  /** Unix milliseconds. */
+  readonly createdAt: number;
+}
+
+/** What a released resource's row keeps (JSON in `resources.cdr`); lib/cdr adds the row's identity columns. */
+export interface StoredFinalRecord {
+  readonly event_id: number;
+  /** The on_released params as sent. */
+  readonly released: Readonly<Record<string, unknown>>;
+  readonly context: ResourceContext;
+}
+
+export type EventLogEvents = {
+  /** Each event once, after its commit, in event_id order per account. */
+  committed: (event: LoggedEvent) => void;
+};
+
+export interface EventLogOptions {
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** Without a store: how many recent events memory keeps for replay. */
+  readonly memoryEvents?: number;
+}
+
+interface Batch {
+  readonly records: ResourceRecord[];
+  readonly events: ResourceEvent[];
+  /** Resources whose dialog states changed: their `dialogs` column is rewritten. */
+  readonly dialogs: Set<string>;
+  readonly done: Array<() => void>;
+}
+
+const emptyBatch = (): Batch => ({ records: [], events: [], dialogs: new Set(), done: [] });
+
+/** How long the first queued item waits for others to share its commit. */
+const GROUP_COMMIT_MS = 2;
+/** Rows per INSERT: far below SQLite's and PostgreSQL's bound-parameter limits. */
+const INSERT_CHUNK = 200;
+/** After a failed commit (database down), the batch is retried this often; nothing is sent meanwhile. */
+const RETRY_MS = 500;
+/** The most events a replay page returns. */
+export const MAX_REPLAY_LIMIT = 1000;
+
+/**
+ * The durable event log (issue 9). Every resource event is committed before
+ * it is sent: {@link append} queues it, the queue is committed as one
+ * transaction (group commit: the first queued item waits 2 ms for others,
+ * and whatever arrives while a commit runs goes in the next one), and only
+ * then is `committed` emitted, in order (measured: docs/performance.md).
+ *
+ * event_id: the account's row in `event_sequences` is advanced by the number
+ * of its events inside the committing transaction. That row lock orders
+ * commits of one account across nodes sharing PostgreSQL, so ids grow
+ * without gaps in commit order (a rolled-back transaction rolls its ids back).
+ *
+ * The same transaction writes resource rows ({@link constructed}) and, with
+ * an on_released event, the resource's final record: a resource is released
+ * in the store exactly when its on_released is, which is what makes the
+ * restart rule "every resource left live gets one on_released" exact.
+ *
+ * Without a store (tests, auth.mode none without a database) ids come from
+ * memory and only the last `memoryEvents` events can be replayed.
+ */
+export class EventLog extends TypedEventEmitter<EventLogEvents> {
+  readonly #store: Store | null;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #memoryLimit: number;
+  readonly #memory: LoggedEvent[] = [];
+  readonly #memorySequence = new Map<string, number>();
+  #queue: Batch = emptyBatch();
+  /** Live resources' confirmed dialogs: res_id → leg id → the engine's state text. */
+  readonly #dialogs = new Map<string, Map<string, string>>();
+  #running: Promise<void> | null = null;
+
+  constructor(store: Store | null, options: EventLogOptions) {
+    super();
+    this.#store = store;
+    this.#clock = options.clock;
+    this.#log = options.log;
+    this.#memoryLimit = options.memoryEvents ?? 10_000;
+  }
+
+  /** True when events survive a restart. */
+  get durable(): boolean {
+    return this.#store !== null;
+  }
+
+  /**
+   * Queues an event; it is emitted as `committed` once stored. An
+   * on_released with its `finalContext` also closes the resource's row: the
+   * row keeps the final record ({@link StoredFinalRecord}).
+   */
+  append(event: ResourceEvent): void {
+    this.#queue.events.push(event);
+    this.#schedule();
+  }
+
+  /** Queues a new resource's row; resolves once committed (the resource may dial then). */
+  constructed(record: ResourceRecord): Promise<void> {
+    this.#queue.records.push(record);
+    return this.flush();
+  }
+
+  /**
+   * Keeps a live resource's dialog state (the engine's text, null: that
+   * dialog ended) in its row, so a restart after a crash can end the call
+   * (issue 9). Written with the next commit; cleared when it is released.
+   */
+  saveDialog(resId: string, legId: string, state: string | null): void {
+    if (!this.#store) return;
+    const legs = this.#dialogs.get(resId) ?? new Map<string, string>();
+    if (state === null) legs.delete(legId);
+    else legs.set(legId, state);
+    if (legs.size) this.#dialogs.set(resId, legs);
+    else this.#dialogs.delete(resId);
+    this.#queue.dialogs.add(resId);
+    this.#schedule();
+  }
+
+  /** Resolves once everything queued so far is committed. */
+  flush(): Promise<void> {
+    const done = new Promise<void>((resolve) => this.#queue.done.push(resolve));
+    this.#schedule();
+    return done;
+  }
+
+  /**
+   * The account's events after `afterEventId`, oldest first, at most `limit`
+   * (1 … {@link MAX_REPLAY_LIMIT}). Events already pruned are simply absent.
+   */
+  async replay(accountId: string, afterEventId: number, limit: number): Promise<LoggedEvent[]> {
+    const count = Math.max(1, Math.min(limit, MAX_REPLAY_LIMIT));
+    if (!this.#store) {
+      return this.#memory.filter((e) => e.accountId === accountId && e.eventId > afterEventId).slice(0, count);
+    }
+    const rows = await this.#store.db
+      .selectFrom('events')
+      .selectAll()
+      .where('account_id', '=', accountId)
+      .where('event_id', '>', afterEventId)
+      .orderBy('event_id')
+      .limit(count)
+      .execute();
+    return rows.map((row) => {
+      const [resourceClass, name] = splitMethod(row.method);
+      return {
+        accountId: row.account_id,
+        eventId: Number(row.event_id),
+        resId: row.res_id,
+        resourceClass,
+        name,
+        method: row.method,
+        params: JSON.parse(row.params) as Record<string, unknown>,
+        ownerId: null,
+        time: Number(row.created_at),
+      };
+    });
+  }
+
+  /** Deletes events older than `beforeMs` (Unix milliseconds); resolves to how many. */
+  async prune(beforeMs: number): Promise<number> {
+    if (!this.#store) return 0;
+    const result = await this.#store.db.deleteFrom('events').where('created_at', '<', beforeMs).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  #schedule(): void {
+    if (this.#running) return;
+    this.#running = new Promise<void>((resolve) => setTimeout(resolve, GROUP_COMMIT_MS)).then(() => this.#drain());
+  }
+
+  /** Commits batches one after another until the queue is empty. */
+  async #drain(): Promise<void> {
+    while (this.#queue.records.length || this.#queue.events.length || this.#queue.dialogs.size || this.#queue.done.length) {
+      const batch = this.#queue;
+      this.#queue = emptyBatch();
+      let logged: LoggedEvent[] | null = null;
+      while (logged === null) {
+        try {
+          logged = this.#store ? await this.#commit(this.#store, batch) : this.#remember(batch);
+        } catch (err) {
+          this.#log.error({ err, events: batch.events.length }, 'event log commit failed: retrying, nothing is sent until it succeeds');
+          await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+        }
+      }
+      for (const event of logged) this.emit('committed', event);
+      for (const done of batch.done) done();
+    }
+    this.#running = null;
+  }
+
+  async #commit(store: Store, batch: Batch): Promise<LoggedEvent[]> {
+    const now = this.#clock.now();
+    return store.db.transaction().execute(async (trx) => {
+      for (let i = 0; i < batch.records.length; i += INSERT_CHUNK) {
+        await trx
+          .insertInto('resources')
+          .values(
+            batch.records.slice(i, i + INSERT_CHUNK).map((r) => ({
+              res_id: r.resId,
+              account_id: r.accountId,
+              node_id: r.nodeId,
+              class: r.resourceClass,
+              process_id: r.processId,
+              owner_id: r.ownerId,
+              user_data: r.userData,
+              live: 1,
+              created_at: r.createdAt,
+              released_at: null,
+              cdr: null,
+              dialogs: null,
+            })),
+          )
+          .execute();
+      }
+      for (const resId of batch.dialogs) {
+        const legs = this.#dialogs.get(resId);
+        await trx
+          .updateTable('resources')
+          .set({ dialogs: legs ? JSON.stringify([...legs.values()]) : null })
+          .where('res_id', '=', resId)
+          .where('live', '=', 1)
+          .execute();
+      }
+      if (!batch.events.length) return [];
+      const counts = new Map<string, number>();
+      for (const event of batch.events) counts.set(event.accountId, (counts.get(event.accountId) ?? 0) + 1);
+      // Accounts locked in one order everywhere: two nodes committing for the same accounts cannot deadlock.
+      const next = new Map<string, number>();
+      for (const accountId of [...counts.keys()].sort()) {
+        const n = counts.get(accountId)!;
+        await trx
+          .insertInto('event_sequences')
+          .values({ account_id: accountId, last_event_id: 0 })
+          .onConflict((oc) => oc.column('account_id').doNothing())
+          .execute();
+        const { last_event_id } = await trx
+          .updateTable('event_sequences')
+          .set((eb) => ({ last_event_id: eb('last_event_id', '+', n) }))
+          .where('account_id', '=', accountId)
+          .returning('last_event_id')
+          .executeTakeFirstOrThrow();
+        next.set(accountId, Number(last_event_id) - n + 1);
+      }
+      const logged = batch.events.map((event) => {
+        const eventId = next.get(event.accountId)!;
+        next.set(event.accountId, eventId + 1);
+        return loggedEvent(event, eventId, now);
+      });
+      for (let i = 0; i < logged.length; i += INSERT_CHUNK) {
+        await trx
+          .insertInto('events')
+          .values(
+            logged.slice(i, i + INSERT_CHUNK).map((e) => ({
+              account_id: e.accountId,
+              event_id: e.eventId,
+              res_id: e.resId,
+              method: e.method,
+              params: JSON.stringify(e.params),
+              created_at: now,
+            })),
+          )
+          .execute();
+      }
+      for (const [i, event] of batch.events.entries()) {
+        if (event.name !== 'on_released' || !event.finalContext) continue;
+        this.#dialogs.delete(event.resId);
+        const record: StoredFinalRecord = { event_id: logged[i]!.eventId, released: logged[i]!.params, context: event.finalContext };
+        await trx
+          .updateTable('resources')
+          .set({ live: 0, released_at: now, cdr: JSON.stringify(record), dialogs: null })
+          .where('res_id', '=', event.resId)
+          .execute();
+      }
+      return logged;
+    });
+  }
+
+  #remember(batch: Batch): LoggedEvent[] {
+    const now = this.#clock.now();
+    const logged = batch.events.map((event) => {
+      const eventId = (this.#memorySequence.get(event.accountId) ?? 0) + 1;
+      this.#memorySequence.set(event.accountId, eventId);
+      return loggedEvent(event, eventId, now);
+    });
+    this.#memory.push(...logged);
+    if (this.#memory.length > this.#memoryLimit) this.#memory.splice(0, this.#memory.length - this.#memoryLimit);
+    return logged;
+  }
+}
+
+function loggedEvent(event: ResourceEvent, eventId: number, time: number): LoggedEvent {
+  return {
+    accountId: event.accountId,
+    eventId,
+    resId: event.resId,
+    resourceClass: event.resourceClass,
+    name: event.name,
+    method: `${event.resourceClass}.${event.name}`,
+    params: { ...event.params, event_id: eventId },
+    ownerId: event.ownerId,
+    time,
+  };
+}
+
+/** `ext.duo_callback.on_progress` → [`ext.duo_callback`, `on_progress`]; rows are written only by this class. */
+function splitMethod(method: string): [ResourceClass, ResourceEvent['name']] {
+  const dot = method.lastIndexOf('.');
+  return [method.slice(0, dot) as ResourceClass, method.slice(dot + 1) as ResourceEvent['name']];
+}
