@@ -66,6 +66,8 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
   /** The SDP of an 18x with usable media. */
   #earlySdp: string | undefined;
   #playing: { stopped: boolean } | undefined;
+  /** The uuid_break of the last stopPlay(): a play right after it waits for it, or the break cuts the new playback. */
+  #breaking: Promise<unknown> = Promise.resolve();
   readonly #dtmf: DtmfGate;
 
   constructor(request: DialRequest, ctx: LegContext, log: Logger) {
@@ -107,6 +109,7 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
 
   async play(files: readonly string[], repeat: number): Promise<PlayResult> {
     const media = await this.media();
+    await this.#breaking;
     if (!media || this.#end) return { completed: false };
     const once = files.map((file) => this.#ctx.mediaPath(file));
     const list = Array.from({ length: repeat + 1 }, () => once).flat();
@@ -137,7 +140,7 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
     if (!playing || !endpoint) return;
     playing.stopped = true;
     this.#log.info('stop play');
-    void this.api(`uuid_break ${endpoint.uuid} all`);
+    this.#breaking = this.api(`uuid_break ${endpoint.uuid} all`);
   }
 
   hangup(): void {
