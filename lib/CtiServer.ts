@@ -12,7 +12,7 @@ import { CdrStore, type LeftLive } from './cdr/CdrStore.js';
 import { EventHub } from './events/EventHub.js';
 import { EventLog } from './events/EventLog.js';
 import { FileFolder } from './media/FileFolder.js';
-import { ensureRingbackTone } from './media/ringbackTone.js';
+import { ensureCountdownTone, ensureRingbackTone } from './media/toneFiles.js';
 import { ResourceRegistry, type ResourceEvent } from './resources/ResourceRegistry.js';
 import { GatewayRouter } from './routing/GatewayRouter.js';
 import { CallService } from './service/CallService.js';
@@ -69,12 +69,8 @@ export class CtiServer {
     this.#engine = engine;
     this.#log = log;
     const media = new FileFolder(config.mediaDir, 'media');
-    // Resolved inside the media folder (links included) before anything is written there.
-    const ringbackFile = existsSync(join(media.root, config.ringbackFile))
-      ? media.existingFile(config.ringbackFile, 'ringbackFile')
-      : media.newFile(config.ringbackFile, 'ringbackFile');
-    media.createFolders(ringbackFile, config.ringbackFile, 'ringbackFile');
-    ensureRingbackTone(ringbackFile);
+    const ringbackFile = builtInTone(media, config.ringbackFile, 'ringbackFile', ensureRingbackTone);
+    const countdownFile = builtInTone(media, config.countdownFile, 'countdownFile', ensureCountdownTone);
     this.#clock = clock;
     this.registry = new ResourceRegistry(config.nodeId, config.limits.maxResources, clock);
     this.#eventLog = new EventLog(store ?? null, { clock, log: log.child({ layer: 'events' }) });
@@ -94,6 +90,7 @@ export class CtiServer {
       media,
       recordings: new FileFolder(config.recordingsDir, 'recordings'),
       ringbackFile,
+      countdownFile,
       registry: this.registry,
       clock,
       log: log.child({ layer: 'resources' }),
@@ -215,6 +212,18 @@ export class CtiServer {
     })();
     return this.#stopping;
   }
+}
+
+/**
+ * The path of one of the server's own tones in the media folder, written
+ * there by `ensure` when missing; resolved inside the folder (links
+ * included) before anything is written.
+ */
+function builtInTone(media: FileFolder, name: string, setting: string, ensure: (path: string) => void): string {
+  const path = existsSync(join(media.root, name)) ? media.existingFile(name, setting) : media.newFile(name, setting);
+  media.createFolders(path, name, setting);
+  ensure(path);
+  return path;
 }
 
 /** The on_released of a resource a previous run left live, and its final context (no party detail survives). */

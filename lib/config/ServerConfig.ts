@@ -169,6 +169,8 @@ export interface ServerConfig {
   readonly recordingsDir: string;
   /** Played to party 1 when party 2 rings without early media and no ring_play_file applies. */
   readonly ringbackFile: string;
+  /** The duo_callback countdown warning when no countdown_play_file is given (a file name in mediaDir). */
+  readonly countdownFile: string;
   readonly limits: LimitsConfig;
   /** Folder of the server's own files (SQLite database, the bootstrap API key); created 0700 when missing. */
   readonly dataDir: string;

@@ -145,6 +145,7 @@ export const configSchema = {
     mediaDir: { ...host, default: 'media' },
     recordingsDir: { ...host, default: 'recordings' },
     ringbackFile: { ...host, default: 'ringback.wav' },
+    countdownFile: { ...host, default: 'countdown.wav' },
     limits: {
       type: 'object',
       additionalProperties: false,

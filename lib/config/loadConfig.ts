@@ -76,8 +76,10 @@ function checkRelations(c: ServerConfig): void {
   if (c.engine.type === 'embedded' && c.engine.rtpPortMin >= c.engine.rtpPortMax) {
     throw new ConfigError('invalid configuration: engine.rtpPortMin must be below engine.rtpPortMax');
   }
-  if (isAbsolute(c.ringbackFile) || c.ringbackFile.split(/[\\/]/).includes('..')) {
-    throw new ConfigError('invalid configuration: ringbackFile must be a file name inside mediaDir');
+  for (const [setting, name] of [['ringbackFile', c.ringbackFile], ['countdownFile', c.countdownFile]] as const) {
+    if (isAbsolute(name) || name.split(/[\\/]/).includes('..')) {
+      throw new ConfigError(`invalid configuration: ${setting} must be a file name inside mediaDir`);
+    }
   }
   if (c.auth.mode === 'none' && !isLoopback(c.listen.host)) {
     throw new ConfigError(`invalid configuration: auth.mode "none" is allowed only on a loopback listen.host, not ${c.listen.host}`);

@@ -19,6 +19,8 @@ export interface DuoCallbackPlan {
   readonly ringPlayMode: RingPlayMode;
   /** Played to party 1 when party 2 rings without early media and the real ringback should be heard. */
   readonly ringbackFile: string;
+  /** The warning played to both parties `seconds` before the talk limit (absolute path), or null. */
+  readonly countdown: { readonly seconds: number; readonly file: string } | null;
   /** Absolute path of the recording, and the name the client gave (echoed in on_released). */
   readonly record: { readonly path: string; readonly name: string } | null;
 }
@@ -39,7 +41,7 @@ const LOOP = 10_000;
  */
 export class DuoCallback extends Resource<Unlogged<DuoCallbackReleased>> {
   readonly resourceClass = 'ext.duo_callback' as const;
-  readonly #timers: Timers<'ring1' | 'ring2' | 'talk'>;
+  readonly #timers: Timers<'ring1' | 'ring2' | 'talk' | 'countdown'>;
   #party1Hears: Party1Hears = 'silence';
   #bridge: Promise<MediaBridge> | undefined;
   #connectTime: number | null = null;
@@ -149,6 +151,22 @@ export class DuoCallback extends Resource<Unlogged<DuoCallbackReleased>> {
     this.setState('Connected');
     this.progress('connected', 2, 200);
     this.#timers.start('talk', this.plan.maxAnswerSeconds, () => this.release(null, 'sys'));
+    const countdown = this.plan.countdown;
+    if (countdown) this.#timers.start('countdown', this.plan.maxAnswerSeconds - countdown.seconds, () => this.#warn(countdown.file));
+  }
+
+  /**
+   * Connected's countdown warning: the file to both parties at once (each
+   * engine's play over a bridge replaces what that party hears for the
+   * file's length); the talk timer and the recording go on. A failed play
+   * is logged, not fatal: the call still ends on time.
+   */
+  #warn(file: string): void {
+    if (this.released) return;
+    this.progress('countdown', 2, null);
+    for (const party of [this.party1, this.party2]) {
+      party.play([file], 0).catch((err: unknown) => this.log.warn({ err, party: party.number }, 'playing the countdown warning failed'));
+    }
   }
 
   #hear(what: Party1Hears): void {

@@ -1,7 +1,7 @@
 import { TypedEventEmitter } from '../util/TypedEmitter.js';
 import type { ChannelState, DroppedBy, PartyContext } from '../api/generated/types.js';
 import type { Route } from '../routing/GatewayRouter.js';
-import type { CallLeg, LegEnd, LegProgress, PlayResult, TelephonyEngine } from '../telephony/TelephonyEngine.js';
+import type { CallLeg, DtmfKey, LegEnd, LegProgress, PlayResult, TelephonyEngine } from '../telephony/TelephonyEngine.js';
 import { unixSeconds, type Clock } from '../util/Clock.js';
 import { droppedByFor } from './releaseError.js';
 
@@ -10,6 +10,8 @@ export type PartyEvents = {
   progress: (state: 'RINGING' | 'EARLY_MEDIA', progress: LegProgress) => void;
   answered: () => void;
   ended: (end: LegEnd) => void;
+  /** The party pressed a key (answered only; the engine validated it). */
+  dtmf: (key: DtmfKey) => void;
 };
 
 /**
@@ -59,6 +61,9 @@ export class Party extends TypedEventEmitter<PartyEvents> {
     leg.on('progress', (p) => this.#onProgress(p));
     leg.on('answered', () => this.#onAnswered());
     leg.once('ended', (end) => this.#onEnded(end));
+    leg.on('dtmf', (key) => {
+      if (this.#state === 'ANSWERED') this.emit('dtmf', key);
+    });
   }
 
   play(files: readonly string[], repeat: number): Promise<PlayResult> {

@@ -96,7 +96,8 @@ export abstract class Resource<Released extends ReleaseBase = ReleaseBase> exten
     this.#state = state;
   }
 
-  protected progress(progress: Progress, party: 1 | 2, sipStatus: number | null): void {
+  /** `dtmf`: the digits collected so far, with progress `dtmf` only. */
+  protected progress(progress: Progress, party: 1 | 2, sipStatus: number | null, dtmf?: string): void {
     this.emit('progress', {
       res_id: this.resId,
       state: this.#state,
@@ -105,6 +106,7 @@ export abstract class Resource<Released extends ReleaseBase = ReleaseBase> exten
       sip_status: sipStatus,
       time: unixSeconds(this.clock.now()),
       user_data: this.identity.userData,
+      ...(dtmf === undefined ? {} : { dtmf }),
     });
   }
 

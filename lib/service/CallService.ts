@@ -1,5 +1,6 @@
 import type {
   Cdr,
+  CollectDtmf,
   ConstructResult,
   EventNotification,
   ExtDuoCallbackConstructParams,
@@ -16,8 +17,8 @@ import type { EventLog, LoggedEvent } from '../events/EventLog.js';
 import type { FileFolder } from '../media/FileFolder.js';
 import { playContentFileNames } from '../media/playContent.js';
 import { playSeconds } from '../media/playDuration.js';
-import { DuoCallback, type RingPlayMode } from '../resources/DuoCallback.js';
-import { NotifyCall } from '../resources/NotifyCall.js';
+import { DuoCallback, type DuoCallbackPlan, type RingPlayMode } from '../resources/DuoCallback.js';
+import { NotifyCall, type DtmfCollection } from '../resources/NotifyCall.js';
 import { Party } from '../resources/Party.js';
 import type { ResourceIdentity } from '../resources/Resource.js';
 import type { ResourceRegistry } from '../resources/ResourceRegistry.js';
@@ -36,6 +37,8 @@ export interface CallServiceDeps {
   readonly recordings: FileFolder;
   /** Absolute path of the ring tone used when party 2 rings without early media. */
   readonly ringbackFile: string;
+  /** Absolute path of the default countdown warning (duo_callback `countdown_seconds` without a file). */
+  readonly countdownFile: string;
   readonly registry: ResourceRegistry;
   readonly clock: Clock;
   readonly log: Logger;
@@ -97,6 +100,7 @@ export class CallService {
     const maxAnswerSeconds = atMost(problems, 'max_answer_seconds', params.max_answer_seconds ?? limits.defaultMaxAnswerSeconds, limits.maxAnswerSecondsCap);
     const maxRingSeconds = atMost(problems, 'max_ring_seconds', params.max_ring_seconds ?? limits.duoRingSeconds, limits.ringSecondsCap);
     const ringPlayFile = params.ring_play_file ? check(() => media.existingFile(params.ring_play_file!, 'ring_play_file')) : null;
+    const countdown = this.#countdown(params, maxAnswerSeconds, problems);
     const recordName = params.record_file || null;
     const recordPath = recordName ? check(() => recordings.newFile(recordName, 'record_file')) : null;
     if (problems.length) throw ServiceError.invalidParams(problems);
@@ -117,6 +121,7 @@ export class CallService {
         ringPlayFile: ringPlayFile ?? null,
         ringPlayMode: (params.ring_play_mode ?? 3) as RingPlayMode,
         ringbackFile: this.deps.ringbackFile,
+        countdown,
         record: recordName && recordPath ? { path: recordPath, name: recordName } : null,
       },
       this.deps.engine,
@@ -125,6 +130,24 @@ export class CallService {
     );
     log.info({ to1: route1!.target.requestUri, to2: route2!.target.requestUri, account: owner.account.accountId, owner: owner.sessionId }, 'constructed');
     return this.#launch(resource);
+  }
+
+  /**
+   * The countdown warning (seed 000 `countdown_time`/`countdown_voice`):
+   * `countdown_seconds` must be below the talk limit; a `countdown_play_file`
+   * must exist in the media folder even without `countdown_seconds` (a bad
+   * name is always refused). Default file: the server's countdown tone. Null
+   * without `countdown_seconds`.
+   */
+  #countdown(params: ExtDuoCallbackConstructParams, maxAnswerSeconds: number, problems: ParamProblem[]): DuoCallbackPlan['countdown'] {
+    const name = params.countdown_play_file;
+    const file = name ? collect(problems, () => this.deps.media.existingFile(name, 'countdown_play_file')) : this.deps.countdownFile;
+    const seconds = params.countdown_seconds;
+    if (seconds === null || seconds === undefined) return null;
+    if (seconds >= maxAnswerSeconds) {
+      problems.push({ param: 'countdown_seconds', message: `must be less than max_answer_seconds (${maxAnswerSeconds})` });
+    }
+    return file === undefined ? null : { seconds, file };
   }
 
   /**
@@ -154,6 +177,7 @@ export class CallService {
     const playRepeat = atMost(problems, 'play_repeat', params.play_repeat ?? 1, limits.playRepeatCap);
     const files = this.#promptFiles(params.play_content, playRepeat, problems);
     const maxRingSeconds = atMost(problems, 'max_ring_seconds', params.max_ring_seconds ?? limits.notifyRingSeconds, limits.ringSecondsCap);
+    const collection = params.collect_dtmf ? this.#collection(params.collect_dtmf, problems) : null;
     if (problems.length) throw ServiceError.invalidParams(problems);
 
     const [route] = this.#takeRoutes(owner.account, [targets as DialTarget[]], [params.from_uri ?? null]);
@@ -162,7 +186,7 @@ export class CallService {
     const resource = new NotifyCall(
       identity,
       this.#party(1, route!, identity),
-      { files, playRepeat, maxRingSeconds, dialTimeoutSeconds: limits.dialTimeoutSeconds },
+      { files, playRepeat, maxRingSeconds, dialTimeoutSeconds: limits.dialTimeoutSeconds, collect: collection },
       this.deps.clock,
       log,
     );
@@ -197,6 +221,32 @@ export class CallService {
       if (once <= limits.maxPlaySeconds) problems.push({ param: 'play_repeat', message: problem });
     }
     return resolved.map((f) => f!.path);
+  }
+
+  /**
+   * `collect_dtmf` with its defaults (1 key, 5 s first, 3 s between, `#`,
+   * barge-in) and each reply resolved in the media folder and within
+   * `maxPlaySeconds` (the schema already bounds keys, counts and name lengths).
+   */
+  #collection(params: NonNullable<CollectDtmf>, problems: ParamProblem[]): DtmfCollection {
+    const replies = new Map<string, string>();
+    for (const [digits, name] of Object.entries(params.replies ?? {})) {
+      const param = `collect_dtmf.replies.${digits}`;
+      const path = name === undefined ? undefined : collect(problems, () => this.deps.media.existingFile(name, param));
+      if (path === undefined) continue;
+      if (playSeconds(path) > this.deps.limits.maxPlaySeconds) {
+        problems.push({ param, message: `plays over this server's limit of ${this.deps.limits.maxPlaySeconds} s` });
+      }
+      replies.set(digits, path);
+    }
+    return {
+      maxDigits: params.max_digits ?? 1,
+      firstDigitSeconds: params.first_digit_timeout ?? 5,
+      interDigitSeconds: params.inter_digit_timeout ?? 3,
+      terminator: params.terminator === '' ? null : (params.terminator ?? '#'),
+      bargeIn: params.barge_in ?? true,
+      replies,
+    };
   }
 
   /** A live resource of the account; another account's answers exactly as an unknown id. */

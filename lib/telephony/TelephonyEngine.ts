@@ -69,11 +69,30 @@ export interface LegProgress {
   readonly earlyMedia: boolean;
 }
 
+/** The DTMF keys of RFC 4733 §3.2, by event code 0–15. */
+export const DTMF_KEYS = '0123456789*#ABCD';
+
+/** One key press: exactly one character of DTMF_KEYS (`0-9 * # A-D`). */
+export type DtmfKey = string;
+
+/** Where a key press came from (for logs and tests). */
+export type DtmfSource = 'rfc4733' | 'sip_info' | 'media_server';
+
 export type CallLegEvents = {
   progress: (progress: LegProgress) => void;
   answered: () => void;
   ended: (end: LegEnd) => void;
+  /**
+   * The far end pressed a key (after answer only). Engines emit one event
+   * per key press however many packets or requests carried it, and only
+   * valid keys; a leg emits at most `MAX_DTMF_PER_SECOND` per second
+   * (more is a flood: dropped and logged).
+   */
+  dtmf: (key: DtmfKey, source: DtmfSource) => void;
 };
+
+/** Key presses per second a leg passes on: a person presses at most ~10 (ITU-T Q.24 minimum 40 ms tone + 40 ms pause ≈ 12). */
+export const MAX_DTMF_PER_SECOND = 20;
 
 export interface PlayResult {
   /** False when stopPlay(), hangup or the leg's end cut the playback short. */

@@ -370,8 +370,8 @@ type ProgressParams = { progress: string; party: number; state: string; time: nu
 
 /** Expected resource state carried by a progress event. */
 function expectedState(cls: string, p: ProgressParams): string {
-  if (cls === 'ext.notify_call') return p.progress === 'answered' ? 'Answered' : 'Initiated';
-  if (p.progress === 'connected') return 'Connected';
+  if (cls === 'ext.notify_call') return p.progress === 'answered' || p.progress === 'dtmf' ? 'Answered' : 'Initiated';
+  if (p.progress === 'connected' || p.progress === 'countdown') return 'Connected';
   if (p.party === 1) return p.progress === 'answered' ? 'Answer1' : 'Initiated';
   return p.progress === 'answered' ? 'Answer2' : 'Answer1';
 }
@@ -389,7 +389,14 @@ export function progressProblems(cls: string, events: TimedEvent[]): string[] {
     lastTime = p.time;
     if (p.state !== expectedState(cls, p)) problems.push(`${label}: state ${p.state}, expected ${expectedState(cls, p)}`);
     if (cls === 'ext.notify_call' && p.party !== 1) problems.push(`${label}: notify_call has one party`);
-    if (p.progress === 'connected') {
+    if (p.progress === 'countdown') {
+      if (cls !== 'ext.duo_callback') problems.push('countdown on a notify_call');
+      if (!has('connected', 2)) problems.push('countdown before connected');
+      if (has('countdown', 2)) problems.push('countdown twice');
+    } else if (p.progress === 'dtmf') {
+      if (cls !== 'ext.notify_call') problems.push('dtmf on a duo_callback');
+      if (!has('answered', p.party)) problems.push('dtmf before answered');
+    } else if (p.progress === 'connected') {
       if (cls !== 'ext.duo_callback') problems.push('connected on a notify_call');
       if (!has('answered', 2)) problems.push('connected before party 2 answered');
       if (has('connected', 2)) problems.push('connected twice');

@@ -118,7 +118,7 @@ const METHODS: readonly MethodSpec[] = [
   {
     name: 'ext.duo_callback.construct',
     base: { to1_uri: '13900000001', to2_uri: '13900000002' },
-    order: ['from1_uri', 'to1_uri', 'from2_uri', 'to2_uri', 'max_answer_seconds', 'max_ring_seconds', 'ring_play_file', 'ring_play_mode', 'record_file', 'user_data'],
+    order: ['from1_uri', 'to1_uri', 'from2_uri', 'to2_uri', 'max_answer_seconds', 'max_ring_seconds', 'ring_play_file', 'ring_play_mode', 'record_file', 'user_data', 'countdown_seconds', 'countdown_play_file'],
     bad: {
       to1_uri: (r) => badUri(r, true),
       to2_uri: (r) => badUri(r, true),
@@ -130,12 +130,14 @@ const METHODS: readonly MethodSpec[] = [
       ring_play_mode: (r) => pick(r, [4, -1, 1.5, '3', true, [], {}]),
       record_file: (r) => pick(r, BAD_FILE_NAMES.filter((n) => n !== 'missing-file.wav')),
       user_data: badString(4096),
+      countdown_seconds: badInt(1, 86_399),
+      countdown_play_file: badFile,
     },
   },
   {
     name: 'ext.notify_call.construct',
     base: { to_uri: '13900000003', play_content: PROMPT },
-    order: ['from_uri', 'to_uri', 'play_content', 'play_repeat', 'max_ring_seconds', 'user_data'],
+    order: ['from_uri', 'to_uri', 'play_content', 'play_repeat', 'max_ring_seconds', 'user_data', 'collect_dtmf'],
     bad: {
       to_uri: (r) => (r() < 0.8 ? badUri(r, true) : [pick(r, BAD_ASCII_URIS)]),
       from_uri: (r) => badUri(r, false),
@@ -155,6 +157,19 @@ const METHODS: readonly MethodSpec[] = [
       play_repeat: badInt(0, 100),
       max_ring_seconds: badInt(1, 600),
       user_data: badString(4096),
+      collect_dtmf: (r) =>
+        pick(r, [
+          { max_digits: badInt(1, 32)(r) },
+          { first_digit_timeout: badInt(1, 60)(r) },
+          { inter_digit_timeout: badInt(1, 30)(r) },
+          { terminator: pick(r, ['1', '##', 'x', 1, true]) },
+          { barge_in: pick(r, ['yes', 1, []]) },
+          { replies: { [pick(r, ['', '<x>', '1'.repeat(33), 'E', '1 '])]: PROMPT } },
+          { replies: { '1': badFile(r) } },
+          { replies: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [String(i), PROMPT])) },
+          { [pick(r, ['x', '__proto__', 'MAX_DIGITS'])]: 1 },
+          pick(r, ['1', 1, true, [], deep(r, 100)]),
+        ]),
     },
   },
   { name: 'ext.duo_callback.cancel', base: { res_id: 'x' }, order: ['res_id'], bad: { res_id: badResId } },

@@ -376,6 +376,10 @@ t.test('invalid params name each bad param', async (t) => {
   t.match(problems({ ring_play_file: '../etc/passwd' }), [{ param: 'ring_play_file', message: /leaves its folder/ }]);
   t.match(problems({ record_file: '/tmp/x.wav' }), [{ param: 'record_file', message: /relative/ }]);
   t.match(problems({ max_answer_seconds: 999_999 }), [{ param: 'max_answer_seconds', message: /at most/ }]);
+  t.match(problems({ max_answer_seconds: 10, countdown_seconds: 10 }), [{ param: 'countdown_seconds', message: /less than max_answer_seconds \(10\)/ }]);
+  t.match(problems({ countdown_seconds: h.config.limits.defaultMaxAnswerSeconds }), [{ param: 'countdown_seconds' }], 'against the default talk limit');
+  t.match(problems({ countdown_seconds: 5, countdown_play_file: 'missing.wav' }), [{ param: 'countdown_play_file', message: /does not exist/ }]);
+  t.match(problems({ countdown_seconds: 5, countdown_play_file: '../x.wav' }), [{ param: 'countdown_play_file', message: /leaves its folder/ }]);
   t.match(
     problems({ to1_uri: 'sip:x@nowhere', max_ring_seconds: 999, ring_play_file: 'nope.wav' }),
     [{ param: 'to1_uri' }, { param: 'max_ring_seconds' }, { param: 'ring_play_file' }],

@@ -65,6 +65,11 @@ export class ScriptedLeg extends TypedEventEmitter<CallLegEvents> implements Cal
     this.emit('answered');
   }
 
+  /** The far end presses keys (as the engine reports them: already validated). */
+  press(keys: string): void {
+    for (const key of keys) this.emit('dtmf', key, 'rfc4733');
+  }
+
   /** A final failure response from the far end. */
   reject(sipStatus: number, reason = `${sipStatus} from far end`): void {
     this.end({ by: 'remote', sipStatus, reason });

@@ -52,7 +52,7 @@ export function serviceHarness(env: Record<string, string> = {}): Harness {
     },
   });
   const media = new FileFolder(config.mediaDir, 'media');
-  for (const name of ['ring.wav', 'prompt.wav', 'prompt2.wav', 'ringback.wav']) writeFileSync(join(media.root, name), 'RIFF');
+  for (const name of ['ring.wav', 'prompt.wav', 'prompt2.wav', 'ringback.wav', 'countdown.wav']) writeFileSync(join(media.root, name), 'RIFF');
   const clock = new ManualClock();
   const engine = new ScriptedTelephonyEngine();
   const registry = new ResourceRegistry(config.nodeId, config.limits.maxResources, clock);
@@ -67,6 +67,7 @@ export function serviceHarness(env: Record<string, string> = {}): Harness {
     media,
     recordings: new FileFolder(config.recordingsDir, 'recordings'),
     ringbackFile: join(media.root, 'ringback.wav'),
+    countdownFile: join(media.root, 'countdown.wav'),
     registry,
     clock,
     log: pino({ level: 'silent' }),

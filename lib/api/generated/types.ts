@@ -54,11 +54,46 @@ export type ReleaseError = {
    */
   party?: number;
 } | null;
-export type Progress = "dialing" | "ringing" | "early_media" | "answered" | "connected";
+export type Progress = "dialing" | "ringing" | "early_media" | "answered" | "connected" | "dtmf" | "countdown";
 /**
  * Position of an event in its account's event log: 1, 2, 3 … without gaps, in commit order (issue 9). A client keeps the highest it processed and dedupes by it.
  */
 export type EventId = number;
+/**
+ * Key presses in the order pressed: `0-9`, `*`, `#`, `A-D` (RFC 4733 §3.2), at most 32.
+ */
+export type DtmfDigits = string;
+/**
+ * Key collection of a notification call (like Twilio `<Gather>`). Each round plays the prompt once, then waits `first_digit_timeout` for a first key; `play_repeat` adds rounds until a key arrives. Collection ends at `max_digits` keys, at the terminator (not included), or `inter_digit_timeout` after the last key; the call then plays the reply for the digits (if any) and hangs up. Keys come from RFC 4733 telephone-events and SIP INFO (application/dtmf-relay, application/dtmf). Null: no collection.
+ */
+export type CollectDtmf = {
+  /**
+   * Keys to collect. Null: 1.
+   */
+  max_digits?: number | null;
+  /**
+   * Seconds to wait for the first key after each play of the prompt. Null: 5.
+   */
+  first_digit_timeout?: number | null;
+  /**
+   * Seconds to wait for each further key. Null: 3.
+   */
+  inter_digit_timeout?: number | null;
+  /**
+   * Key that ends the collection early (not part of the digits). Null: `#`; empty: none.
+   */
+  terminator?: "#" | "*" | "" | null;
+  /**
+   * True: a key during the prompt stops it and counts. False: keys during the prompt are ignored. Null: true.
+   */
+  barge_in?: boolean | null;
+  /**
+   * File (under the media folder) played before hanging up, by the digits collected, e.g. `{"1": "confirmed.wav", "2": "cancelled.wav"}`. Digits with no entry hang up at once.
+   */
+  replies?: {
+    [k: string]: string | undefined;
+  } | null;
+} | null;
 export type ExtDuoCallbackCancelResult = null;
 export type ExtNotifyCallCancelResult = null;
 export type SysResourceExistsResult = boolean;
@@ -105,7 +140,7 @@ export interface ResourceContext {
   parties: PartyContext[];
 }
 /**
- * A state change: a party dialled (`dialing`), ringing (`ringing`), in early media (`early_media`), answered (`answered`), or the two parties bridged (`connected`, duo_callback only).
+ * A state change: a party dialled (`dialing`), ringing (`ringing`), in early media (`early_media`), answered (`answered`), or the two parties bridged (`connected`, duo_callback only); a key collected (`dtmf`, notify_call with `collect_dtmf`: `dtmf` holds the digits so far); the countdown warning started (`countdown`, duo_callback with `countdown_seconds`, party 2).
  */
 export interface ProgressEvent {
   res_id: ResId;
@@ -116,7 +151,11 @@ export interface ProgressEvent {
   time: number;
   user_data: string | null;
   event_id: EventId;
+  dtmf?: DtmfDigits;
 }
+/**
+ * The end of a notification call. `dtmf` is present when `collect_dtmf` was given: the digits collected (empty: none).
+ */
 export interface NotifyCallReleased {
   res_id: ResId;
   error: ReleaseError;
@@ -126,6 +165,7 @@ export interface NotifyCallReleased {
   dropped_by: DroppedBy;
   user_data: string | null;
   event_id: EventId;
+  dtmf?: DtmfDigits;
 }
 export interface DuoCallbackReleased {
   res_id: ResId;
@@ -188,6 +228,11 @@ export interface ExtDuoCallbackConstructParams {
   ring_play_mode?: 0 | 1 | 2 | 3 | null;
   record_file?: OptionalFileName;
   user_data?: UserData;
+  /**
+   * Seconds before `max_answer_seconds` ends the call at which both parties hear the countdown warning (seed: `countdown_time`); must be less than `max_answer_seconds`. Embedded engine: the warning replaces the conversation for its length; drachtio engine: likewise (FreeSWITCH plays it on each channel). A `countdown` progress event marks it. Null: no warning.
+   */
+  countdown_seconds?: number | null;
+  countdown_play_file?: OptionalFileName;
 }
 export interface ExtDuoCallbackCancelParams {
   res_id: ResId;
@@ -208,6 +253,7 @@ export interface ExtNotifyCallConstructParams {
    */
   max_ring_seconds?: number | null;
   user_data?: UserData;
+  collect_dtmf?: CollectDtmf;
 }
 export interface ExtNotifyCallCancelParams {
   res_id: ResId;

@@ -11,7 +11,9 @@ import type { Logger } from 'pino';
 import type Srf from 'drachtio-srf';
 import type Mrf from 'drachtio-fsmrf';
 import { TypedEventEmitter } from '../../util/TypedEmitter.js';
+import { DtmfGate } from '../../telephony/DtmfGate.js';
 import type { CallLeg, CallLegEvents, DialRequest, LegEnd, PlayResult } from '../../telephony/TelephonyEngine.js';
+import { dtmfKeyOfInfo } from '../dtmfInfo.js';
 import { NO_USABLE_MEDIA, answerHasUsableAudio, dialUriProblem } from '../sipChecks.js';
 import type { FreeswitchLink } from './FreeswitchLink.js';
 import { withTimeout } from './withTimeout.js';
@@ -64,12 +66,18 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
   /** The SDP of an 18x with usable media. */
   #earlySdp: string | undefined;
   #playing: { stopped: boolean } | undefined;
+  /** The uuid_break of the last stopPlay(): a play right after it waits for it, or the break cuts the new playback. */
+  #breaking: Promise<unknown> = Promise.resolve();
+  readonly #dtmf: DtmfGate;
 
   constructor(request: DialRequest, ctx: LegContext, log: Logger) {
     super();
     this.#request = request;
     this.#ctx = ctx;
     this.#log = log;
+    this.#dtmf = new DtmfGate(log, (key, source) => {
+      if (!this.#end) this.emit('dtmf', key, source);
+    });
     this.#endSignal = new Promise((resolve) => (this.#signalEnd = resolve));
     this.#media = this.#createEndpoint();
     const started = this.#media.then((media) => (media ? this.#dial(media.endpoint) : undefined));
@@ -101,6 +109,7 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
 
   async play(files: readonly string[], repeat: number): Promise<PlayResult> {
     const media = await this.media();
+    await this.#breaking;
     if (!media || this.#end) return { completed: false };
     const once = files.map((file) => this.#ctx.mediaPath(file));
     const list = Array.from({ length: repeat + 1 }, () => once).flat();
@@ -131,7 +140,7 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
     if (!playing || !endpoint) return;
     playing.stopped = true;
     this.#log.info('stop play');
-    void this.api(`uuid_break ${endpoint.uuid} all`);
+    this.#breaking = this.api(`uuid_break ${endpoint.uuid} all`);
   }
 
   hangup(): void {
@@ -245,8 +254,15 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
       this.#log.debug('< BYE');
       this.#finish({ by: 'remote', reason: 'BYE' });
     });
+    // SIP INFO key presses reach drachtio, not FreeSWITCH; RFC 4733 ones are FreeSWITCH's DTMF events.
+    dialog.on('info', (req: Srf.SrfRequest, res: Srf.SrfResponse) => {
+      res.send(200);
+      const key = dtmfKeyOfInfo(req.get('Content-Type') ?? '', typeof req.body === 'string' ? req.body : '');
+      if (key !== undefined) this.#dtmf.pass(key, 'sip_info');
+    });
     this.#applySdp(dialog.remote.sdp, () => {
       this.#log.info('answered');
+      endpoint.on('dtmf', (event) => this.#dtmf.pass(typeof event.dtmf === 'string' ? event.dtmf : '', 'media_server'));
       this.emit('answered');
     });
   }

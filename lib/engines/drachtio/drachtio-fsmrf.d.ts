@@ -34,6 +34,8 @@ declare module 'drachtio-fsmrf' {
       /** hangup, then waits for FreeSWITCH's BYE. */
       destroy(): Promise<void>;
       on(event: 'destroy', listener: (info?: { reason?: string }) => void): this;
+      /** FreeSWITCH's DTMF event on the channel (RFC 2833/4733, INFO it received, or inband when enabled). */
+      on(event: 'dtmf', listener: (event: { dtmf?: unknown; duration?: unknown; source?: unknown }) => void): this;
     }
 
     class MediaServer extends EventEmitter {

@@ -11,6 +11,8 @@ import type { Message } from 'sip';
 import type { Logger } from 'pino';
 import { TypedEventEmitter } from '../../util/TypedEmitter.js';
 import { NO_USABLE_MEDIA, dialUriProblem } from '../sipChecks.js';
+import { dtmfKeyOfInfo } from '../dtmfInfo.js';
+import { DtmfGate } from '../../telephony/DtmfGate.js';
 import type { CallLeg, CallLegEvents, DialRequest, LegEnd, PlayResult } from '../../telephony/TelephonyEngine.js';
 import { ClientDialog, toTag, type DialogSnapshot } from './ClientDialog.js';
 import type { G711Codec } from './G711.js';
@@ -79,12 +81,16 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
   #sdpVersion = 1;
   /** What our last SDP described, to tell whether the next one changed. */
   #sdpDescribed: string | undefined;
+  readonly #dtmf: DtmfGate;
 
   constructor(request: DialRequest, ctx: LegContext, log: Logger) {
     super();
     this.#request = request;
     this.#ctx = ctx;
     this.#log = log;
+    this.#dtmf = new DtmfGate(log, (key, source) => {
+      if (!this.#end) this.emit('dtmf', key, source);
+    });
     this.settled = new Promise((resolve) => (this.#resolveSettled = resolve));
     // Never rejects: nothing awaits it before bridge/play, and an unhandled rejection ends the process.
     this.#ready = this.#start().catch((err: unknown) => {
@@ -192,7 +198,10 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
         return this.terminate({ by: 'engine', reason: NO_USABLE_MEDIA, farEndFault: true });
       }
       this.#log.info('answered');
-      if (this.#session) this.#ctx.watchdog.watch(this.#session, this.#onMediaTimeout);
+      if (this.#session) {
+        this.#ctx.watchdog.watch(this.#session, this.#onMediaTimeout);
+        this.#session.onKey = (key) => this.#dtmf.pass(key, 'rfc4733');
+      }
       this.emit('answered');
     } else {
       const reason = `${status} ${rs.reason || LOCAL_REASONS[status] || ''}`.trim();
@@ -258,8 +267,13 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
       case 'INVITE':
       case 'UPDATE':
         return this.#answerOffer(rq, dialog);
+      case 'INFO': {
+        dialog.respond(rq, 200, 'OK'); // any INFO body (RFC 6086 allows 469 for unknown packages; legacy DTMF INFO has none)
+        const key = dtmfKeyOfInfo(rq.headers['content-type'] ?? '', rq.content ?? '');
+        if (key !== undefined && this.#answered) this.#dtmf.pass(key, 'sip_info');
+        return;
+      }
       case 'OPTIONS':
-      case 'INFO':
       case 'NOTIFY':
         return dialog.respond(rq, 200, 'OK');
       default:

@@ -1,4 +1,11 @@
-/** Relays RTP both ways between two legs' sessions and, when asked, records both sides. */
+/**
+ * Relays RTP both ways between two legs' sessions and, when asked, records
+ * what each party hears: left what b hears (a's voice, or a file played to
+ * b), right what a hears (b's voice, or a file played to a). A file played to
+ * a leg replaces the other party's voice for that leg (relay is dropped while
+ * it plays), so the recording takes the file instead, e.g. the duo_callback
+ * countdown warning.
+ */
 import type { MediaBridge } from '../../telephony/TelephonyEngine.js';
 import { codecOfPayloadType } from './G711.js';
 import type { Pacer } from './Pacer.js';
@@ -20,13 +27,15 @@ export class RtpBridge implements MediaBridge {
     this.#pacer = pacer;
     this.#onClose = onClose;
     a.sink = (packet, headerLength) => {
-      this.#record(0, packet, headerLength);
+      if (!b.playing) this.#record(0, packet, headerLength);
       b.relay(packet, headerLength, a.telephoneEventPt);
     };
     b.sink = (packet, headerLength) => {
-      this.#record(1, packet, headerLength);
+      if (!a.playing) this.#record(1, packet, headerLength);
       a.relay(packet, headerLength, b.telephoneEventPt);
     };
+    a.onSentFrame = (packet, headerLength) => this.#record(1, packet, headerLength);
+    b.onSentFrame = (packet, headerLength) => this.#record(0, packet, headerLength);
   }
 
   async record(path: string): Promise<void> {
@@ -45,6 +54,8 @@ export class RtpBridge implements MediaBridge {
       this.#closed = true;
       this.#a.sink = undefined;
       this.#b.sink = undefined;
+      this.#a.onSentFrame = undefined;
+      this.#b.onSentFrame = undefined;
       this.#onClose();
     }
     await this.#recorder?.close();

@@ -15,9 +15,11 @@
 import dgram from 'node:dgram';
 import { randomInt } from 'node:crypto';
 import { PAYLOAD_TYPE, SILENCE, TRANSCODE, codecOfPayloadType, type G711Codec } from './G711.js';
-import { RTP_HEADER_BYTES, SAMPLES_PER_FRAME, rtpHeaderLength, rtpSsrc, rtpTimestamp, writeRtpHeader } from './Rtp.js';
+import { RTP_HEADER_BYTES, SAMPLES_PER_FRAME, rtpHeaderLength, rtpPayloadType, rtpSsrc, rtpTimestamp, writeRtpHeader } from './Rtp.js';
 import type { RtpPortPool } from './RtpPortPool.js';
 import type { RemoteMedia } from './Sdp.js';
+import { TelephoneEventDecoder } from './TelephoneEvents.js';
+import type { DtmfKey } from '../../telephony/TelephonyEngine.js';
 
 /** Receives every RTP packet of a session; `packet` may be rewritten and sent on, not kept. */
 export type RtpSink = (packet: Buffer, headerLength: number, from: RtpSession) => void;
@@ -72,6 +74,11 @@ export class RtpSession {
   sink: RtpSink | undefined;
   /** While a player sends, relayed audio is dropped: a prompt overrides the bridge. */
   playing = false;
+  /** Told each frame a player sent (the bridge records what the party heard). */
+  onSentFrame: ((packet: Buffer, headerLength: number) => void) | undefined;
+  /** Told each new key press of the far end's RFC 4733 telephone-events (the events are still relayed). */
+  onKey: ((key: DtmfKey) => void) | undefined;
+  readonly #keys = new TelephoneEventDecoder();
 
   private constructor(socket: dgram.Socket, port: number, pool: RtpPortPool, options: RtpSessionOptions) {
     this.#socket = socket;
@@ -164,6 +171,7 @@ export class RtpSession {
     this.#relaySsrc = -1;
     writeRtpHeader(packet, 0, PAYLOAD_TYPE[this.#codec], marker, this.#seq++, this.#ts, this.#ssrc);
     this.#socket.send(packet, this.#remotePort, this.#remoteAddress);
+    this.onSentFrame?.(packet, RTP_HEADER_BYTES);
   }
 
   /**
@@ -244,6 +252,10 @@ export class RtpSession {
     if (headerLength === 0 || !this.#admit(packet, rinfo)) return; // RTCP, junk, or not the far end
     this.packetsReceived++;
     try {
+      if (this.onKey && rtpPayloadType(packet) === this.#telephoneEventPt) {
+        const key = this.#keys.decode(packet, headerLength);
+        if (key !== undefined) this.onKey(key);
+      }
       this.sink?.(packet, headerLength, this);
     } catch (err) {
       // A throw here would leave the socket's event handler: the process would end.

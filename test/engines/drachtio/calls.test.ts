@@ -103,6 +103,19 @@ if ('skip' in services) {
     tt.equal(end.sipStatus, 401);
   });
 
+  t.test('a SIP INFO key press (dtmf-relay) reaches the leg as dtmf; the INFO is answered 200', async (tt) => {
+    const ear = await openEar(tt);
+    const leg = engine.dial(request(udp, `info-0.3-${ear.port}`));
+    const keys: string[] = [];
+    leg.on('dtmf', (key, source) => keys.push(`${key}:${source}`));
+    await next(leg, 'answered');
+    for (let waited = 0; keys.length === 0 && waited < 5000; waited += 100) await sleep(100);
+    tt.same(keys, ['7:sip_info']);
+    leg.hangup();
+    await ended(leg);
+    tt.match(await udp.messages(), /SIP\/2\.0 200 OK\r?\n(?:[^\r\n]+\r?\n)*?CSeq: \d+ INFO/, 'the carrier got 200 for its INFO');
+  });
+
   t.test('no FreeSWITCH channel and no carrier call left up', async (tt) => {
     await sleep(1000);
     if (!services.local) {

@@ -242,6 +242,38 @@ export class RtpEar {
     this.talkTimer = setInterval(sendDue, 5);
   }
 
+  /**
+   * Presses `key` (0-9 * # A-D) as a phone does with RFC 4733 (§2.5): three
+   * packets while held and the end packet three times, 20 ms apart, payload
+   * type `payloadType` (the SDP's telephone-event), to where the first packet
+   * heard came from. Resolves when the last packet is out.
+   */
+  async pressKey(key: string, payloadType = 101): Promise<void> {
+    const event = '0123456789*#ABCD'.indexOf(key);
+    if (event < 0 || key.length !== 1) throw new Error(`not a DTMF key: ${key}`);
+    await this.waitForPackets(1, 10_000);
+    const to = this.packets[0]!.from;
+    this.#keySsrc ??= (Math.random() * 0xffffffff) >>> 0;
+    const timestamp = (this.#keyTimestamp += 8000) >>> 0;
+    for (const [i, duration] of [160, 320, 480, 640, 640, 640].entries()) {
+      const p = Buffer.alloc(16);
+      p[0] = 0x80;
+      p[1] = (i === 0 ? 0x80 : 0) | payloadType;
+      p.writeUInt16BE(this.#keySeq++ & 0xffff, 2);
+      p.writeUInt32BE(timestamp, 4);
+      p.writeUInt32BE(this.#keySsrc, 8);
+      p[12] = event;
+      p[13] = (i >= 3 ? 0x80 : 0) | 10;
+      p.writeUInt16BE(duration, 14);
+      this.socket.send(p, to.port, to.address);
+      await new Promise((resolve) => setTimeout(resolve, PACKET_MS));
+    }
+  }
+
+  #keySsrc: number | undefined;
+  #keySeq = 0;
+  #keyTimestamp = 0;
+
   stopTalking(): void {
     if (this.talkTimer) clearInterval(this.talkTimer);
     this.talkTimer = undefined;
