@@ -47,6 +47,8 @@ const DUO_FIELDS: readonly Field[] = [
     schema: { type: ['integer', 'null'], enum: [0, 1, 2, null] },
     description: 'When recording starts: 0 when both parties are bridged (the only mode this server implements so far; 1 and 2, from dialling party 1 or 2, are refused).',
   },
+  { name: 'countdown_time', rpc: 'countdown_seconds', description: 'Seconds before `max_call_duration` ends the call at which both parties hear the countdown warning (seed 000); less than `max_call_duration`.' },
+  { name: 'countdown_voice', rpc: 'countdown_play_file', description: 'Media file of the countdown warning; omitted: a built-in short tone.' },
   { name: 'user_data', rpc: 'user_data', description: 'Echoed in every event of the call.' },
 ];
 
@@ -56,6 +58,7 @@ const NOTIFY_FIELDS: readonly Field[] = [
   { name: 'play_content', rpc: 'play_content', description: 'The prompt (see docs/api.md for its forms).' },
   { name: 'play_repeat', rpc: 'play_repeat', default: 1, description: 'Extra plays after the first.' },
   { name: 'max_dial_duration', rpc: 'max_ring_seconds', description: 'Seconds the callee may ring.' },
+  { name: 'collect_dtmf', rpc: 'collect_dtmf', description: 'Collect key presses after or during the prompt (see docs/api.md); the digits arrive in progress events and in the released event\'s `dtmf`.' },
   { name: 'user_data', rpc: 'user_data', description: 'Echoed in every event of the call.' },
 ];
 

@@ -152,6 +152,11 @@ t.test('400 names every bad field, by the names the client sent', async (t) => {
   t.match(fields(service.body), { to2: /same number/, ring_tone: /./ });
   const mode = await ts.request('POST', ts.call('/duo_callback'), { to1: '1001', to2: '1002', recording: true, record_mode: 1 });
   t.match(fields(mode.body), { record_mode: /only 0/ });
+  const countdown = await ts.request('POST', ts.call('/duo_callback'), { to1: '1001', to2: '1002', max_call_duration: 60, countdown_time: 60, countdown_voice: 'missing.wav' });
+  t.equal(countdown.status, 400);
+  t.match(fields(countdown.body), { countdown_time: /less than/, countdown_voice: /missing\.wav/ }, 'seed 000 countdown fields named as sent');
+  const dtmf = await ts.request('POST', ts.call('/notify_call'), { to: '1001', play_content: 'prompt.wav', collect_dtmf: { max_digits: 0 } });
+  t.match([dtmf.status, fields(dtmf.body)], [400, { 'collect_dtmf.max_digits': /./ }]);
   const notify = await ts.request('POST', ts.call('/notify_call'), { to: ['1001', 'bad uri'], play_content: 'prompt.wav' });
   t.equal(notify.status, 400);
   t.ok(Object.keys(fields(notify.body)).some((f) => f.startsWith('to')), 'the notify_call field is named `to`');
@@ -254,7 +259,7 @@ t.test('health, readiness, metrics and the OpenAPI document', async (t) => {
     '/account/{account_id}/events',
   ]);
   const duo = doc.paths['/account/{account_id}/call/duo_callback'].post.requestBody.content['application/json'].schema;
-  t.same(Object.keys(duo.properties), ['from1', 'to1', 'from2', 'to2', 'ring_tone', 'ring_tone_mode', 'max_dial_duration', 'max_call_duration', 'recording', 'record_mode', 'user_data']);
+  t.same(Object.keys(duo.properties), ['from1', 'to1', 'from2', 'to2', 'ring_tone', 'ring_tone_mode', 'max_dial_duration', 'max_call_duration', 'recording', 'record_mode', 'countdown_time', 'countdown_voice', 'user_data']);
   t.match(duo.properties, { ring_tone_mode: { default: 3 }, max_dial_duration: { default: 45, maximum: 600 } }, 'ranges from rpc-schema, defaults from the seed');
   t.ok(doc.components.schemas.ResId, 'the $refs resolve inside the document');
 });
