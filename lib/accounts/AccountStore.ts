@@ -91,7 +91,8 @@ export class AccountStore implements AccountDirectory {
    * (malformed, unknown, revoked, wrong secret, disabled account: the caller
    * cannot tell which). Answers are cached for `authCacheMs` by a SHA-256 of
    * the key; a key id that does not exist costs no scrypt (key ids are not
-   * secret). Rejects only when the store cannot be read.
+   * secret), but every existing one does, revoked or not, so the time does
+   * not tell why a key was refused. Rejects only when the store cannot be read.
    */
   async authenticate(presentedKey: string): Promise<Account | null> {
     const parsed = parseKey(presentedKey);
@@ -211,21 +212,30 @@ export class AccountStore implements AccountDirectory {
   }
 
   async #lookupKey({ keyId, secret }: ParsedKey): Promise<KeyLookup> {
-    const row = await this.#usableKey(keyId);
-    if (!row || !(await verifySecret(secret, row.secret_hash))) return null;
+    const row = await this.#keyRow(keyId);
+    if (!row) return null;
+    // The secret is checked before revocation and the account's state, so a refusal takes as long whatever its
+    // reason: the time does not tell whether a key id's key was revoked or its account disabled.
+    const matches = await verifySecret(secret, row.secret_hash);
+    if (!matches || !usable(row)) return null;
     return { keyId, account: toAccount(row) };
   }
 
   /** A key that is not revoked, with its account's row when that account is enabled; else undefined. */
   async #usableKey(keyId: string) {
-    const row = await this.#db
+    const row = await this.#keyRow(keyId);
+    return row && usable(row) ? row : undefined;
+  }
+
+  /** A key's row joined with its account's, whatever their state. */
+  async #keyRow(keyId: string) {
+    return this.#db
       .selectFrom('api_keys')
       .innerJoin('accounts', 'accounts.account_id', 'api_keys.account_id')
       .selectAll('accounts')
       .select(['api_keys.secret_hash', 'api_keys.signing_key', 'api_keys.revoked_at'])
       .where('api_keys.key_id', '=', keyId)
       .executeTakeFirst();
-    return row && row.revoked_at === null && row.enabled === 1 ? row : undefined;
   }
 
   /** last_used_at at most once per interval per key on this node; a failed write is logged, not fatal. */
@@ -342,4 +352,9 @@ async function writePrivateFile(path: string, content: string): Promise<void> {
     await rm(tmp, { force: true });
     throw err;
   }
+}
+
+/** Whether a key's row may authenticate: not revoked, and its account enabled. */
+function usable(row: { readonly revoked_at: number | null; readonly enabled: number }): boolean {
+  return row.revoked_at === null && row.enabled === 1;
 }

@@ -10,6 +10,13 @@ export interface ListenConfig {
   /** Bytes a connection may have waiting to be sent before it is terminated as a slow reader. */
   readonly maxBufferedBytes: number;
   /**
+   * WebSocket connections open (or upgrading) without an account at once,
+   * over all sources; beyond, an upgrade without a Bearer key is refused 503.
+   */
+  readonly maxUnauthenticatedConnections: number;
+  /** TCP connections one remote address may hold at once; beyond, a new one is closed at accept. */
+  readonly maxConnectionsPerSource: number;
+  /**
    * Origins (`scheme://host[:port]`) whose browser pages may connect. An
    * upgrade carrying any other Origin header is refused 403; clients that
    * send none (servers) are not affected. Default: none.

@@ -102,6 +102,8 @@ export const configSchema = {
         maxFrameBytes: { type: 'integer', minimum: 1024, maximum: 16_777_216, default: 65_536 },
         maxBatchLength: { type: 'integer', minimum: 1, maximum: 10_000, default: 100 },
         maxBufferedBytes: { type: 'integer', minimum: 65_536, maximum: 1_073_741_824, default: 4_194_304 },
+        maxUnauthenticatedConnections: { type: 'integer', minimum: 1, maximum: 100_000, default: 128 },
+        maxConnectionsPerSource: { type: 'integer', minimum: 1, maximum: 100_000, default: 256 },
         allowedOrigins: {
           type: 'array',
           maxItems: 100,

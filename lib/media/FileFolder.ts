@@ -10,6 +10,8 @@ export const PATH_MAX = 4096;
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 /** In u-mode a surrogate range matches only unpaired halves, which UTF-8 would silently turn into U+FFFD. */
 const LONE_SURROGATE = /[\ud800-\udfff]/u;
+/** A sub-folder the server itself names (an account id's grammar, docs/operations.md). */
+const SUBFOLDER = /^[A-Za-z0-9_-]{1,64}$/;
 
 /**
  * A configured folder (media or recordings) that client-given file names
@@ -36,6 +38,18 @@ export class FileFolder {
   ) {
     mkdirSync(dir, { recursive: true });
     this.root = realpathSync(dir);
+  }
+
+  /**
+   * The folder `<root>/<name>` (created when missing) as a FileFolder of its
+   * own, so names resolved in it can never reach a sibling: one account's
+   * recordings cannot overwrite another's (docs/security.md "Files").
+   * `name` is one server-chosen component (an account id), never a client name.
+   * @throws Error when `name` is not `[A-Za-z0-9_-]{1,64}` (a programming error).
+   */
+  subfolder(name: string): FileFolder {
+    if (!SUBFOLDER.test(name)) throw new Error(`not a sub-folder name: ${JSON.stringify(name)}`);
+    return new FileFolder(join(this.root, name), this.label);
   }
 
   /** An existing regular file inside the folder: its real path. */

@@ -86,7 +86,7 @@ export class CallService {
   }
 
   constructDuoCallback(params: ExtDuoCallbackConstructParams, owner: ResourceOwner): ConstructResult {
-    const { limits, router, media, recordings } = this.deps;
+    const { limits, router, media } = this.deps;
     const problems: ParamProblem[] = [];
     const check = <T>(fn: () => T): T | undefined => collect(problems, fn);
 
@@ -102,12 +102,14 @@ export class CallService {
     const ringPlayFile = params.ring_play_file ? check(() => media.existingFile(params.ring_play_file!, 'ring_play_file')) : null;
     const countdown = this.#countdown(params, maxAnswerSeconds, problems);
     const recordName = params.record_file || null;
-    const recordPath = recordName ? check(() => recordings.newFile(recordName, 'record_file')) : null;
+    // Each account records in its own folder: the same record_file of two accounts is two files.
+    const recordings = recordName ? this.deps.recordings.subfolder(owner.account.accountId) : null;
+    const recordPath = recordName && recordings ? check(() => recordings.newFile(recordName, 'record_file')) : null;
     if (problems.length) throw ServiceError.invalidParams(problems);
 
     const routes = this.#takeRoutes(owner.account, [[target1!], [target2!]], [params.from1_uri ?? null, params.from2_uri ?? null]);
     // Only an accepted request creates folders: a refused one leaves the file system as it was.
-    if (recordName && recordPath) this.#accepted(routes, () => recordings.createFolders(recordPath, recordName, 'record_file'));
+    if (recordName && recordPath && recordings) this.#accepted(routes, () => recordings.createFolders(recordPath, recordName, 'record_file'));
     const [route1, route2] = routes;
     const identity = this.#identity('ext.duo_callback', owner, params.user_data);
     const log = this.deps.log.child({ res_id: identity.resId });

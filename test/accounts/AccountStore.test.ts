@@ -163,6 +163,33 @@ for (const backend of storeBackends(t)) {
       t.match(await accounts.authenticate(otherKey), { accountId: 'other' }, 'other keys unaffected');
     });
 
+    t.test('a wrong secret takes as long for a revoked key or a disabled account as for an active key (no timing oracle)', async (t) => {
+      const { accounts } = await open(t, await backend.newStore(), { authCacheMs: 0 });
+      await accounts.create({ accountId: 'acme' });
+      await accounts.create({ accountId: 'off' });
+      const active = (await accounts.createKey('acme')).key;
+      const revoked = await accounts.createKey('acme');
+      await accounts.revokeKey(revoked.keyId);
+      const disabled = (await accounts.createKey('off')).key;
+      await accounts.setEnabled('off', false);
+      /** Median time of refusing `key` with a wrong secret (a different one each try: nothing is cached). */
+      const median = async (key: string): Promise<number> => {
+        const times: number[] = [];
+        for (const c of 'abcde') {
+          const started = process.hrtime.bigint();
+          t.equal(await accounts.authenticate(`${key.slice(0, -1)}${key.endsWith(c) ? 'f' : c}`), null);
+          times.push(Number(process.hrtime.bigint() - started) / 1e6);
+        }
+        return times.sort((x, y) => x - y)[2]!;
+      };
+      const hashed = await median(active);
+      for (const [what, key] of [['revoked key', revoked.key], ['disabled account', disabled]] as const) {
+        const ms = await median(key);
+        // scrypt costs tens of ms; a refusal that skips it takes about 1 ms. A factor of 4 leaves room for a busy machine.
+        t.ok(ms > hashed / 4, `${what}: ${ms.toFixed(1)} ms vs ${hashed.toFixed(1)} ms for an active key`);
+      }
+    });
+
     t.test('a reconnect storm costs one lookup; answers are cached for authCacheMs only', async (t) => {
       const clock = new Clock();
       const config = await backend.newStore();

@@ -177,7 +177,7 @@ forEachTarget(t, 'duo_callback recording: stereo WAV, party 1 left, party 2 righ
   await Promise.all([talkOnceAnswered(t, fx, resId, 1, ear1, user1), talkOnceAnswered(t, fx, resId, 2, ear2, user2)]);
   const params = await checkResource(t, fx, resId, 'rec');
   t.match(params, { error: null, dropped_by: 'sys', record_file: 'calls/rec-1.wav', connect_time: Number });
-  const path = join(fx.ts.config.recordingsDir, 'calls', 'rec-1.wav');
+  const path = join(fx.ts.config.recordingsDir, fx.ts.accountId, 'calls', 'rec-1.wav');
   t.ok(existsSync(path), `the recording exists once on_released is sent (${path})`);
   if (existsSync(path)) {
     const wav = await readWav(path);

@@ -1,8 +1,8 @@
 import t, { type Test } from 'tap';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { RpcMessage } from '../support/RpcTestClient.js';
+import { RpcTestClient, type RpcMessage } from '../support/RpcTestClient.js';
 import { startTestServerWithClient } from '../support/startTestServer.js';
 
 /** A server whose media and recordings folders hold traps pointing at `outside`, a folder the server must never touch. */
@@ -10,7 +10,10 @@ async function setup(t: Test, env: Record<string, string> = {}) {
   const ts = await startTestServerWithClient(t, env);
   const outside = mkdtempSync(join(tmpdir(), 'cti-outside-'));
   writeFileSync(join(outside, 'victim.wav'), 'precious');
-  const { recordingsDir, mediaDir } = ts.config;
+  const { mediaDir } = ts.config;
+  // record_file names resolve in the account's own folder of recordingsDir.
+  const recordingsDir = join(ts.config.recordingsDir, ts.accountId);
+  mkdirSync(recordingsDir, { recursive: true });
   symlinkSync(join(outside, 'victim.wav'), join(recordingsDir, 'evil.wav'));
   symlinkSync(outside, join(recordingsDir, 'linkdir'));
   symlinkSync(join(outside, 'not-yet.wav'), join(recordingsDir, 'dangling.wav'));
@@ -25,7 +28,7 @@ async function setup(t: Test, env: Record<string, string> = {}) {
     t.same(readdirSync(outside).sort(), ['victim.wav'], 'nothing created outside');
     t.equal(readFileSync(join(outside, 'victim.wav'), 'utf8'), 'precious', 'nothing written outside');
   };
-  return { ...ts, outside, untouched };
+  return { ...ts, outside, untouched, recordingsDir };
 }
 
 const DUO = { to1_uri: '13900000001', to2_uri: '13900000002' };
@@ -76,7 +79,7 @@ t.test('no folder is created when the construct is refused for any other reason'
   s.engine.available = true;
   t.ok((await s.client.call('ext.notify_call.construct', { to_uri: '1', play_content: 'prompt.wav' })).result, 'the one resource allowed');
   t.equal((await s.client.call('ext.duo_callback.construct', { ...DUO, record_file })).error?.code, -32003, 'capacity exceeded');
-  t.notOk(existsSync(join(s.config.recordingsDir, 'new-a')), 'no folder left behind');
+  t.notOk(existsSync(join(s.recordingsDir, 'new-a')), 'no folder left behind');
   s.untouched();
 });
 
@@ -84,7 +87,7 @@ t.test('an accepted construct creates its sub-folders inside, also through a lin
   const s = await setup(t);
   const reply = await s.client.call('ext.duo_callback.construct', { ...DUO, record_file: 'inner-link/2026/12/x.wav' });
   t.ok(reply.result, JSON.stringify(reply.error));
-  t.ok(lstatSync(join(s.config.recordingsDir, 'inner', '2026', '12')).isDirectory(), 'created under the real folder');
+  t.ok(lstatSync(join(s.recordingsDir, 'inner', '2026', '12')).isDirectory(), 'created under the real folder');
   s.untouched();
 });
 
@@ -121,8 +124,41 @@ t.test('engine failures reach clients without server paths', async (t) => {
   const s = await setup(t);
   const { res_id } = (await s.client.call('ext.notify_call.construct', { to_uri: '1', play_content: 'prompt.wav' })).result as { res_id: string };
   await s.client.waitForEvent('ext.notify_call.on_progress', res_id);
-  const path = join(s.config.recordingsDir, 'x'.repeat(300), 'y.wav');
+  const path = join(s.recordingsDir, 'x'.repeat(300), 'y.wav');
   s.engine.legs[0]!.end({ by: 'engine', reason: `ENAMETOOLONG: name too long, open '${path}'` });
   const [released] = await s.client.waitForEvent('ext.notify_call.on_released', res_id);
   t.match(released!.params, { error: { code: 'engine_error', message: "ENAMETOOLONG: name too long, open '<path>'" } });
 });
+
+t.test("one account's record_file can never name another account's recording (reproduced: B overwrote A's order-77.wav)", async (t) => {
+  const s = await setup(t);
+  const otherKey = await s.accounts.create('other');
+  const other = await RpcTestClient.connect(s.url, otherKey);
+  t.teardown(() => other.close());
+  /** Constructs a recorded duo_callback, answers both parties; the path the engine was told to record to. */
+  const recordedPath = async (client: RpcTestClient, record_file: string): Promise<string | undefined> => {
+    const legs = s.engine.legs.length;
+    const reply = await client.call('ext.duo_callback.construct', { ...DUO, record_file });
+    t.ok(reply.result, JSON.stringify(reply.error));
+    await until(() => s.engine.legs.length > legs);
+    s.engine.legs[legs]!.answer();
+    await until(() => s.engine.legs.length > legs + 1);
+    const bridges = s.engine.bridges.length;
+    s.engine.legs[legs + 1]!.answer();
+    await until(() => s.engine.bridges.length > bridges && s.engine.bridges[bridges]!.recordings.length > 0);
+    return s.engine.bridges[bridges]!.recordings[0];
+  };
+  const mine = await recordedPath(s.client, 'order-77.wav');
+  const theirs = await recordedPath(other, 'order-77.wav');
+  t.not(theirs, mine, 'the same name is two different files');
+  t.equal(mine, join(realpathSync(s.config.recordingsDir), s.accountId, 'order-77.wav'), "in the first account's folder");
+  t.equal(theirs, join(realpathSync(s.config.recordingsDir), 'other', 'order-77.wav'), "in the other account's folder");
+  const climb = await other.call('ext.duo_callback.construct', { ...DUO, record_file: `../${s.accountId}/order-77.wav` });
+  t.match(refusal(climb, [s.config.recordingsDir]), /^record_file: /, "'..' cannot reach a sibling account's folder");
+  s.untouched();
+});
+
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  if (!condition()) throw new Error('timed out waiting for the engine');
+}

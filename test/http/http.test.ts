@@ -204,7 +204,7 @@ t.test('409 invalid state, 429 with Retry-After, 503 engine unavailable', async 
   t.match(down.body, { error: { code: 'engine_unavailable' } });
 });
 
-t.test('recording: true records the bridge into a new file of the recordings folder', async (t) => {
+t.test("recording: true records the bridge into a new file of the account's recordings folder", async (t) => {
   const ts = await server(t);
   await ts.request('POST', ts.call('/duo_callback'), { to1: '1001', to2: '1002', ring_tone_mode: 0, recording: true, record_mode: 0 });
   await new Promise((r) => setImmediate(r));
@@ -212,7 +212,7 @@ t.test('recording: true records the bridge into a new file of the recordings fol
   for (let i = 0; i < 50 && ts.engine.legs.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
   ts.engine.legs[1]!.answer();
   for (let i = 0; i < 50 && !ts.engine.bridges[0]?.recordings.length; i++) await new Promise((r) => setTimeout(r, 10));
-  t.match(ts.engine.bridges[0]?.recordings[0], new RegExp(`^${ts.config.recordingsDir}/http/[0-9a-f-]{36}\\.wav$`));
+  t.match(ts.engine.bridges[0]?.recordings[0], new RegExp(`^${ts.config.recordingsDir}/${ts.accountId}/http/[0-9a-f-]{36}\\.wav$`));
   const off = await ts.request('POST', ts.call('/duo_callback'), { to1: '1003', to2: '1004', recording: 0, record_mode: 0 });
   t.equal(off.status, 200, 'the seed SDK\'s recording=0 is accepted');
 });

@@ -353,7 +353,7 @@ t.test('recording starts at connection and is named in on_released', async (t) =
   t.same(h.engine.bridges[0]!.recordings, [], 'not recording during ringback');
   h.engine.legs[1]!.answer();
   await h.tick();
-  t.same(h.engine.bridges[0]!.recordings, [join(h.recordingsDir, 'calls/a.wav')]);
+  t.same(h.engine.bridges[0]!.recordings, [join(h.recordingsDir, OWNER.account.accountId, 'calls/a.wav')], "in the account's own folder");
   h.engine.legs[0]!.hangUpRemotely();
   await h.tick();
   t.match(h.released(res_id), [{ record_file: 'calls/a.wav' }]);
