@@ -362,7 +362,7 @@ forEachTarget(t, 'duo_callback countdown: both parties hear the warning countdow
     t.equal(after.main, other, `${name} hears the other party again after it (${describeHearing(after)})`);
   }
 
-  const path = join(fx.ts.config.recordingsDir, 'cd.wav');
+  const path = join(fx.ts.config.recordingsDir, fx.ts.accountId, 'cd.wav');
   t.ok(existsSync(path), 'the recording exists');
   if (existsSync(path)) {
     const wav = await readWav(path);
