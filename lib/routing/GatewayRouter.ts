@@ -46,18 +46,30 @@ export class GatewayRouter {
   /**
    * Checks a client's caller id (`from*_uri`) at construct: a phone number or
    * an RFC 3261 sip: URI, as `resolve` checks callees.
-   * @returns the caller id presented: the user part in canonical escaped form, null when the URI has none.
-   * @throws ServiceError invalid_params naming `param`.
+   * @returns the caller id presented: the user part in canonical escaped form.
+   * @throws ServiceError invalid_params naming `param`, also for a URI without a user part (it presents no caller id).
    */
-  checkCaller(uri: string, param: string): string | null {
-    return PHONE_NUMBER.test(uri) ? phoneNumberUser(uri) : checked(() => parseSipUri(uri), param).user;
+  checkCaller(uri: string, param: string): string {
+    if (PHONE_NUMBER.test(uri)) return phoneNumberUser(uri);
+    const user = checked(() => parseSipUri(uri), param).user;
+    if (user === null) throw ServiceError.invalidParams([{ param, message: 'must present a caller id: sip:<caller id>@<host>, or a number' }]);
+    return user;
   }
 
-  /** Takes a slot on the first candidate's gateway with room; null when none has. `from` must have passed `checkCaller`. */
+  /**
+   * Takes a slot on the first candidate's gateway with room; null when none
+   * has. `from` must have passed `checkCaller`: only its caller id (user part)
+   * is used, the From host is always the gateway's, so a client chooses the
+   * number it presents but never the domain it claims to call from.
+   */
   take(candidates: readonly DialTarget[], from: string | null): Route | null {
     const target = candidates.find((c) => this.#pool.hasCapacity(c.gateway));
     if (!target) return null;
-    return { target, fromUri: this.#fromUri(from ?? target.gateway.callerId, target.gateway), release: this.#pool.take(target.gateway) };
+    return {
+      target,
+      fromUri: from === null ? this.#gatewayFromUri(target.gateway) : `sip:${this.checkCaller(from, 'from')}@${target.gateway.host}`,
+      release: this.#pool.take(target.gateway),
+    };
   }
 
   #gatewayFor(host: string, port: number | null): GatewayConfig | undefined {
@@ -67,7 +79,9 @@ export class GatewayRouter {
     );
   }
 
-  #fromUri(caller: string, gateway: GatewayConfig): string {
+  /** The operator's configured caller id: a full URI as written, or a number at the gateway's host. */
+  #gatewayFromUri(gateway: GatewayConfig): string {
+    const caller = gateway.callerId;
     return caller.includes(':') ? caller : `sip:${phoneNumberUser(caller)}@${gateway.host}`;
   }
 }

@@ -352,7 +352,7 @@ export class CallService {
     if (!from) return;
     const callerId = collect(problems, () => this.deps.router.checkCaller(from, param));
     const allowed = account.limits.callerIds;
-    if (callerId === undefined || allowed === null || (callerId !== null && allowed.includes(callerId))) return;
+    if (callerId === undefined || allowed === null || allowed.includes(callerId)) return;
     problems.push({
       param,
       message: allowed.length

@@ -72,12 +72,16 @@ t.test('caller ids: from*_uri must present one of the account\'s numbers', async
   const { ts, client } = await accountWith(t, { callerIds: ['075500001111', '4000'] });
   t.ok((await client.call('ext.notify_call.construct', { ...NOTIFY, from_uri: '075500001111' })).result, 'a listed number');
   t.ok((await client.call('ext.notify_call.construct', { ...NOTIFY, from_uri: 'sip:4000@gw2.example' })).result, 'a listed user part in a URI');
+  t.ok((await client.call('ext.notify_call.construct', { ...NOTIFY, from_uri: 'sip:4000@evil.example.com' })).result, 'a listed user part at a foreign host');
+  await new Promise((r) => setImmediate(r));
+  t.match(ts.engine.legs.at(-1)!.request.fromUri, /^sip:4000@/, 'the caller id is kept');
+  t.notMatch(ts.engine.legs.at(-1)!.request.fromUri, /evil/, "but the From host is the gateway's, never the client's");
   t.ok((await client.call('ext.notify_call.construct', NOTIFY)).result, "omitted: the gateway's caller id");
   const spoof = await client.call('ext.duo_callback.construct', { ...DUO, from1_uri: '4000', from2_uri: '110' });
   t.equal(spoof.error?.code, -32602);
   t.match(problems(spoof), { from2_uri: /not one of this account's caller ids/ });
   t.notOk('from1_uri' in problems(spoof), 'the allowed one is not named');
-  t.match(problems(await client.call('ext.notify_call.construct', { ...NOTIFY, from_uri: 'sip:gw1' })), { from_uri: /caller ids/ }, 'no user part');
+  t.match(problems(await client.call('ext.notify_call.construct', { ...NOTIFY, from_uri: 'sip:gw1' })), { from_uri: /must present a caller id/ }, 'no user part');
   const malformed = await client.call('ext.notify_call.construct', { ...NOTIFY, from_uri: 'sip:4000@gw1;x=<' });
   t.equal(malformed.error?.code, -32602, 'a malformed from_uri is invalid params, not an internal error');
   t.match(problems(malformed), { from_uri: /RFC 3261/ });

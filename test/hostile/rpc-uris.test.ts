@@ -55,7 +55,7 @@ t.test('valid escapes stay escaped on the wire; # is escaped; nothing outside pr
   await client.waitForEvent('ext.duo_callback.on_progress');
   const first = engine.legs[0]!.request;
   t.equal(first.requestUri, 'sip:12%E0%A4%A4;x@192.0.2.10:5060', 'unreserved escapes decoded, others kept (RFC 3261 §19.1.4)');
-  t.equal(first.fromUri, 'sip:caller%3Bid@example.com;user=phone');
+  t.equal(first.fromUri, 'sip:caller%3Bid@192.0.2.10', "the escaped caller id kept; host and params are the gateway's");
   engine.legs[0]!.answer();
   await client.waitForEvent('ext.duo_callback.on_progress', undefined, 3);
   const second = engine.legs[1]!.request;

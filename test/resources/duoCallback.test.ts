@@ -60,7 +60,7 @@ t.test('happy path walks Initiated → Answer1 → Answer2 → Connected → Rel
   t.equal(get().state, 'Answer1');
   t.equal(h.engine.legs.length, 2, 'party 2 dialled once party 1 answered');
   const leg2 = h.engine.legs[1]!;
-  t.equal(leg2.request.fromUri, 'sip:95555@gw1');
+  t.equal(leg2.request.fromUri, 'sip:95555@192.0.2.10', "the client's caller id at the gateway's host");
   leg2.ring(true);
   t.equal(h.engine.bridges.length, 1, 'party 2 early media passed through to party 1');
   t.equal(get().parties[1]!.state, 'EARLY_MEDIA');
