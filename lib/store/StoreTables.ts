@@ -82,10 +82,43 @@ export interface ResourcesTable {
   dialogs: string | null;
 }
 
+/** `webhook_targets`: an account's event_url, signing secret and delivery cursor (issue 10). */
+export interface WebhookTargetsTable {
+  account_id: string;
+  /** null: webhooks cleared (the secret is kept for the next URL). */
+  url: string | null;
+  /** Standard Webhooks secret, `whsec_<base64>`. */
+  secret: string;
+  /** Events up to this id are done (delivered or failed). */
+  delivered_event_id: number;
+  /** Failed attempts of the next event so far. */
+  pending_attempts: number;
+  /** Unix milliseconds before which the next event is not tried. */
+  next_attempt_at: number;
+  updated_at: number;
+}
+
+/** `webhook_attempts`: one row per POST of an event (issue 10). */
+export interface WebhookAttemptsTable {
+  account_id: string;
+  event_id: number;
+  /** 1, 2, 3 … per event. */
+  attempt: number;
+  /** HTTP status, null when no answer (refused, timeout, connection error). */
+  status: number | null;
+  latency_ms: number;
+  error: string | null;
+  /** `delivered`, `retrying` or `failed` (the last attempt, retries exhausted). */
+  outcome: string;
+  created_at: number;
+}
+
 export interface StoreTables {
   accounts: AccountsTable;
   api_keys: ApiKeysTable;
   event_sequences: EventSequencesTable;
   events: EventsTable;
   resources: ResourcesTable;
+  webhook_targets: WebhookTargetsTable;
+  webhook_attempts: WebhookAttemptsTable;
 }

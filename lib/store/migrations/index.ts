@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import * as m0001 from './0001_accounts.js';
 import * as m0002 from './0002_events.js';
 import * as m0003 from './0003_api_key_signing.js';
+import * as m0004 from './0004_webhooks.js';
 
 /**
  * Every migration, in order. Names sort as they run (Kysely applies them in
@@ -12,4 +13,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0001_accounts': m0001,
   '0002_events': m0002,
   '0003_api_key_signing': m0003,
+  '0004_webhooks': m0004,
 };

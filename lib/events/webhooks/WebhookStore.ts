@@ -1,0 +1,127 @@
+import { randomBytes } from 'node:crypto';
+import type { Store } from '../../store/Store.js';
+import type { WebhookAttemptsTable, WebhookTargetsTable } from '../../store/StoreTables.js';
+import { checkWebhookUrl } from './targetAddress.js';
+
+/** An account's webhook target as the admin command shows it. */
+export interface WebhookTargetInfo {
+  readonly account_id: string;
+  readonly event_url: string | null;
+  /** `whsec_<base64>`: verify deliveries with it (Standard Webhooks). */
+  readonly secret: string;
+}
+
+export type WebhookTarget = WebhookTargetsTable;
+export type WebhookAttempt = WebhookAttemptsTable;
+
+/** The most attempts one page returns. */
+export const MAX_ATTEMPTS_PAGE = 200;
+
+/**
+ * Webhook targets (event_url, secret, cursor) and the attempt records in
+ * the store (issue 10). The secret is created with the account's first URL
+ * and kept when the URL is cleared or changed, so receivers keep verifying.
+ */
+export class WebhookStore {
+  readonly #store: Store;
+
+  constructor(store: Store) {
+    this.#store = store;
+  }
+
+  /**
+   * Sets (`url`: checked by checkWebhookUrl, throws InvalidWebhookUrl) or
+   * clears (null) the account's event_url. A new target starts after the
+   * account's last committed event: only later events are delivered.
+   */
+  async setUrl(accountId: string, url: string | null, now: number): Promise<WebhookTargetInfo> {
+    const checked = url === null ? null : checkWebhookUrl(url).href;
+    const existing = await this.target(accountId);
+    if (existing) {
+      await this.#store.db.updateTable('webhook_targets').set({ url: checked, updated_at: now }).where('account_id', '=', accountId).execute();
+      return { account_id: accountId, event_url: checked, secret: existing.secret };
+    }
+    const last = await this.#store.db
+      .selectFrom('event_sequences')
+      .select('last_event_id')
+      .where('account_id', '=', accountId)
+      .executeTakeFirst();
+    const secret = `whsec_${randomBytes(24).toString('base64')}`;
+    await this.#store.db
+      .insertInto('webhook_targets')
+      .values({
+        account_id: accountId,
+        url: checked,
+        secret,
+        delivered_event_id: Number(last?.last_event_id ?? 0),
+        pending_attempts: 0,
+        next_attempt_at: 0,
+        updated_at: now,
+      })
+      .execute();
+    return { account_id: accountId, event_url: checked, secret };
+  }
+
+  /** The account's target row, or undefined. */
+  async target(accountId: string): Promise<WebhookTarget | undefined> {
+    const row = await this.#store.db.selectFrom('webhook_targets').selectAll().where('account_id', '=', accountId).executeTakeFirst();
+    return row && numeric(row);
+  }
+
+  /** Accounts with an event_url. */
+  async activeAccounts(): Promise<string[]> {
+    const rows = await this.#store.db.selectFrom('webhook_targets').select('account_id').where('url', 'is not', null).execute();
+    return rows.map((r) => r.account_id);
+  }
+
+  /** Stores an attempt and moves the cursor in one transaction. */
+  async recordAttempt(attempt: WebhookAttempt, cursor: Pick<WebhookTarget, 'delivered_event_id' | 'pending_attempts' | 'next_attempt_at'>): Promise<void> {
+    await this.#store.db.transaction().execute(async (trx) => {
+      await trx.insertInto('webhook_attempts').values(attempt).execute();
+      await trx
+        .updateTable('webhook_targets')
+        .set({ ...cursor, updated_at: attempt.created_at })
+        .where('account_id', '=', attempt.account_id)
+        .execute();
+    });
+  }
+
+  /** When the first attempt of an event was made (Unix ms), or undefined. */
+  async firstAttemptAt(accountId: string, eventId: number): Promise<number | undefined> {
+    const row = await this.#store.db
+      .selectFrom('webhook_attempts')
+      .select('created_at')
+      .where('account_id', '=', accountId)
+      .where('event_id', '=', eventId)
+      .where('attempt', '=', 1)
+      .executeTakeFirst();
+    return row ? Number(row.created_at) : undefined;
+  }
+
+  /**
+   * The account's attempts, newest event first, after the page token
+   * `before` (an event_id; attempts of older events), at most `limit`
+   * (1 … {@link MAX_ATTEMPTS_PAGE}).
+   */
+  async attempts(accountId: string, limit: number, beforeEventId?: number): Promise<WebhookAttempt[]> {
+    let q = this.#store.db.selectFrom('webhook_attempts').selectAll().where('account_id', '=', accountId);
+    if (beforeEventId !== undefined) q = q.where('event_id', '<', beforeEventId);
+    const rows = await q
+      .orderBy('event_id', 'desc')
+      .orderBy('attempt', 'desc')
+      .limit(Math.max(1, Math.min(limit, MAX_ATTEMPTS_PAGE)))
+      .execute();
+    return rows.map((r) => ({ ...r, event_id: Number(r.event_id), created_at: Number(r.created_at) }));
+  }
+}
+
+/** PostgreSQL returns bigint as text where the pg parser is not set; normalize. */
+function numeric(row: WebhookTarget): WebhookTarget {
+  return {
+    ...row,
+    delivered_event_id: Number(row.delivered_event_id),
+    pending_attempts: Number(row.pending_attempts),
+    next_attempt_at: Number(row.next_attempt_at),
+    updated_at: Number(row.updated_at),
+  };
+}
