@@ -147,9 +147,9 @@ export class WebhookDispatcher {
 
   #sleep(accountId: string, ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, Math.min(ms, 2 ** 31 - 1));
+      const timer = this.#o.clock.setTimer(Math.min(ms, 2 ** 31 - 1), done);
       function done() {
-        clearTimeout(timer);
+        timer.cancel();
         resolve();
       }
       // A wake during a backoff does not cut it short (the receiver asked for time), except stop.
