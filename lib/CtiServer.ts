@@ -11,6 +11,9 @@ import type { ServerConfig } from './config/ServerConfig.js';
 import { CdrStore, type LeftLive } from './cdr/CdrStore.js';
 import { EventHub } from './events/EventHub.js';
 import { EventLog } from './events/EventLog.js';
+import { WebhookDispatcher } from './events/webhooks/WebhookDispatcher.js';
+import { WebhookStore } from './events/webhooks/WebhookStore.js';
+import { WebhookTransport } from './events/webhooks/WebhookTransport.js';
 import { FileFolder } from './media/FileFolder.js';
 import { ensureCountdownTone, ensureRingbackTone } from './media/toneFiles.js';
 import { ResourceRegistry, type ResourceEvent } from './resources/ResourceRegistry.js';
@@ -60,6 +63,9 @@ export class CtiServer {
   #pruneTimer: NodeJS.Timeout | undefined;
   readonly #http: HttpServer | null;
   #stopping: Promise<void> | undefined;
+  /** Webhook delivery (issue 10): only with a store, which holds targets, cursors and attempts. */
+  readonly webhooks: WebhookDispatcher | null;
+  readonly webhookStore: WebhookStore | null;
 
   constructor({ config, engine, log, clock = systemClock, accounts, store, storeCheck = store }: CtiServerDeps) {
     const open = config.auth.mode === 'none';
@@ -83,6 +89,25 @@ export class CtiServer {
     this.registry.on('event', (e) => this.#eventLog.append(e));
     this.#eventLog.on('committed', (e) => hub.publish(e));
     engine.on('dialog', (group, legId, state) => this.#eventLog.saveDialog(group, legId, state));
+    this.webhookStore = store ? new WebhookStore(store) : null;
+    this.webhooks = this.webhookStore
+      ? new WebhookDispatcher({
+          store: this.webhookStore,
+          eventLog: this.#eventLog,
+          transport: new WebhookTransport({
+            timeoutMs: config.webhooks.requestTimeoutSeconds * 1000,
+            allowPrivateTargets: config.webhooks.allowPrivateTargets,
+          }),
+          clock,
+          log: log.child({ layer: 'webhooks' }),
+          maxConcurrent: config.webhooks.maxConcurrent,
+          schedule: {
+            firstDelayMs: config.webhooks.firstRetrySeconds * 1000,
+            maxDelayMs: config.webhooks.maxRetryDelaySeconds * 1000,
+            retryForMs: config.webhooks.retryForHours * 3_600_000,
+          },
+        })
+      : null;
     this.service = new CallService({
       limits: config.limits,
       engine,
@@ -110,7 +135,12 @@ export class CtiServer {
       hub,
       log.child({ layer: 'transport' }),
     );
-    const metrics = new ServerMetrics({ registry: this.registry, engine, wsConnections: () => this.#ws.sessionCount });
+    const metrics = new ServerMetrics({
+      registry: this.registry,
+      engine,
+      wsConnections: () => this.#ws.sessionCount,
+      ...(this.webhooks ? { webhooks: this.webhooks } : {}),
+    });
     this.#http = config.http.enabled
       ? new HttpServer({
           config: config.http,
@@ -137,6 +167,7 @@ export class CtiServer {
     const stale = this.#cdrs ? await this.#recover(this.#cdrs) : [];
     await this.#engine.start();
     if (stale.length) this.#endStaleDialogs(stale);
+    await this.webhooks?.start();
     const address = await this.#ws.listen();
     this.httpAddress = this.#http ? await this.#http.listen() : null;
     if (this.#config.gateways.length === 0) this.#log.warn('no gateways configured: every construct will be refused');
@@ -205,6 +236,7 @@ export class CtiServer {
       clearInterval(this.#pruneTimer);
       // The on_released events of the release above go out before the connections close.
       await this.#eventLog.flush();
+      this.webhooks?.stop();
       await this.#http?.close();
       await this.#ws.close();
       await this.#engine.stop();

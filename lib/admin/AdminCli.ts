@@ -14,12 +14,20 @@ import { InvalidAccountInput, validate } from '../accounts/accountInput.js';
 import { AccountStore, AccountStoreError, type AccountRecord, type ApiKeyInfo } from '../accounts/AccountStore.js';
 import { ConfigError, loadConfig } from '../config/loadConfig.js';
 import type { ServerConfig } from '../config/ServerConfig.js';
+import { WebhookStore, type WebhookTargetInfo } from '../events/webhooks/WebhookStore.js';
+import { InvalidWebhookUrl } from '../events/webhooks/targetAddress.js';
 import { Store } from '../store/Store.js';
 
 export interface AdminIo {
   readonly env: NodeJS.ProcessEnv;
   readonly stdout: (text: string) => void;
   readonly stderr: (text: string) => void;
+}
+
+/** What every command gets besides the account store. */
+interface RunContext {
+  readonly config: ServerConfig;
+  readonly store: Store;
 }
 
 /** A usage problem found after commander parsed the line (exit 2). */
@@ -67,14 +75,14 @@ function buildProgram(io: AdminIo): Command {
 
   /** Opens the store of the configuration, runs `work`, prints its answer, closes the store. */
   const run =
-    <A extends unknown[]>(work: (accounts: AccountStore, config: ServerConfig, ...args: A) => Promise<Output>) =>
+    <A extends unknown[]>(work: (accounts: AccountStore, context: RunContext, ...args: A) => Promise<Output>) =>
     async (...args: A): Promise<void> => {
       const options = program.opts<GlobalOptions>();
       const file = options.config ?? io.env.CTI_CONFIG;
       const config = loadConfig({ ...(file ? { file } : {}), env: io.env });
       const store = await Store.open(config.store);
       try {
-        const output = await work(new AccountStore(store), config, ...args);
+        const output = await work(new AccountStore(store), { config, store }, ...args);
         io.stdout(options.json ? `${JSON.stringify(output.json)}\n` : `${output.text}\n`);
       } finally {
         await store.close();
@@ -89,7 +97,7 @@ function buildProgram(io: AdminIo): Command {
       .argument('<account_id>', 'the {account_id} of the API URLs: [A-Za-z0-9_-], 1-64 characters')
       .option('--name <name>', 'display name (default: the account id)'),
   ).action(
-    run(async (accounts, config, accountId: string, options: LimitOptions & { name?: string }) => {
+    run(async (accounts, { config }, accountId: string, options: LimitOptions & { name?: string }) => {
       const limits = checkLimits(options, config);
       const created = await accounts.create({ accountId, ...(options.name !== undefined ? { name: options.name } : {}), limits });
       return accountOutput(created);
@@ -129,8 +137,37 @@ function buildProgram(io: AdminIo): Command {
   withLimitOptions(
     account.command('limits').description('change the given limits, keep the others; prints the account').argument('<account_id>'),
   ).action(
-    run(async (accounts, config, accountId: string, options: LimitOptions) => accountOutput(await accounts.setLimits(accountId, checkLimits(options, config)))),
+    run(async (accounts, { config }, accountId: string, options: LimitOptions) => accountOutput(await accounts.setLimits(accountId, checkLimits(options, config)))),
   );
+
+  account
+    .command('webhook')
+    .description("show, set or clear the account's event_url; the signing secret (whsec_…) is created with the first URL")
+    .argument('<account_id>')
+    .option('--url <url>', 'http(s) URL every event of the account is POSTed to (Standard Webhooks signed)')
+    .option('--clear', 'stop delivering (the secret is kept for the next URL)')
+    .action(
+      run(async (accounts, { store }, accountId: string, options: { url?: string; clear?: boolean }) => {
+        validate.accountId(accountId);
+        if (options.url !== undefined && options.clear) throw new UsageError('--url and --clear exclude each other');
+        if (!(await accounts.get(accountId))) throw new AccountStoreError('not_found', `no account ${accountId}`);
+        const webhooks = new WebhookStore(store);
+        let info: WebhookTargetInfo | null;
+        if (options.url !== undefined || options.clear) {
+          try {
+            info = await webhooks.setUrl(accountId, options.clear ? null : options.url!, Date.now());
+          } catch (err) {
+            if (err instanceof InvalidWebhookUrl) throw new UsageError(`--url: ${err.message}`);
+            throw err;
+          }
+        } else {
+          const target = await webhooks.target(accountId);
+          info = target ? { account_id: accountId, event_url: target.url, secret: target.secret } : null;
+        }
+        const json = info ?? { account_id: accountId, event_url: null, secret: null };
+        return { json, text: `account ${accountId} webhook: ${json.event_url ?? '(none)'}\n  secret: ${json.secret ?? '(none yet)'}` };
+      }),
+    );
 
   const key = program.command('key').description('create, list, revoke API keys');
   key

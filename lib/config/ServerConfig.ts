@@ -159,6 +159,22 @@ export interface RetentionConfig {
   readonly eventDays: number;
 }
 
+/** Webhook delivery (issue 10; docs/configuration.md, docs/security.md). */
+export interface WebhooksConfig {
+  /** Deliver to loopback/private/link-local/CGNAT/multicast addresses too (default false: refused). */
+  readonly allowPrivateTargets: boolean;
+  /** Bound of one POST, seconds. */
+  readonly requestTimeoutSeconds: number;
+  /** POSTs in flight at once over all accounts. */
+  readonly maxConcurrent: number;
+  /** Delay after the first failed attempt, seconds; doubled per failure, ±50 % jitter. */
+  readonly firstRetrySeconds: number;
+  /** Cap of one retry delay, seconds. */
+  readonly maxRetryDelaySeconds: number;
+  /** Retry an event for this long after its first attempt, then mark it failed. */
+  readonly retryForHours: number;
+}
+
 export interface ServerConfig {
   /** `<node>` of every res_id; lets a cluster route a res_id to its owner. */
   readonly nodeId: string;
@@ -184,6 +200,7 @@ export interface ServerConfig {
   /** Where accounts and keys, the event log and CDRs live. */
   readonly store: StoreConfig;
   readonly retention: RetentionConfig;
+  readonly webhooks: WebhooksConfig;
   /**
    * true: events, resource rows and CDRs are committed to the store before
    * anything is sent (issue 9). false: events are numbered in memory, replay

@@ -183,6 +183,19 @@ export const configSchema = {
         eventDays: { type: 'integer', minimum: 1, maximum: 3650, default: 30 },
       },
     },
+    webhooks: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        allowPrivateTargets: { type: 'boolean', default: false },
+        requestTimeoutSeconds: seconds(10, 120),
+        maxConcurrent: { type: 'integer', minimum: 1, maximum: 1000, default: 16 },
+        firstRetrySeconds: seconds(5, 3600),
+        maxRetryDelaySeconds: seconds(3600, 86_400),
+        retryForHours: { type: 'integer', minimum: 1, maximum: 720, default: 25 },
+      },
+    },
     shutdownGraceSeconds: seconds(10, 600),
   },
 } as const;

@@ -103,6 +103,13 @@ for (const backend of storeBackends(t)) {
     t.same((await json(t, env, 'account', 'list')).map((a: { account_id: string }) => a.account_id), ['acme']);
     t.match(await json(t, env, 'account', 'show', 'acme'), { account_id: 'acme', name: 'Acme Corp' });
 
+    // Webhooks: the secret comes with the first URL and survives --clear and a new URL.
+    t.same(await json(t, env, 'account', 'webhook', 'acme'), { account_id: 'acme', event_url: null, secret: null });
+    const hook = await json(t, env, 'account', 'webhook', 'acme', '--url', 'https://hooks.example.com/cti');
+    t.match(hook, { account_id: 'acme', event_url: 'https://hooks.example.com/cti', secret: /^whsec_[A-Za-z0-9+/]{32}$/ });
+    t.same(await json(t, env, 'account', 'webhook', 'acme', '--clear'), { account_id: 'acme', event_url: null, secret: hook.secret });
+    t.same(await json(t, env, 'account', 'webhook', 'acme', '--url', 'http://hooks.example.com/b'), { account_id: 'acme', event_url: 'http://hooks.example.com/b', secret: hook.secret });
+
     // Failures (exit 1) and usage errors (exit 2); none writes, so they run side by side.
     const refused: Array<[number, RegExp, ...string[]]> = [
       [1, /account acme already exists/, 'account', 'create', 'acme'],
@@ -118,6 +125,11 @@ for (const backend of storeBackends(t)) {
       [2, /--max-live-resources: expected an integer from 1 to 1000000, or none/, 'account', 'limits', 'acme', '--max-live-resources', '-1'],
       [2, /no gateway named 'gw9' in the configuration/, 'account', 'limits', 'acme', '--gateways', 'gw9'],
       [2, /^cti-admin: limits\.caller_ids\.0 must match pattern/, 'account', 'limits', 'acme', '--caller-ids', 'x@evil'],
+      [1, /no account nobody/, 'account', 'webhook', 'nobody', '--url', 'https://x.example/'],
+      [2, /--url: webhook URL must be http or https/, 'account', 'webhook', 'acme', '--url', 'file:///etc/passwd'],
+      [2, /--url: webhook URL must not carry a user name or password/, 'account', 'webhook', 'acme', '--url', 'https://u:p@x.example/'],
+      [2, /--url: webhook URL longer than 2048/, 'account', 'webhook', 'acme', '--url', `https://x.example/${'a'.repeat(2100)}`],
+      [2, /--url and --clear exclude each other/, 'account', 'webhook', 'acme', '--url', 'https://x.example/', '--clear'],
     ];
     await Promise.all(refused.map(([code, message, ...args]) => fails(t, env, code, message, ...args)));
     t.same((await json(t, env, 'account', 'list')).length, 1, 'no failed command changed anything');

@@ -1,5 +1,6 @@
 import type { Clock } from '../../util/Clock.js';
 import type { Logger } from '../../util/logger.js';
+import { TypedEventEmitter } from '../../util/TypedEmitter.js';
 import type { EventLog, LoggedEvent } from '../EventLog.js';
 import type { WebhookStore } from './WebhookStore.js';
 import type { DeliveryResult, WebhookTransport } from './WebhookTransport.js';
@@ -28,6 +29,13 @@ export interface WebhookDispatcherOptions {
   readonly maxConcurrent?: number;
 }
 
+export type WebhookDispatcherEvents = {
+  /** One POST done: `retrying` (will be retried), `delivered` (2xx) or `failed` (retries exhausted). */
+  attempt: (outcome: AttemptOutcome) => void;
+};
+
+export type AttemptOutcome = 'delivered' | 'retrying' | 'failed';
+
 /** The delay before attempt `failures + 1`: exponential, capped, with ±50 % jitter (so receivers coming back are not hit in step). */
 export function retryDelayMs(schedule: RetrySchedule, failures: number, random = Math.random): number {
   const base = Math.min(schedule.maxDelayMs, schedule.firstDelayMs * 2 ** Math.min(failures - 1, 40));
@@ -44,18 +52,25 @@ export function retryDelayMs(schedule: RetrySchedule, failures: number, random =
  * goes. Head-of-line: a failing receiver holds back its later events, which
  * is what keeps the order.
  */
-export class WebhookDispatcher {
+export class WebhookDispatcher extends TypedEventEmitter<WebhookDispatcherEvents> {
   readonly #o: WebhookDispatcherOptions;
   readonly #schedule: RetrySchedule;
   readonly #maxConcurrent: number;
   /** Accounts whose loop runs → wake the loop early. */
   readonly #loops = new Map<string, () => void>();
   readonly #waitingForSlot: Array<() => void> = [];
+  /** Per account with a running loop: [last committed event id seen, delivery cursor]. */
+  readonly #backlog = new Map<string, [number, number]>();
   #inFlight = 0;
   #stopped = false;
-  readonly #onCommitted = (event: LoggedEvent) => this.wake(event.accountId);
+  readonly #onCommitted = (event: LoggedEvent) => {
+    const backlog = this.#backlog.get(event.accountId);
+    if (backlog) backlog[0] = Math.max(backlog[0], event.eventId);
+    this.wake(event.accountId);
+  };
 
   constructor(options: WebhookDispatcherOptions) {
+    super();
     this.#o = options;
     this.#schedule = options.schedule ?? DEFAULT_RETRY_SCHEDULE;
     this.#maxConcurrent = options.maxConcurrent ?? 16;
@@ -67,9 +82,11 @@ export class WebhookDispatcher {
     for (const accountId of await this.#o.store.activeAccounts()) this.wake(accountId);
   }
 
-  /** Events waiting or being delivered, per account loop (queue depth for metrics). */
-  get activeTargets(): number {
-    return this.#loops.size;
+  /** Events committed but not yet delivered or failed, over the accounts being delivered to (the queue depth metric). */
+  get queueDepth(): number {
+    let depth = 0;
+    for (const [last, cursor] of this.#backlog.values()) depth += Math.max(0, last - cursor);
+    return depth;
   }
 
   /** Makes the account's loop look for work now (new event, URL set). */
@@ -80,6 +97,7 @@ export class WebhookDispatcher {
     this.#loops.set(accountId, () => undefined);
     void this.#run(accountId).catch((err: unknown) => {
       this.#loops.delete(accountId);
+      this.#backlog.delete(accountId);
       this.#o.log.error({ err, accountId }, 'webhook loop failed');
     });
   }
@@ -98,12 +116,16 @@ export class WebhookDispatcher {
       this.#loops.set(accountId, () => void (woken = true));
       const target = await this.#o.store.target(accountId);
       if (!target?.url) break;
+      const backlog = this.#backlog.get(accountId) ?? [target.delivered_event_id, 0];
+      backlog[1] = target.delivered_event_id;
+      this.#backlog.set(accountId, backlog);
       const wait = target.next_attempt_at - this.#o.clock.now();
       if (wait > 0) {
         await this.#sleep(accountId, wait);
         continue;
       }
       const [event] = await this.#o.eventLog.replay(accountId, target.delivered_event_id, 1);
+      if (event) backlog[0] = Math.max(backlog[0], event.eventId);
       if (!event) {
         if (woken) continue;
         break; // idle: the next committed event starts a new loop
@@ -113,6 +135,7 @@ export class WebhookDispatcher {
       await this.#record(target.delivered_event_id, event, target.pending_attempts + 1, result);
     }
     this.#loops.delete(accountId);
+    this.#backlog.delete(accountId);
   }
 
   async #deliver(url: URL, secret: string, event: LoggedEvent): Promise<DeliveryResult> {
@@ -135,7 +158,7 @@ export class WebhookDispatcher {
     const ok = result.error === null;
     const first = attempt === 1 ? now : ((await this.#o.store.firstAttemptAt(accountId, event.eventId)) ?? now);
     const failed = !ok && now - first >= this.#schedule.retryForMs;
-    const outcome = ok ? 'delivered' : failed ? 'failed' : 'retrying';
+    const outcome: AttemptOutcome = ok ? 'delivered' : failed ? 'failed' : 'retrying';
     if (!ok) this.#o.log.warn({ accountId, eventId: event.eventId, attempt, status: result.status, error: result.error, outcome }, 'webhook attempt failed');
     await this.#o.store.recordAttempt(
       { account_id: accountId, event_id: event.eventId, attempt, status: result.status, latency_ms: result.latencyMs, error: result.error, outcome, created_at: now },
@@ -143,6 +166,7 @@ export class WebhookDispatcher {
         ? { delivered_event_id: event.eventId, pending_attempts: 0, next_attempt_at: 0 }
         : { delivered_event_id: deliveredEventId, pending_attempts: attempt, next_attempt_at: now + retryDelayMs(this.#schedule, attempt) },
     );
+    this.emit('attempt', outcome);
   }
 
   #sleep(accountId: string, ms: number): Promise<void> {

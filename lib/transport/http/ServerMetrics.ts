@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { WebhookDispatcher } from '../../events/webhooks/WebhookDispatcher.js';
 import type { ReleaseBase } from '../../resources/Resource.js';
 import type { ResourceRegistry } from '../../resources/ResourceRegistry.js';
 import type { TelephonyEngine } from '../../telephony/TelephonyEngine.js';
@@ -9,6 +10,8 @@ export interface MetricsSources {
   readonly engine: TelephonyEngine;
   /** Open WebSocket connections now. */
   readonly wsConnections: () => number;
+  /** Webhook delivery, when the server has a store. */
+  readonly webhooks?: WebhookDispatcher;
 }
 
 /** Seconds from construct to the first answer: post-dial delay plus ring time. */
@@ -24,8 +27,24 @@ export class ServerMetrics {
   readonly registry = new Registry();
 
   constructor(sources: MetricsSources) {
-    const { registry: resources, engine } = sources;
+    const { registry: resources, engine, webhooks } = sources;
     const registers = [this.registry];
+    if (webhooks) {
+      new Gauge({
+        name: 'cti_webhook_queue_depth',
+        help: 'Events committed but not yet delivered (or failed) to webhook targets.',
+        registers,
+        collect() {
+          this.set(webhooks.queueDepth);
+        },
+      });
+      const attempts = new Counter({ name: 'cti_webhook_attempts_total', help: 'Webhook POSTs by outcome (delivered, retrying, failed).', labelNames: ['outcome'] as const, registers });
+      const failures = new Counter({ name: 'cti_webhook_failures_total', help: 'Events marked failed after their retries ran out.', registers });
+      webhooks.on('attempt', (outcome) => {
+        attempts.inc({ outcome });
+        if (outcome === 'failed') failures.inc();
+      });
+    }
     new Gauge({
       name: 'cti_live_resources',
       help: 'Live call resources on this node by class and state.',
