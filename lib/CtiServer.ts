@@ -150,6 +150,7 @@ export class CtiServer {
           directory,
           openAccount: open ? DEFAULT_ACCOUNT : null,
           metrics,
+          webhooks: this.webhookStore,
           readiness: { engine: () => engine.available, store: async () => (storeCheck ? storeCheck.ping().then(() => true) : true) },
           log: log.child({ layer: 'http' }),
         })

@@ -17,6 +17,35 @@ export type WebhookAttempt = WebhookAttemptsTable;
 /** The most attempts one page returns. */
 export const MAX_ATTEMPTS_PAGE = 200;
 
+/** Query string of `GET /account/{account_id}/webhooks/attempts` (docs/http-api.md). */
+export const ATTEMPTS_QUERY_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    before: { type: 'integer', minimum: 1, description: '`next_before` of the previous page: attempts of events older than this `event_id`.' },
+    limit: { type: 'integer', minimum: 1, maximum: MAX_ATTEMPTS_PAGE, default: 50, description: 'At most this many attempts.' },
+  },
+} as const;
+
+/** One attempt as the account reads it. */
+export interface AttemptView {
+  readonly event_id: number;
+  readonly attempt: number;
+  /** HTTP status, null: no answer (refused, timeout, connection error). */
+  readonly status: number | null;
+  readonly latency_ms: number;
+  readonly error: string | null;
+  readonly outcome: string;
+  /** Unix seconds. */
+  readonly time: number;
+}
+
+/** A page of attempts, newest event first; `next_before` null on the last page. */
+export interface AttemptsPage {
+  readonly attempts: AttemptView[];
+  readonly next_before: number | null;
+}
+
 /**
  * Webhook targets (event_url, secret, cursor) and the attempt records in
  * the store (issue 10). The secret is created with the account's first URL
@@ -113,6 +142,33 @@ export class WebhookStore {
       .execute();
     return rows.map((r) => ({ ...r, event_id: Number(r.event_id), created_at: Number(r.created_at) }));
   }
+}
+
+/**
+ * One page for the account: whole events only (an event's attempts are not
+ * split across pages, except one event with more than `limit` attempts: its
+ * newest `limit`), so `next_before` is the oldest event id of the page.
+ */
+export async function attemptsPage(store: WebhookStore, accountId: string, limit: number, before?: number): Promise<AttemptsPage> {
+  const rows = await store.attempts(accountId, limit + 1, before);
+  let page = rows.slice(0, limit);
+  const more = rows.length > limit;
+  if (more) {
+    const cut = rows[limit]!.event_id;
+    const whole = page.filter((r) => r.event_id !== cut);
+    if (whole.length) page = whole;
+  }
+  const attempts = page.map((r) => ({
+    event_id: r.event_id,
+    attempt: r.attempt,
+    status: r.status,
+    latency_ms: r.latency_ms,
+    error: r.error,
+    outcome: r.outcome,
+    time: Math.floor(r.created_at / 1000),
+  }));
+  const last = attempts.at(-1);
+  return { attempts, next_before: more && last ? last.event_id : null };
 }
 
 /** PostgreSQL returns bigint as text where the pg parser is not set; normalize. */

@@ -1,3 +1,4 @@
+import { ATTEMPTS_QUERY_SCHEMA, attemptsPage, type AttemptsPage, type WebhookStore } from '../../events/webhooks/WebhookStore.js';
 import { Ajv, type ErrorObject as AjvError } from 'ajv';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { AddressInfo } from 'node:net';
@@ -34,6 +35,8 @@ export interface HttpServerDeps {
   readonly openAccount: Account | null;
   readonly metrics: ServerMetrics;
   readonly readiness: Readiness;
+  /** Webhook attempts of an account (null without a store: the route answers an empty page). */
+  readonly webhooks: WebhookStore | null;
   readonly log: Logger;
 }
 
@@ -89,7 +92,7 @@ const HTTP_SESSION = 'http';
 
 interface AccountRoute {
   Params: { account_id: string; id?: string };
-  Querystring: { since?: number; until?: number; cursor?: string; limit?: number; after?: number };
+  Querystring: { since?: number; until?: number; cursor?: string; limit?: number; after?: number; before?: number };
 }
 type AccountRequest = FastifyRequest<AccountRoute>;
 
@@ -217,6 +220,15 @@ export class HttpServer {
     );
     app.get<AccountRoute>('/account/:account_id/events', { ...authenticated, schema: { params: accountParams, querystring: contract.queries.events } }, (req: AccountRequest) =>
       service.replayEvents(this.#accounts.get(req)!.accountId, req.query.after!, req.query.limit ?? 100),
+    );
+    app.get<AccountRoute>(
+      '/account/:account_id/webhooks/attempts',
+      { ...authenticated, schema: { params: accountParams, querystring: ATTEMPTS_QUERY_SCHEMA } },
+      async (req: AccountRequest): Promise<AttemptsPage> => {
+        const webhooks = this.deps.webhooks;
+        if (!webhooks) return { attempts: [], next_before: null };
+        return attemptsPage(webhooks, this.#accounts.get(req)!.accountId, req.query.limit ?? 50, req.query.before);
+      },
     );
   }
 

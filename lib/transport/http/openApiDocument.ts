@@ -1,3 +1,4 @@
+import { ATTEMPTS_QUERY_SCHEMA } from '../../events/webhooks/WebhookStore.js';
 import { ACCOUNT_ID_SCHEMA, type HttpContract } from '../../api/HttpContract.js';
 import type { JsonSchema } from '../../api/OpenRpcDocument.js';
 
@@ -58,6 +59,30 @@ function queryParams(schema: JsonSchema): JsonSchema[] {
   const required = schema.required as string[];
   return Object.entries(properties).map(([name, s]) => ({ name, in: 'query', required: required.includes(name), description: s.description, schema: s }));
 }
+
+const ATTEMPTS_PAGE_SCHEMA: JsonSchema = {
+  type: 'object',
+  required: ['attempts', 'next_before'],
+  properties: {
+    attempts: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['event_id', 'attempt', 'status', 'latency_ms', 'error', 'outcome', 'time'],
+        properties: {
+          event_id: { type: 'integer' },
+          attempt: { type: 'integer', minimum: 1 },
+          status: { type: ['integer', 'null'] },
+          latency_ms: { type: 'integer' },
+          error: { type: ['string', 'null'] },
+          outcome: { enum: ['delivered', 'retrying', 'failed'] },
+          time: { type: 'integer', description: 'Unix seconds.' },
+        },
+      },
+    },
+    next_before: { type: ['integer', 'null'] },
+  },
+};
 
 /** The result schema of an RPC method (the HTTP route answers the same). */
 function methodResult(contract: HttpContract, method: string): JsonSchema {
@@ -133,6 +158,14 @@ export function openApiDocument(contract: HttpContract): JsonSchema {
         json(methodResult(contract, 'sys.events.replay'), 'One page of events.'),
         ['400', '401', '403'],
         'Every event sent for the account\'s calls, in order, after `after` (an `event_id`); `more` is true when `limit` cut the page.',
+      ),
+      '/account/{account_id}/webhooks/attempts': getOperation(
+        'list_webhook_attempts',
+        'Webhook delivery attempts, newest event first, paged',
+        [ACCOUNT_PARAM, ...queryParams({ ...ATTEMPTS_QUERY_SCHEMA, required: [] })],
+        json(ATTEMPTS_PAGE_SCHEMA, 'One page; `next_before` null on the last.'),
+        ['400', '401', '403'],
+        'Every POST of the account\'s events to its event_url: HTTP status (null: no answer), latency, error, and outcome (`delivered`, `retrying`, `failed`).',
       ),
       '/healthz': { get: { operationId: 'healthz', summary: 'The process answers', security: [], responses: { '200': json({ type: 'object' }, '`{"status":"ok"}`') } } },
       '/readyz': {
