@@ -257,6 +257,7 @@ t.test('health, readiness, metrics and the OpenAPI document', async (t) => {
     '/account/{account_id}/cdr',
     '/account/{account_id}/cdr/{id}',
     '/account/{account_id}/events',
+    '/account/{account_id}/webhooks/attempts',
   ]);
   const duo = doc.paths['/account/{account_id}/call/duo_callback'].post.requestBody.content['application/json'].schema;
   t.same(Object.keys(duo.properties), ['from1', 'to1', 'from2', 'to2', 'ring_tone', 'ring_tone_mode', 'max_dial_duration', 'max_call_duration', 'recording', 'record_mode', 'countdown_time', 'countdown_voice', 'user_data']);

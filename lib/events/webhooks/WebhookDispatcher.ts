@@ -15,6 +15,9 @@ export interface RetrySchedule {
   readonly retryForMs: number;
 }
 
+/** How long an account found without event_url is not looked up again: a new URL set by the admin command applies within this. */
+const NO_TARGET_RECHECK_MS = 5_000;
+
 /** Default: 5 s, 10 s, 20 s … capped at 1 h, for 25 h (at least 24 h after jitter). */
 export const DEFAULT_RETRY_SCHEDULE: RetrySchedule = { firstDelayMs: 5_000, maxDelayMs: 3_600_000, retryForMs: 25 * 3_600_000 };
 
@@ -59,6 +62,8 @@ export class WebhookDispatcher extends TypedEventEmitter<WebhookDispatcherEvents
   /** Accounts whose loop runs → wake the loop early. */
   readonly #loops = new Map<string, () => void>();
   readonly #waitingForSlot: Array<() => void> = [];
+  /** Accounts found without an event_url → when (clock ms): saves a store query per committed event. */
+  readonly #withoutTarget = new Map<string, number>();
   /** Per account with a running loop: [last committed event id seen, delivery cursor]. */
   readonly #backlog = new Map<string, [number, number]>();
   #inFlight = 0;
@@ -94,6 +99,9 @@ export class WebhookDispatcher extends TypedEventEmitter<WebhookDispatcherEvents
     if (this.#stopped) return;
     const wake = this.#loops.get(accountId);
     if (wake) return wake();
+    const checked = this.#withoutTarget.get(accountId);
+    if (checked !== undefined && this.#o.clock.now() - checked < NO_TARGET_RECHECK_MS) return;
+    this.#withoutTarget.delete(accountId);
     this.#loops.set(accountId, () => undefined);
     void this.#run(accountId).catch((err: unknown) => {
       this.#loops.delete(accountId);
@@ -115,7 +123,10 @@ export class WebhookDispatcher extends TypedEventEmitter<WebhookDispatcherEvents
       woken = false;
       this.#loops.set(accountId, () => void (woken = true));
       const target = await this.#o.store.target(accountId);
-      if (!target?.url) break;
+      if (!target?.url) {
+        this.#withoutTarget.set(accountId, this.#o.clock.now());
+        break;
+      }
       const backlog = this.#backlog.get(accountId) ?? [target.delivered_event_id, 0];
       backlog[1] = target.delivered_event_id;
       this.#backlog.set(accountId, backlog);
