@@ -6,13 +6,9 @@
  * the carrier, from the dialog state it stored.
  */
 import dgram from 'node:dgram';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import t from 'tap';
-import { freeSipPort } from '../support/engineTestKit.js';
 import { RpcTestClient, type RpcMessage } from '../support/RpcTestClient.js';
-import { startServerProcess } from '../support/serverProcess.js';
+import { embeddedServerEnv, startServerProcess } from '../support/serverProcess.js';
 import { SippCarrier } from '../support/sipp/SippCarrier.js';
 import { SIPP_MISSING, sippInstalled } from '../engines/embedded/harness.js';
 
@@ -27,24 +23,7 @@ if (!sippInstalled()) {
     const ear = dgram.createSocket('udp4');
     await new Promise<void>((resolve) => ear.bind(0, '127.0.0.1', resolve));
     t.teardown(() => ear.close());
-    const dir = mkdtempSync(join(tmpdir(), 'cti-kill-'));
-    const rtpMin = 52000 + 2 * Math.floor(Math.random() * 2000);
-    const env = {
-      CTI_LISTEN__HOST: '127.0.0.1',
-      CTI_LISTEN__PORT: '0',
-      CTI_LOG_LEVEL: 'info',
-      CTI_AUTH__MODE: 'none',
-      CTI_ENGINE__TYPE: 'embedded',
-      CTI_ENGINE__SIP_HOST: '127.0.0.1',
-      CTI_ENGINE__SIP_PORT: String(await freeSipPort('127.0.0.1')),
-      CTI_ENGINE__RTP_HOST: '127.0.0.1',
-      CTI_ENGINE__RTP_PORT_MIN: String(rtpMin),
-      CTI_ENGINE__RTP_PORT_MAX: String(rtpMin + 199),
-      CTI_GATEWAYS: JSON.stringify([{ name: 'carrier', host: carrier.host, port: carrier.port, transport: 'udp', callerId: '1000' }]),
-      CTI_MEDIA_DIR: join(dir, 'media'),
-      CTI_RECORDINGS_DIR: join(dir, 'rec'),
-      CTI_DATA_DIR: join(dir, 'data'),
-    };
+    const env = await embeddedServerEnv(carrier, { rtpPortMin: 52000 + 2 * Math.floor(Math.random() * 2000), rtpPorts: 200 });
 
     const first = await startServerProcess(env);
     t.teardown(() => first.kill());

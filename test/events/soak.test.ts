@@ -8,16 +8,12 @@
  * `npm run soak` runs 10,000.
  */
 import dgram from 'node:dgram';
-import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import t from 'tap';
 import { ReplayingClient } from '../../docs/examples/replayingClient.js';
 import { SIPP_MISSING, sippInstalled } from '../engines/embedded/harness.js';
-import { freeSipPort } from '../support/engineTestKit.js';
 import { RpcTestClient } from '../support/RpcTestClient.js';
-import { startServerProcess, type ServerProcess } from '../support/serverProcess.js';
+import { embeddedServerEnv, startServerProcess, type ServerProcess } from '../support/serverProcess.js';
 import { SippCarrier } from '../support/sipp/SippCarrier.js';
 
 const CALLS = Number(process.env.SOAK_CALLS ?? 300);
@@ -42,26 +38,13 @@ if (!sippInstalled()) {
     await new Promise<void>((resolve) => ear.bind(0, '127.0.0.1', resolve));
     t.teardown(() => ear.close());
     const port = ear.address().port;
-    const dir = mkdtempSync(join(tmpdir(), 'cti-soak-'));
-    const rtpMin = 40000 + 2 * Math.floor(Math.random() * 1000);
-    const env = {
-      CTI_LISTEN__HOST: '127.0.0.1',
+    const env = await embeddedServerEnv(carrier, {
+      rtpPortMin: 40000 + 2 * Math.floor(Math.random() * 1000),
+      rtpPorts: 2000,
+      maxCalls: 5000,
       // Fixed, so the restarted server is where the clients reconnect.
-      CTI_LISTEN__PORT: String(await freeTcpPort()),
-      CTI_LOG_LEVEL: 'info',
-      CTI_AUTH__MODE: 'none',
-      CTI_ENGINE__TYPE: 'embedded',
-      CTI_ENGINE__SIP_HOST: '127.0.0.1',
-      CTI_ENGINE__SIP_PORT: String(await freeSipPort('127.0.0.1')),
-      CTI_ENGINE__RTP_HOST: '127.0.0.1',
-      CTI_ENGINE__RTP_PORT_MIN: String(rtpMin),
-      CTI_ENGINE__RTP_PORT_MAX: String(rtpMin + 1999),
-      CTI_GATEWAYS: JSON.stringify([{ name: 'carrier', host: carrier.host, port: carrier.port, transport: 'udp', callerId: '1000', maxConcurrentCalls: 5000 }]),
-      CTI_LIMITS__MAX_RESOURCES: '5000',
-      CTI_MEDIA_DIR: join(dir, 'media'),
-      CTI_RECORDINGS_DIR: join(dir, 'rec'),
-      CTI_DATA_DIR: join(dir, 'data'),
-    };
+      listenPort: await freeTcpPort(),
+    });
     let server: ServerProcess = await startServerProcess(env);
     t.teardown(() => server.kill());
 

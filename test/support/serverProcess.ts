@@ -1,6 +1,10 @@
 /** The real server (`lib/main.ts`) as a child process, for crash (kill -9) and restart tests. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freeSipPort } from './engineTestKit.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -10,6 +14,35 @@ export interface ServerProcess {
   readonly url: string;
   /** SIGKILL, resolves once it exited. */
   kill(): Promise<void>;
+}
+
+/**
+ * The CTI_* settings of an embedded-engine server in a fresh temporary
+ * folder, authentication off, dialling one carrier over UDP; `rtpPortMin` and
+ * `rtpPorts` keep parallel test files' RTP ranges apart; `extra` adds or overrides.
+ */
+export async function embeddedServerEnv(
+  carrier: { readonly host: string; readonly port: number },
+  o: { readonly rtpPortMin: number; readonly rtpPorts: number; readonly maxCalls?: number; readonly listenPort?: number },
+): Promise<NodeJS.ProcessEnv> {
+  const dir = mkdtempSync(join(tmpdir(), 'cti-process-'));
+  return {
+    CTI_LISTEN__HOST: '127.0.0.1',
+    CTI_LISTEN__PORT: String(o.listenPort ?? 0),
+    CTI_LOG_LEVEL: 'info',
+    CTI_AUTH__MODE: 'none',
+    CTI_ENGINE__TYPE: 'embedded',
+    CTI_ENGINE__SIP_HOST: '127.0.0.1',
+    CTI_ENGINE__SIP_PORT: String(await freeSipPort('127.0.0.1')),
+    CTI_ENGINE__RTP_HOST: '127.0.0.1',
+    CTI_ENGINE__RTP_PORT_MIN: String(o.rtpPortMin),
+    CTI_ENGINE__RTP_PORT_MAX: String(o.rtpPortMin + o.rtpPorts - 1),
+    CTI_GATEWAYS: JSON.stringify([{ name: 'carrier', host: carrier.host, port: carrier.port, transport: 'udp', callerId: '1000', ...(o.maxCalls ? { maxConcurrentCalls: o.maxCalls } : {}) }]),
+    ...(o.maxCalls ? { CTI_LIMITS__MAX_RESOURCES: String(o.maxCalls) } : {}),
+    CTI_MEDIA_DIR: join(dir, 'media'),
+    CTI_RECORDINGS_DIR: join(dir, 'rec'),
+    CTI_DATA_DIR: join(dir, 'data'),
+  };
 }
 
 /** Starts `lib/main.ts` with `env` over this process's; resolves once it logs `listening` (CTI_LOG_LEVEL info or lower). */
