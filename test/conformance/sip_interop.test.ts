@@ -100,7 +100,7 @@ forEachTarget(t, 'early media that never comes (RFC 3960): 183 with SDP but no R
   const heard = hearing(ear1, ringing.at + 300, answered2.at - 100);
   t.equal(heard.main, TONE.ringback, `party 1 hears the ringback tone while party 2 rings (${describeHearing(heard)})`);
   t.ok(heard.purity >= 0.9, 'and nothing else, across the 180 (1.5 s after the 183)');
-  // The tone's cadence is 2 s on, 4 s off (lib/media/ringbackTone.ts): its first 2 s sound steadily.
+  // The tone's cadence is 2 s on, 4 s off (lib/media/toneFiles.ts): its first 2 s sound steadily.
   const firstOn = hearing(ear1, ringing.at + 300, ringing.at + 1900);
   t.ok(firstOn.main === TONE.ringback && firstOn.soundMs >= 1600 * 0.7, `steadily from the silent 183 on (${describeHearing(firstOn)})`);
   await checkEnd(t, fx, 2);

@@ -19,7 +19,6 @@ function wavFile(name: string, samples: number, value = 1000): string {
   return path;
 }
 
-/** An RTP packet of 160 identical payload bytes. */
 if (!sippInstalled()) {
   t.fail(SIPP_MISSING);
 } else {
