@@ -28,7 +28,9 @@ export const EMBEDDED_LIMIT_DEFAULTS = {
   sipMaxTcpConnections: 256,
   sipMaxTcpConnectionsPerSource: 16,
   sipTcpIdleSeconds: 60,
-  sipMaxServerTransactions: 2_000,
+  // A completed UDP non-INVITE server transaction is held 32 s (Timer J, RFC 3261
+  // §17.2.2), so R in-dialog requests/s hold 32·R: 20,000 covers 600 BYEs/s.
+  sipMaxServerTransactions: 20_000,
   rtpLatchSeconds: 5,
 } as const;
 
