@@ -26,7 +26,7 @@ t.test('defaults', async (t) => {
   });
   t.same(
     Object.fromEntries(Object.keys(EMBEDDED_LIMIT_DEFAULTS).map((k) => [k, (c.engine as unknown as Record<string, unknown>)[k]])),
-    { sipMaxMessageBytes: 65535, sipMaxTcpConnections: 256, sipMaxTcpConnectionsPerSource: 16, sipTcpIdleSeconds: 60, sipMaxServerTransactions: 2000, rtpLatchSeconds: 5 },
+    { sipMaxMessageBytes: 65535, sipMaxTcpConnections: 256, sipMaxTcpConnectionsPerSource: 16, sipTcpIdleSeconds: 60, sipMaxServerTransactions: 20000, rtpLatchSeconds: 5 },
     'the SIP and RTP bounds of the embedded engine (docs/configuration.md)',
   );
 });
