@@ -28,11 +28,13 @@ export function codeForSipStatus(status: number): ReleaseErrorCode {
  * The error a failed dial reports; `party` is set for two-party resources.
  * A far end that ended the attempt without a failure status (a BYE on an
  * early dialog) or whose answer we had to hang up (no usable media) refused
- * the call: `rejected`. The whole table: docs/errors.md.
+ * the call: `rejected`; one that stopped refreshing the session (RFC 4028)
+ * is `timeout`. The whole table: docs/errors.md.
  */
 export function errorForFailedLeg(end: LegEnd, party?: 1 | 2): NonNullable<ReleaseError> {
   const code =
-    end.farEndFault ? 'rejected'
+    end.farEndFault === 'timeout' ? 'timeout'
+    : end.farEndFault ? 'rejected'
     : end.by === 'engine' ? 'engine_error'
     : end.sipStatus !== undefined ? codeForSipStatus(end.sipStatus)
     : end.by === 'remote' ? 'rejected'

@@ -51,10 +51,13 @@ export interface LegEnd {
   readonly reason: string;
   /**
    * With `by: 'engine'`: the engine ended the leg because of what the far end
-   * sent (an answer without usable media), so the failure is the far end's
-   * doing, reported `rejected`, never `engine_error` (issue 11, docs/errors.md).
+   * did, so the failure is the far end's doing, never `engine_error` (issue
+   * 11, docs/errors.md): `true` for an answer without usable media (reported
+   * `rejected`); `'timeout'` when the far end stopped refreshing the session
+   * (RFC 4028 session timer expired, or a refresh got 408/481; reported
+   * `timeout`).
    */
-  readonly farEndFault?: true;
+  readonly farEndFault?: true | 'timeout';
 }
 
 export interface LegProgress {

@@ -16,9 +16,12 @@ import type { Message, NameAddr } from 'sip';
 import digest, { type DigestContext } from 'sip/digest.js';
 import type { Logger } from 'pino';
 import type { DialRequest } from '../../telephony/TelephonyEngine.js';
+import { MIN_SE_SECONDS } from './SessionTimer.js';
 import type { SipStack, SipTarget } from './SipStack.js';
 
 const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY';
+/** Extensions we support (RFC 4028 session timers), in the INVITE and our 2xx. */
+const SUPPORTED = 'timer';
 /** Challenges answered per request before the failure is passed on (a wrong password loops otherwise). */
 const MAX_AUTH_ATTEMPTS = 2;
 /** RFC 3261 timers for resending our 2xx to an INVITE (§13.3.1.4): T1 doubling up to T2, for 64·T1. */
@@ -57,6 +60,8 @@ export class ClientDialog {
   #remoteTo: NameAddr | undefined;
   /** The To tag of the 2xx that confirmed the dialog. */
   #confirmedTag: string | undefined;
+  /** The Allow header of the 2xx that confirmed the dialog (what the far end accepts in it). */
+  #peerAllow = '';
   /** To tags of forked 2xx we ACKed and BYEd, to only re-ACK their retransmissions. */
   readonly #forksEnded = new Set<string>();
   #remoteTarget: string;
@@ -88,6 +93,7 @@ export class ClientDialog {
         contact: this.#contact,
         'max-forwards': '70',
         allow: ALLOW,
+        supported: SUPPORTED,
         'user-agent': 'cti-server',
         'content-type': 'application/sdp',
       },
@@ -116,12 +122,43 @@ export class ClientDialog {
     }
     this.#remoteTo = rs.headers.to;
     this.#confirmedTag = tag;
+    this.#peerAllow = typeof rs.headers.allow === 'string' ? rs.headers.allow : '';
     this.#remoteTarget = peer.target;
     this.#routeSet = peer.routeSet;
     this.#ackSeq = seq;
     this.#ack = this.#inDialog('ACK', seq);
     this.#stack.ack(this.#ack, this.#target, `z9hG4bK${nanoid()}`);
     return 'confirmed';
+  }
+
+  /** Whether the far end's 2xx listed `method` in its Allow header (RFC 3261 §20.5). */
+  peerAllows(method: string): boolean {
+    return this.#peerAllow.split(',').some((m) => m.trim().toUpperCase() === method);
+  }
+
+  /**
+   * Sends a session refresh on the confirmed dialog (RFC 4028 §7.4, §9): an
+   * UPDATE without a body, or a re-INVITE offering `sdp` (unchanged, same
+   * o= version: RFC 6337 §5.1), with `Session-Expires: <seconds>;refresher=uac`.
+   * A 2xx to a re-INVITE is ACKed here. `onFinal` gets the final response
+   * (or the transaction layer's 408/503).
+   */
+  refresh(method: 'UPDATE' | 'INVITE', sdp: string | undefined, seconds: number, onFinal: (rs: Message) => void): void {
+    const rq = this.#inDialog(method, ++this.#cseq);
+    rq.headers.contact = this.#contact;
+    rq.headers['session-expires'] = `${seconds};refresher=uac`;
+    rq.headers['min-se'] = String(MIN_SE_SECONDS);
+    rq.headers.supported = SUPPORTED;
+    if (sdp !== undefined) {
+      rq.headers['content-type'] = 'application/sdp';
+      rq.content = sdp;
+    }
+    this.#sendRequest(rq, (rs) => {
+      const status = rs.status ?? 0;
+      if (status < 200) return;
+      if (method === 'INVITE' && status < 300) this.#stack.ack(this.#inDialog('ACK', rs.headers.cseq?.seq ?? 0), this.#target, `z9hG4bK${nanoid()}`);
+      onFinal(rs);
+    }, 0);
   }
 
   /**
@@ -219,9 +256,19 @@ export class ClientDialog {
     }, 0);
   }
 
-  /** A response to an in-dialog request from the far end, with our Contact. */
-  respond(rq: Message, status: number, reason: string, sdp?: string): void {
-    const headers = sdp === undefined ? { contact: this.#contact } : { contact: this.#contact, 'content-type': 'application/sdp' };
+  /**
+   * A response to an in-dialog request from the far end, with our Contact;
+   * a 2xx to INVITE or UPDATE also says what we allow and support (RFC 3311
+   * §5.1, RFC 4028 §9). `extra` adds headers (Session-Expires, Min-SE, ...).
+   */
+  respond(rq: Message, status: number, reason: string, sdp?: string, extra: Readonly<Record<string, string>> = {}): void {
+    const offerAnswer = (rq.method === 'INVITE' || rq.method === 'UPDATE') && status >= 200 && status < 300;
+    const headers = {
+      contact: this.#contact,
+      ...(offerAnswer ? { allow: ALLOW, supported: SUPPORTED } : {}),
+      ...(sdp === undefined ? {} : { 'content-type': 'application/sdp' }),
+      ...extra,
+    };
     const rs = sip.makeResponse(rq, status, reason, { headers, ...(sdp === undefined ? {} : { content: sdp }) });
     this.#log.debug(`> ${status} ${reason} (${rq.method ?? ''})`);
     this.#stack.respond(rs);
@@ -262,7 +309,7 @@ export class ClientDialog {
 
   /** Sends `rq` in a new transaction, answering challenges; CANCEL is held until a provisional. */
   #sendRequest(rq: Message, onResponse: (rs: Message) => void, authAttempts: number): void {
-    const isInvite = rq.method === 'INVITE';
+    const isInvite = rq.method === 'INVITE' && rq.headers.to?.params.tag === undefined; // the dialog-forming INVITE, not a re-INVITE
     if (isInvite) {
       this.#invite = rq;
       this.#provisional = false;

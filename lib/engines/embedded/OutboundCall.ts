@@ -23,6 +23,7 @@ import { Player } from './Player.js';
 import type { RtpPortPool } from './RtpPortPool.js';
 import { RtpSession } from './RtpSession.js';
 import { ANSWER_DIRECTION, OUR_TELEPHONE_EVENT_PT, buildSdp, isUsableMedia, parseSdp, type RemoteMedia, type SdpDirection } from './Sdp.js';
+import { MAX_SESSION_EXPIRES_SECONDS, MIN_SE_SECONDS, SessionTimer, parseMinSe, parseSessionExpires } from './SessionTimer.js';
 import type { SipStack } from './SipStack.js';
 
 /** What the engine lends every leg. */
@@ -46,6 +47,8 @@ const LOCAL_REASONS: Record<number, string> = { 408: 'Request Timeout', 503: 'Se
 const OFFER_CODECS: readonly G711Codec[] = ['PCMU', 'PCMA'];
 /** How often a ringing leg with SDP but no RTP yet looks for the far end's first packet (one frame). */
 const EARLY_RTP_CHECK_MS = 20;
+/** Why a leg ends when the far end stopped refreshing the session (docs/errors.md). */
+const SESSION_EXPIRED = 'session timer expired: the far end did not refresh the session (RFC 4028)';
 
 export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements CallLeg {
   readonly id = nanoid();
@@ -81,6 +84,9 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
   #sdpVersion = 1;
   /** What our last SDP described, to tell whether the next one changed. */
   #sdpDescribed: string | undefined;
+  /** Our last SDP: a re-INVITE refresh offers it again unchanged (RFC 6337 §5.1). */
+  #lastSdp: string | undefined;
+  readonly #sessionTimer = new SessionTimer(() => this.#refreshSession(), () => this.#onSessionExpired());
   readonly #dtmf: DtmfGate;
 
   constructor(request: DialRequest, ctx: LegContext, log: Logger) {
@@ -198,6 +204,7 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
         return this.terminate({ by: 'engine', reason: NO_USABLE_MEDIA, farEndFault: true });
       }
       this.#log.info('answered');
+      this.#armFromAnswer(rs);
       if (this.#session) {
         this.#ctx.watchdog.watch(this.#session, this.#onMediaTimeout);
         this.#session.onKey = (key) => this.#dtmf.pass(key, 'rfc4733');
@@ -291,17 +298,102 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     dialog.respond(rq, 481, 'Call/Transaction Does Not Exist');
   }
 
-  /** A re-INVITE/UPDATE: keep our codec if still offered, follow a move or hold, answer with our current SDP. */
+  /**
+   * A re-INVITE or UPDATE from the far end (RFC 3311, RFC 3264 §8, RFC 4028
+   * §9). Its Session-Expires/Min-SE are checked first: garbage gets 400, an
+   * interval below our Min-SE 422 with our Min-SE. An offer (SDP): keep our
+   * codec if still offered, follow a move or hold, answer in the 2xx. No SDP:
+   * a re-INVITE gets our offer in the 2xx (the answer comes in the ACK); an
+   * UPDATE gets a 2xx without SDP (only an offer allows an answer, RFC 3311
+   * §5.2). An UPDATE on the early dialog is answered the same way; the
+   * session timer starts only with the answer.
+   */
   #answerOffer(rq: Message, dialog: ClientDialog): void {
     const session = this.#session;
     if (!session || this.#end) return dialog.respond(rq, 481, 'Call/Transaction Does Not Exist');
-    if (!rq.content) return dialog.respond(rq, 200, 'OK', this.#sdp([session.codec], session.telephoneEventPt ?? OUR_TELEPHONE_EVENT_PT));
-    const offer = parseSdp(rq.content);
-    if (typeof offer === 'string') return dialog.respond(rq, 488, 'Not Acceptable Here');
-    const codec = offer.codecs.includes(session.codec) ? session.codec : offer.codec;
-    session.setRemote({ ...offer, codec });
-    this.#log.info({ address: offer.address, port: offer.port, direction: offer.direction, codec }, 'far end changed the session');
-    dialog.respond(rq, 200, 'OK', this.#sdp([codec], offer.telephoneEventPt, ANSWER_DIRECTION[offer.direction]));
+    const se = parseSessionExpires(rq.headers['session-expires'] ?? rq.headers.x);
+    if (se === 'invalid' || parseMinSe(rq.headers['min-se']) === 'invalid') return dialog.respond(rq, 400, 'Bad Session-Expires or Min-SE');
+    if (se && se.seconds < MIN_SE_SECONDS) return dialog.respond(rq, 422, 'Session Interval Too Small', undefined, { 'min-se': String(MIN_SE_SECONDS) });
+    let sdp: string | undefined;
+    if (rq.content) {
+      const offer = parseSdp(rq.content);
+      if (typeof offer === 'string') return dialog.respond(rq, 488, 'Not Acceptable Here');
+      const codec = offer.codecs.includes(session.codec) ? session.codec : offer.codec;
+      session.setRemote({ ...offer, codec });
+      this.#log.info({ method: rq.method, address: offer.address, port: offer.port, direction: offer.direction, codec }, 'far end changed the session');
+      sdp = this.#sdp([codec], offer.telephoneEventPt, ANSWER_DIRECTION[offer.direction]);
+    } else if (rq.method === 'INVITE') {
+      sdp = this.#sdp([session.codec], session.telephoneEventPt ?? OUR_TELEPHONE_EVENT_PT);
+    }
+    dialog.respond(rq, 200, 'OK', sdp, this.#armFromRequest(rq, se));
+  }
+
+  /**
+   * Arms the session timer from the far end's refresh request (RFC 4028 §9)
+   * and gives the headers our 2xx needs: its Session-Expires (an interval
+   * above our maximum is lowered, as §9 allows) and `Require: timer` when
+   * the far end refreshes. A request without Session-Expires turns the timer
+   * off. Before the answer nothing is armed.
+   */
+  #armFromRequest(rq: Message, se: ReturnType<typeof parseSessionExpires>): Record<string, string> {
+    if (!this.#answered || se === 'invalid') return {};
+    if (!se) {
+      this.#sessionTimer.stop();
+      return {};
+    }
+    const seconds = Math.min(se.seconds, MAX_SESSION_EXPIRES_SECONDS);
+    const supportsTimer = /(^|[\s,])timer($|[\s,])/i.test(String(rq.headers.supported ?? ''));
+    const refresher = se.refresher ?? (supportsTimer ? 'uac' : 'uas');
+    this.#sessionTimer.arm(seconds, refresher === 'uac' ? 'they' : 'we');
+    this.#log.debug({ seconds, refresher }, 'session timer (far end request)');
+    return { 'session-expires': `${seconds};refresher=${refresher}`, ...(refresher === 'uac' ? { require: 'timer' } : {}) };
+  }
+
+  /**
+   * Arms the session timer from a 2xx to our INVITE or refresh (RFC 4028
+   * §7.2): `refresher=uac` (or none) makes us the refresher, `uas` the far
+   * end; no Session-Expires means no session timer.
+   */
+  #armFromAnswer(rs: Message): void {
+    const se = parseSessionExpires(rs.headers['session-expires'] ?? rs.headers.x);
+    if (se === 'invalid') this.#log.warn({ value: rs.headers['session-expires'] }, 'unreadable Session-Expires in a 2xx: no session timer');
+    if (se === undefined || se === 'invalid') return this.#sessionTimer.stop();
+    this.#sessionTimer.arm(se.seconds, se.refresher === 'uas' ? 'they' : 'we');
+    this.#log.debug({ seconds: se.seconds, refresher: se.refresher ?? 'uac' }, 'session timer (2xx)');
+  }
+
+  /**
+   * Half the interval passed and we are the refresher (RFC 4028 §10): an
+   * UPDATE without SDP when the far end allows UPDATE, else a re-INVITE with
+   * our SDP unchanged. A 422 is retried once with the far end's Min-SE.
+   */
+  #refreshSession(seconds?: number): void {
+    const dialog = this.#dialog;
+    const state = this.#sessionTimer.state;
+    if (!dialog || this.#end || state.kind !== 'we_refresh') return;
+    const interval = seconds ?? state.seconds;
+    const method = dialog.peerAllows('UPDATE') ? 'UPDATE' : 'INVITE';
+    this.#log.info({ method, seconds: interval }, 'refreshing the session (RFC 4028)');
+    dialog.refresh(method, method === 'INVITE' ? this.#lastSdp : undefined, interval, (rs) => {
+      if (this.#end) return;
+      const status = rs.status ?? 0;
+      if (status < 300) {
+        if (rs.content) this.#applyRemoteSdp(rs.content);
+        return this.#armFromAnswer(rs);
+      }
+      const minSe = parseMinSe(rs.headers['min-se']);
+      if (status === 422 && seconds === undefined && typeof minSe === 'number' && minSe > interval && minSe <= MAX_SESSION_EXPIRES_SECONDS) {
+        return this.#refreshSession(minSe);
+      }
+      // RFC 4028 §10: a refresh that times out or finds no dialog ends the session.
+      if (status === 408 || status === 481) return this.terminate({ by: 'engine', reason: `session refresh failed: ${status}`, farEndFault: 'timeout' });
+      this.#log.warn({ status }, 'session refresh refused; the session expires unless the far end refreshes it');
+    });
+  }
+
+  #onSessionExpired(): void {
+    this.#log.warn(SESSION_EXPIRED);
+    this.terminate({ by: 'engine', reason: SESSION_EXPIRED, farEndFault: 'timeout' });
   }
 
   /** The early media of the 2xx's own dialog, made current again (a forked 18x may have moved it since). */
@@ -326,7 +418,7 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     const described = `${port} ${codecs.join()} ${telephoneEventPt} ${direction}`;
     if (this.#sdpDescribed !== undefined && described !== this.#sdpDescribed) this.#sdpVersion++;
     this.#sdpDescribed = described;
-    return buildSdp({
+    this.#lastSdp = buildSdp({
       sessionId: this.#sdpSessionId,
       version: this.#sdpVersion,
       address: this.#ctx.mediaAddress,
@@ -335,6 +427,7 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
       telephoneEventPt,
       direction,
     });
+    return this.#lastSdp;
   }
 
   /** Decides the end once: media stops now, `ended` follows on the next tick. */
@@ -344,6 +437,7 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     this.#log.info({ by: end.by, sipStatus: end.sipStatus, reason: end.reason }, 'ended');
     this.#player?.stop();
     this.#stopEarlyRtpCheck();
+    this.#sessionTimer.stop();
     this.#dialog?.stopResending(); // after our BYE a 2xx to their re-INVITE is moot
     if (this.#session) {
       this.#ctx.watchdog.unwatch(this.#session);
