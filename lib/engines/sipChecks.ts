@@ -9,6 +9,9 @@ import sip from 'sip';
 /** The one error message for an answer we cannot send media to (the wording; details go to the log). */
 export const NO_USABLE_MEDIA = 'no usable media in the answer';
 
+/** The one error message for a far end that stopped refreshing the session (RFC 4028 §10; docs/errors.md). */
+export const SESSION_EXPIRED = 'session timer expired: the far end did not refresh the session (RFC 4028)';
+
 /** Printable ASCII without spaces: what a SIP URI may hold once escaped (RFC 3261 §25.1). */
 const URI_CHARS = /^[\x21-\x7e]+$/;
 

@@ -14,7 +14,7 @@ import { TypedEventEmitter } from '../../util/TypedEmitter.js';
 import { DtmfGate } from '../../telephony/DtmfGate.js';
 import type { CallLeg, CallLegEvents, DialRequest, LegEnd, PlayResult } from '../../telephony/TelephonyEngine.js';
 import { dtmfKeyOfInfo } from '../dtmfInfo.js';
-import { NO_USABLE_MEDIA, answerHasUsableAudio, dialUriProblem } from '../sipChecks.js';
+import { NO_USABLE_MEDIA, SESSION_EXPIRED, answerHasUsableAudio, dialUriProblem } from '../sipChecks.js';
 import type { FreeswitchLink } from './FreeswitchLink.js';
 import { withTimeout } from './withTimeout.js';
 
@@ -36,6 +36,8 @@ export interface LegMedia {
 const ENDPOINT_TIMEOUT_MS = 10_000;
 const MODIFY_TIMEOUT_MS = 5000;
 const TEARDOWN_TIMEOUT_MS = 3000;
+/** The Reason text of the BYE drachtio-server sends itself when the far end did not refresh the session (RFC 4028). */
+const DRACHTIO_SESSION_EXPIRED = 'Session timer expired';
 
 /**
  * drachtio-srf 5.0.29 calls cbRequest(err, req), not cbRequest(req) as its
@@ -213,7 +215,9 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
     const options: Srf.CreateUACOptions = {
       localSdp: endpoint.local.sdp,
       proxy,
-      headers: { From: `<${fromUri}>` },
+      // Session timers (RFC 4028) are drachtio-server's: it refreshes when the 2xx makes us the refresher
+      // and BYEs a dialog the far end stops refreshing (docs/deploy.md).
+      headers: { From: `<${fromUri}>`, Supported: 'timer' },
     };
     if (gateway.username !== undefined && gateway.password !== undefined) {
       options.auth = { username: gateway.username, password: gateway.password };
@@ -250,9 +254,20 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
       this.terminate({ by: 'engine', reason: NO_USABLE_MEDIA, farEndFault: true });
       return;
     }
-    dialog.on('destroy', () => {
+    // drachtio-srf passes the Reason text as a second argument its typings leave out.
+    (dialog as unknown as { on(event: 'destroy', cb: (req: Srf.SrfRequest, reason?: string) => void): void }).on('destroy', (_req, reason) => {
+      if (reason === DRACHTIO_SESSION_EXPIRED) {
+        this.#log.warn(SESSION_EXPIRED);
+        return this.#finish({ by: 'engine', reason: SESSION_EXPIRED, farEndFault: 'timeout' });
+      }
       this.#log.debug('< BYE');
       this.#finish({ by: 'remote', reason: 'BYE' });
+    });
+    dialog.on('modify', this.#onOffer);
+    dialog.on('update', this.#onOffer);
+    // After a re-INVITE without SDP, the ACK carries the party's answer to FreeSWITCH's SDP.
+    dialog.on('ack', (req: Srf.SrfRequest) => {
+      if (typeof req.body === 'string' && req.body) this.#applySdp(req.body, () => undefined);
     });
     // SIP INFO key presses reach drachtio, not FreeSWITCH; RFC 4733 ones are FreeSWITCH's DTMF events.
     dialog.on('info', (req: Srf.SrfRequest, res: Srf.SrfResponse) => {
@@ -278,6 +293,28 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
     });
   };
 
+  /**
+   * A re-INVITE or UPDATE from the party (RFC 3311, RFC 3264 §8): an offer
+   * (hold, media moved, a refresh) goes to FreeSWITCH (endpoint.modify,
+   * skipped when it is the SDP FreeSWITCH already has) and FreeSWITCH's
+   * answer back in our 2xx; 488 when FreeSWITCH refuses it. Without SDP: a
+   * re-INVITE gets FreeSWITCH's current SDP as our offer (the answer comes in
+   * the ACK), an UPDATE a 2xx without SDP (RFC 3311 §5.2). Session-Expires
+   * and 422 are drachtio-server's (it answers a too small interval itself).
+   */
+  readonly #onOffer = (req: Srf.SrfRequest, res: Srf.SrfResponse): void => {
+    const offer = typeof req.body === 'string' && req.body ? req.body : undefined;
+    this.#log.debug({ sdp: offer !== undefined }, `< ${req.method} (in dialog)`);
+    const answer = (): void => {
+      const endpoint = this.#endpoint;
+      if (this.#end || !endpoint) return res.send(481);
+      if (!offer && req.method === 'UPDATE') return res.send(200);
+      res.send(200, { body: endpoint.local.sdp, headers: { 'Content-Type': 'application/sdp' } });
+    };
+    if (!offer) return answer();
+    this.#applySdp(offer, answer, () => res.send(488));
+  };
+
   #onInviteFailed(err: unknown): void {
     if (this.#end) return; // e.g. the 487 after our CANCEL
     const { status, reason } = err as { status?: unknown; reason?: unknown };
@@ -290,8 +327,12 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
     }
   }
 
-  /** Queues `sdp` (if new) for the endpoint, then `then` — so events follow the media they announce. */
-  #applySdp(sdp: string | undefined, then: () => void): void {
+  /**
+   * Queues `sdp` (if new) for the endpoint, then `then` — so events follow
+   * the media they announce. When FreeSWITCH refuses it: `refused` if given
+   * (the call goes on), else the leg ends.
+   */
+  #applySdp(sdp: string | undefined, then: () => void, refused?: () => void): void {
     this.#sdpQueue = this.#sdpQueue
       .then(async () => {
         const endpoint = this.#endpoint;
@@ -303,6 +344,11 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
         if (!this.#end) then();
       })
       .catch((err: unknown) => {
+        if (refused) {
+          this.#sdpApplied = undefined;
+          this.#log.warn({ err: (err as Error).message }, 'media endpoint refused the far end offer');
+          return refused();
+        }
         this.#log.error({ err: (err as Error).message }, 'media endpoint rejected the far end SDP');
         this.terminate({ by: 'engine', reason: `media endpoint rejected the far end SDP: ${(err as Error).message}` });
       });

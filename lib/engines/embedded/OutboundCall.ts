@@ -10,7 +10,7 @@ import { nanoid } from 'nanoid';
 import type { Message } from 'sip';
 import type { Logger } from 'pino';
 import { TypedEventEmitter } from '../../util/TypedEmitter.js';
-import { NO_USABLE_MEDIA, dialUriProblem } from '../sipChecks.js';
+import { NO_USABLE_MEDIA, SESSION_EXPIRED, dialUriProblem } from '../sipChecks.js';
 import { dtmfKeyOfInfo } from '../dtmfInfo.js';
 import { DtmfGate } from '../../telephony/DtmfGate.js';
 import type { CallLeg, CallLegEvents, DialRequest, LegEnd, PlayResult } from '../../telephony/TelephonyEngine.js';
@@ -47,8 +47,6 @@ const LOCAL_REASONS: Record<number, string> = { 408: 'Request Timeout', 503: 'Se
 const OFFER_CODECS: readonly G711Codec[] = ['PCMU', 'PCMA'];
 /** How often a ringing leg with SDP but no RTP yet looks for the far end's first packet (one frame). */
 const EARLY_RTP_CHECK_MS = 20;
-/** Why a leg ends when the far end stopped refreshing the session (docs/errors.md). */
-const SESSION_EXPIRED = 'session timer expired: the far end did not refresh the session (RFC 4028)';
 
 export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements CallLeg {
   readonly id = nanoid();
