@@ -43,6 +43,8 @@ export const MEDIA: Record<string, Buffer> = {
   'prompt.wav': encodeWav({ format: 'pcm16', samples: concatSamples(toneSamples(TONE.prompt, PROMPT_TONE_MS), silence(PROMPT_GAP_MS)) }),
   // The ring file: a steady tone, so a loop of it is one continuous sound.
   'ring.wav': encodeWav({ format: 'pcm16', samples: toneSamples(TONE.ringFile, RING_FILE_MS) }),
+  // 10 s of silence: repeated, it keeps a notify_call up for minutes (session timer tests).
+  'silence.wav': encodeWav({ format: 'pcm16', samples: silence(10_000) }),
 };
 
 export const CARRIER_AUTH = { user: 'carrier', password: 'secret' };
@@ -59,6 +61,10 @@ export interface LoggedSip {
   callId: string;
   /** The To header's tag (the far end's dialog tag, or ours on a request from it), '' when none. */
   toTag: string;
+  /** The CSeq number (a response's is its request's). */
+  cseq: number;
+  /** The start line and header block, LF line ends. */
+  head: string;
   body: string;
 }
 
@@ -85,6 +91,8 @@ export function parseMessagesLog(text: string): LoggedSip[] {
       status: status ? Number(status) : undefined,
       callId: /^(?:Call-ID|i):\s*(\S+)/im.exec(head)?.[1] ?? '',
       toTag: /^(?:To|t):.*;\s*tag=([^;\s>]+)/im.exec(head)?.[1] ?? '',
+      cseq: Number(/^CSeq:\s*(\d+)/im.exec(head)?.[1] ?? 0),
+      head,
       body,
     });
   }

@@ -1,0 +1,111 @@
+// Conformance: mid-dialog offer/answer and session timers (issue 11, kind 2;
+// RFC 3311, RFC 4028, RFC 6337), end to end over the public WebSocket API
+// against SIPp far ends (carrier.xml `update-*`, `refresh-*`, `stale-*`), per
+// engine target. The session timer test waits real time (Min-SE is 90 s by
+// RFC 4028, so a refresh comes after 45 s and an expiry after 60-90 s): it
+// is the slow test of this file, hence the file's own timeout.
+import t from 'tap';
+import { carrierCallWhen, checkEnd, checkResource, forEachTarget, setup, type CarrierCall, type LoggedSip } from './support.js';
+
+t.setTimeout(480_000);
+
+/** Our response (as the carrier received it) to its request with CSeq `cseq`. */
+function answerTo(call: CarrierCall, method: string, cseq: number): LoggedSip | undefined {
+  return call.messages.find((m) => m.direction === 'received' && m.status !== undefined && m.status >= 200 && m.method === method && m.cseq === cseq);
+}
+
+const header = (m: LoggedSip | undefined, name: string): string | undefined => new RegExp(`^${name}:\\s*(.*)$`, 'im').exec(m?.head ?? '')?.[1]?.trim();
+
+forEachTarget(t, 'mid-dialog offer/answer (RFC 3311, 4028): an UPDATE without SDP gets a 200 without SDP; UPDATE hold/resume and an offerless re-INVITE are answered; hostile Session-Expires gets 400/422', async (t, target) => {
+  const fx = await setup(t, target);
+  if (!fx) return;
+  const ear = await fx.ear();
+  const user = `update-${ear.port}`;
+  const resId = await fx.construct('ext.notify_call.construct', { to_uri: `sip:${user}@carrier`, play_content: 'prompt.wav', play_repeat: 20, max_ring_seconds: 5, user_data: 'update' });
+  const released = await checkResource(t, fx, resId, 'update');
+  t.match(released, { error: null, dropped_by: 'usr', answer_time: Number }, 'the far end hung up at the end of its script');
+  const call = await carrierCallWhen(fx.carrier, user, (c) => answerTo(c, 'BYE', 17) !== undefined);
+
+  const invite = call.invite;
+  t.match(header(invite, 'Allow'), /\bUPDATE\b/, 'our INVITE allows UPDATE');
+  t.match(header(invite, 'Supported'), /\btimer\b/, 'our INVITE supports timer (RFC 4028)');
+
+  // The issue's scenario: 200 with Allow: UPDATE and Session-Expires: 90;refresher=uas, UPDATE without SDP 0.5 s after the ACK.
+  const bare = answerTo(call, 'UPDATE', 11);
+  t.equal(bare?.status, 200, 'the UPDATE without SDP: 200');
+  t.equal(bare?.body, '', 'and that 200 carries no SDP (RFC 3311 §5.2: no offer, no answer)');
+  t.notMatch(header(bare, 'Content-Type') ?? '', /sdp/, 'no SDP content type either');
+
+  const hold = answerTo(call, 'UPDATE', 12);
+  t.equal(hold?.status, 200, 'UPDATE hold (sendonly): 200');
+  t.match(hold?.body, /^m=audio [1-9]\d* /m, 'with an SDP answer');
+  t.match(hold?.body, /^a=(recvonly|inactive)\r?$/m, 'which answers sendonly with recvonly (RFC 3264 §6.1)');
+  const resume = answerTo(call, 'UPDATE', 13);
+  t.equal(resume?.status, 200, 'UPDATE resume (sendrecv): 200');
+  t.match(resume?.body, /^a=sendrecv\r?$/m, 'the answer is sendrecv again');
+  const holdSent = call.messages.find((m) => m.direction === 'sent' && m.method === 'UPDATE' && m.cseq === 12);
+  const resumeSent = call.messages.find((m) => m.direction === 'sent' && m.method === 'UPDATE' && m.cseq === 13);
+  if (hold && resumeSent) {
+    const during = ear.packetsBetween(hold.at + 200, resumeSent.at);
+    t.equal(during.length, 0, `no RTP to the holding far end between its hold and its resume (${during.length} packets)`);
+  }
+  if (holdSent && resumeSent) t.ok(ear.packetsBetween(resumeSent.at + 300, resumeSent.at + 1000).length > 0, 'RTP again after the resume');
+
+  const garbage = answerTo(call, 'UPDATE', 14);
+  if (target.name === 'embedded') t.equal(garbage?.status, 400, 'a garbage Session-Expires: 400');
+  else t.ok(garbage?.status === 400 || garbage?.status === 200, `a garbage Session-Expires: ${garbage?.status} (drachtio-server's parser decides)`);
+  const small = answerTo(call, 'UPDATE', 15);
+  t.equal(small?.status, 422, 'Session-Expires: 30 is below our Min-SE: 422 (RFC 4028 §8.1.1)');
+  t.equal(header(small, 'Min-SE'), '90', 'with Min-SE: 90');
+
+  const offerless = answerTo(call, 'INVITE', 16);
+  t.equal(offerless?.status, 200, 'a re-INVITE without SDP: 200');
+  t.match(offerless?.body, /^m=audio [1-9]\d* RTP\/AVP/m, 'carrying our offer (the answer comes in the ACK)');
+  t.equal(answerTo(call, 'BYE', 17)?.status, 200, "the far end's BYE: 200");
+  if (target.name === 'embedded') {
+    t.match(header(bare, 'Session-Expires'), /^90;refresher=uac$/, 'the 200 to a refresh names the interval and the refresher (RFC 4028 §9)');
+    t.match(header(bare, 'Require'), /\btimer\b/, 'and requires timer, the far end refreshing');
+  }
+  await checkEnd(t, fx, 1);
+});
+
+forEachTarget(t, 'session timers (RFC 4028): as refresher we refresh at half the interval; a far end that never refreshes is BYEd and the call ends as timeout', async (t, target) => {
+  const fx = await setup(t, target);
+  if (!fx) return;
+  const [earR, earS] = [await fx.ear(), await fx.ear()];
+  const refreshUser = `refresh-${earR.port}`;
+  const staleUser = `stale-${earS.port}`;
+  const params = (user: string, data: string): Record<string, unknown> => ({ to_uri: `sip:${user}@carrier`, play_content: 'silence.wav', play_repeat: 20, max_ring_seconds: 5, user_data: data });
+  const [resR, resS] = await Promise.all([
+    fx.construct('ext.notify_call.construct', params(refreshUser, 'refresh')),
+    fx.construct('ext.notify_call.construct', params(staleUser, 'stale')),
+  ]);
+  await Promise.all([fx.released(resR, 80_000), fx.released(resS, 120_000)]);
+
+  const releasedR = await checkResource(t, fx, resR, 'refresh');
+  t.match(releasedR, { error: null, dropped_by: 'usr' }, 'the refreshed call goes on until the far end hangs up');
+  const callR = await carrierCallWhen(fx.carrier, refreshUser, (c) => c.received('BYE').length + c.sentStatuses().length > 1);
+  const ackR = callR.received('ACK')[0];
+  const refresh = callR.messages.find((m) => m.direction === 'received' && m.status === undefined && (m.method === 'UPDATE' || (m.method === 'INVITE' && m.cseq !== callR.invite?.cseq)));
+  t.ok(refresh, `we refreshed the session (${refresh?.method})`);
+  if (refresh && ackR) {
+    const after = (refresh.at - ackR.at) / 1000;
+    t.ok(after >= 43 && after <= 48, `at half the 90 s interval: ${after.toFixed(1)} s after the answer`);
+    t.match(header(refresh, 'Session-Expires'), /^90\s*;\s*refresher=uac$/i, 'naming the interval, with us as refresher');
+    if (refresh.method === 'INVITE') t.match(refresh.body, /^m=audio /m, 'a re-INVITE refresh offers our SDP again (RFC 6337 §5.1)');
+  }
+  if (target.name === 'embedded') t.equal(refresh?.method, 'UPDATE', 'the far end allows UPDATE: the refresh is an UPDATE without SDP');
+
+  const releasedS = await checkResource(t, fx, resS, 'stale');
+  t.match(releasedS, { error: { code: 'timeout', message: /session timer expired/ }, dropped_by: 'sys' }, 'the stale call ends as timeout, not engine_error');
+  const callS = await carrierCallWhen(fx.carrier, staleUser, (c) => c.received('BYE').length > 0);
+  const [ackS, byeS] = [callS.received('ACK')[0], callS.received('BYE')[0]];
+  t.ok(byeS, 'we BYEd the dialog the far end stopped refreshing');
+  if (ackS && byeS) {
+    const after = (byeS.at - ackS.at) / 1000;
+    // Embedded: 90 s less min(32, 90/3) = 60 s (RFC 4028 §10). drachtio-server BYEs at the full interval.
+    const [low, high] = target.name === 'embedded' ? [58, 63] : [58, 93];
+    t.ok(after >= low && after <= high, `when the interval ran out: ${after.toFixed(1)} s after the answer`);
+  }
+  await checkEnd(t, fx, 2);
+});
