@@ -42,7 +42,8 @@ forEachTarget(t, 'mid-dialog offer/answer (RFC 3311, 4028): an UPDATE without SD
   t.match(hold?.body, /^a=(recvonly|inactive)\r?$/m, 'which answers sendonly with recvonly (RFC 3264 §6.1)');
   const resume = answerTo(call, 'UPDATE', 13);
   t.equal(resume?.status, 200, 'UPDATE resume (sendrecv): 200');
-  t.match(resume?.body, /^a=sendrecv\r?$/m, 'the answer is sendrecv again');
+  t.match(resume?.body, /^m=audio [1-9]\d* /m, 'with an SDP answer');
+  t.notMatch(resume?.body, /^a=(sendonly|recvonly|inactive)\r?$/m, 'which is sendrecv again (stated or by default, RFC 4566 §6)');
   const holdSent = call.messages.find((m) => m.direction === 'sent' && m.method === 'UPDATE' && m.cseq === 12);
   const resumeSent = call.messages.find((m) => m.direction === 'sent' && m.method === 'UPDATE' && m.cseq === 13);
   if (hold && resumeSent) {

@@ -36,6 +36,8 @@ export interface LegMedia {
 const ENDPOINT_TIMEOUT_MS = 10_000;
 const MODIFY_TIMEOUT_MS = 5000;
 const TEARDOWN_TIMEOUT_MS = 3000;
+/** What a party may send us inside the dialog. */
+const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY';
 /** The Reason text of the BYE drachtio-server sends itself when the far end did not refresh the session (RFC 4028). */
 const DRACHTIO_SESSION_EXPIRED = 'Session timer expired';
 
@@ -65,6 +67,8 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
   /** Serializes SDP updates of the endpoint and the events that wait for them. */
   #sdpQueue: Promise<void> = Promise.resolve();
   #sdpApplied: string | undefined;
+  /** FreeSWITCH's answer to #sdpApplied: what a party's offer is answered with. */
+  #sdpAnswer: string | undefined;
   /** The SDP of an 18x with usable media. */
   #earlySdp: string | undefined;
   #playing: { stopped: boolean } | undefined;
@@ -217,7 +221,8 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
       proxy,
       // Session timers (RFC 4028) are drachtio-server's: it refreshes when the 2xx makes us the refresher
       // and BYEs a dialog the far end stops refreshing (docs/deploy.md).
-      headers: { From: `<${fromUri}>`, Supported: 'timer' },
+      // Allow names UPDATE (RFC 3311 §5.1): drachtio-server sends none of its own.
+      headers: { From: `<${fromUri}>`, Supported: 'timer', Allow: ALLOW },
     };
     if (gateway.username !== undefined && gateway.password !== undefined) {
       options.auth = { username: gateway.username, password: gateway.password };
@@ -309,7 +314,8 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
       const endpoint = this.#endpoint;
       if (this.#end || !endpoint) return res.send(481);
       if (!offer && req.method === 'UPDATE') return res.send(200);
-      res.send(200, { body: endpoint.local.sdp, headers: { 'Content-Type': 'application/sdp' } });
+      // endpoint.local.sdp lags one modify behind (fsmrf reads the channel variables too early): FreeSWITCH's answer is the truth.
+      res.send(200, { body: (offer && this.#sdpAnswer) || endpoint.local.sdp, headers: { 'Content-Type': 'application/sdp' } });
     };
     if (!offer) return answer();
     this.#applySdp(offer, answer, () => res.send(488));
@@ -339,7 +345,7 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
         if (this.#end || !endpoint) return;
         if (sdp && sdp !== this.#sdpApplied) {
           this.#sdpApplied = sdp;
-          await withTimeout(endpoint.modify(sdp), MODIFY_TIMEOUT_MS, 'timed out');
+          this.#sdpAnswer = await withTimeout(endpoint.modify(sdp), MODIFY_TIMEOUT_MS, 'timed out');
         }
         if (!this.#end) then();
       })
