@@ -81,6 +81,8 @@ forEachTarget(t, 'session timers (RFC 4028): as refresher we refresh at half the
     fx.construct('ext.notify_call.construct', params(refreshUser, 'refresh')),
     fx.construct('ext.notify_call.construct', params(staleUser, 'stale')),
   ]);
+  // Both phones talk back, so only the session timer can end these calls (not the media timeout).
+  await Promise.all([earR.talk({ freq: 1000 }), earS.talk({ freq: 1000 })]);
   await Promise.all([fx.released(resR, 80_000), fx.released(resS, 120_000)]);
 
   const releasedR = await checkResource(t, fx, resR, 'refresh');

@@ -177,7 +177,7 @@ if (!sippInstalled()) {
     tt.ok(await until(() => engine.sipState.tcpConnections === 0, 3000), 'all gone');
   });
 
-  t.test('an unsolicited INVITE gets 403, the same for its retransmission, and leaves no state', async (tt) => {
+  t.test('an unsolicited INVITE gets 403, the same for its retransmission, and leaves no state; BYE and UPDATE get 481', async (tt) => {
     const { engine, port } = await engineOn(tt);
     const udp = await udpClient(tt, port);
     const invite = request('INVITE', { branch: 'z9hG4bKstray1', callId: 'stray@x' });
@@ -193,8 +193,11 @@ if (!sippInstalled()) {
     await udp.send(request('BYE'));
     tt.ok(await until(() => udp.replies.length >= 3));
     tt.match(udp.replies[2], /^SIP\/2\.0 481 /, 'a BYE for no dialog: 481; the ACK: nothing');
+    await udp.send(request('UPDATE', { extra: 'Session-Expires: 90;refresher=uac' }));
+    tt.ok(await until(() => udp.replies.length >= 4));
+    tt.match(udp.replies[3], /^SIP\/2\.0 481 /, 'an UPDATE (a refresh) for no dialog: 481 (RFC 3311 §5.2)');
     await sleep(100);
-    tt.equal(udp.replies.length, 3);
+    tt.equal(udp.replies.length, 4);
     tt.equal(engine.sipState.serverTransactions, 0, 'no transaction kept');
   });
 

@@ -26,7 +26,8 @@ export interface SessionExpires {
 }
 
 const TOKEN = "[A-Za-z0-9.!%*_+`'~-]+";
-const PARAM = new RegExp(`^(${TOKEN})(?:=(${TOKEN}|"[^"\\\\]*"))?$`);
+/** A generic-param (RFC 3261 §25.1): token [ SWS "=" SWS ( token / quoted-string ) ]. */
+const PARAM = new RegExp(`^(${TOKEN})(?:\\s*=\\s*(${TOKEN}|"[^"\\\\]*"))?$`);
 
 /**
  * Reads a Session-Expires value (RFC 4028 §4: `delta-seconds *(SEMI
