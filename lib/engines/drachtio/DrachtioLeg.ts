@@ -15,6 +15,7 @@ import { DtmfGate } from '../../telephony/DtmfGate.js';
 import type { CallLeg, CallLegEvents, DialRequest, LegEnd, PlayResult } from '../../telephony/TelephonyEngine.js';
 import { dtmfKeyOfInfo } from '../dtmfInfo.js';
 import { NO_USABLE_MEDIA, SESSION_EXPIRED, answerHasUsableAudio, dialUriProblem } from '../sipChecks.js';
+import { parseSessionExpires } from '../sessionExpires.js';
 import type { FreeswitchLink } from './FreeswitchLink.js';
 import { withTimeout } from './withTimeout.js';
 
@@ -310,12 +311,13 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
   readonly #onOffer = (req: Srf.SrfRequest, res: Srf.SrfResponse): void => {
     const offer = typeof req.body === 'string' && req.body ? req.body : undefined;
     this.#log.debug({ sdp: offer !== undefined }, `< ${req.method} (in dialog)`);
+    const timer = refreshAnswerHeaders(req.get('Session-Expires'));
     const answer = (): void => {
       const endpoint = this.#endpoint;
       if (this.#end || !endpoint) return res.send(481);
-      if (!offer && req.method === 'UPDATE') return res.send(200);
+      if (!offer && req.method === 'UPDATE') return res.send(200, { headers: timer });
       // endpoint.local.sdp lags one modify behind (fsmrf reads the channel variables too early): FreeSWITCH's answer is the truth.
-      res.send(200, { body: (offer && this.#sdpAnswer) || endpoint.local.sdp, headers: { 'Content-Type': 'application/sdp' } });
+      res.send(200, { body: (offer && this.#sdpAnswer) || endpoint.local.sdp, headers: { 'Content-Type': 'application/sdp', ...timer } });
     };
     if (!offer) return answer();
     this.#applySdp(offer, answer, () => res.send(488));
@@ -414,4 +416,17 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
       .finally(() => link.endpoints--);
     this.#cleanups.push(released);
   }
+}
+
+/**
+ * What our 2xx to a party's refresh says of the session timer (RFC 4028 §9):
+ * its interval and refresher again, rebuilt from the parsed value (never the
+ * party's raw text), with `Require: timer` when the party refreshes. Only
+ * when the party named the refresher: without one, drachtio-server (which
+ * runs the timer) picks it by its own rule, which we cannot see.
+ */
+function refreshAnswerHeaders(value: string | undefined): Record<string, string> {
+  const se = parseSessionExpires(value);
+  if (typeof se !== 'object' || se.refresher === undefined) return {};
+  return { 'Session-Expires': `${se.seconds};refresher=${se.refresher}`, ...(se.refresher === 'uac' ? { Require: 'timer' } : {}) };
 }

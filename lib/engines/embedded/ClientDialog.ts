@@ -16,7 +16,7 @@ import type { Message, NameAddr } from 'sip';
 import digest, { type DigestContext } from 'sip/digest.js';
 import type { Logger } from 'pino';
 import type { DialRequest } from '../../telephony/TelephonyEngine.js';
-import { MIN_SE_SECONDS } from './SessionTimer.js';
+import { MIN_SE_SECONDS } from '../sessionExpires.js';
 import type { SipStack, SipTarget } from './SipStack.js';
 
 const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY';

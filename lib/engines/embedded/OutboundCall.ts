@@ -23,7 +23,8 @@ import { Player } from './Player.js';
 import type { RtpPortPool } from './RtpPortPool.js';
 import { RtpSession } from './RtpSession.js';
 import { ANSWER_DIRECTION, OUR_TELEPHONE_EVENT_PT, buildSdp, isUsableMedia, parseSdp, type RemoteMedia, type SdpDirection } from './Sdp.js';
-import { MAX_SESSION_EXPIRES_SECONDS, MIN_SE_SECONDS, SessionTimer, parseMinSe, parseSessionExpires } from './SessionTimer.js';
+import { MAX_SESSION_EXPIRES_SECONDS, MIN_SE_SECONDS, parseMinSe, parseSessionExpires } from '../sessionExpires.js';
+import { SessionTimer } from './SessionTimer.js';
 import type { SipStack } from './SipStack.js';
 
 /** What the engine lends every leg. */

@@ -1,14 +1,8 @@
 // The session timer of the embedded engine (RFC 4028): the Session-Expires and
 // Min-SE grammar against hostile values, and the timer's refresh/expiry times.
 import t, { type Test } from 'tap';
-import {
-  MAX_SESSION_EXPIRES_SECONDS,
-  MIN_SE_SECONDS,
-  SessionTimer,
-  expiryMs,
-  parseMinSe,
-  parseSessionExpires,
-} from '../../../lib/engines/embedded/SessionTimer.js';
+import { MAX_SESSION_EXPIRES_SECONDS, MIN_SE_SECONDS, parseMinSe, parseSessionExpires } from '../../../lib/engines/sessionExpires.js';
+import { SessionTimer, expiryMs } from '../../../lib/engines/embedded/SessionTimer.js';
 
 t.test('Session-Expires: the RFC 4028 §4 grammar', async (tt) => {
   tt.same(parseSessionExpires('90;refresher=uas'), { seconds: 90, refresher: 'uas' });
