@@ -23,6 +23,9 @@ t.test('leg ends become release errors', async (t) => {
     code: 'rejected', message: 'party 1: no usable media in the answer', party: 1,
   }, 'an answer we had to hang up is the far end refusing, not an engine error');
   t.equal(droppedByFor({ by: 'engine', reason: '', farEndFault: true }), 'sys', 'our BYE ended it');
+  const expired = { by: 'engine', reason: 'session timer expired: the far end did not refresh the session (RFC 4028)', farEndFault: 'timeout' } as const;
+  t.same(errorForEndedCall(expired, 2), { code: 'timeout', message: `party 2: ${expired.reason}`, party: 2 }, 'a far end that stopped refreshing: timeout, not engine_error');
+  t.equal(droppedByFor(expired), 'sys', 'our BYE ended it');
   t.equal(errorForEndedCall({ by: 'remote', reason: 'BYE' }), null, 'a hang-up is a normal end');
   t.match(errorForEndedCall({ by: 'engine', reason: 'media timeout' }, 1), { code: 'engine_error', party: 1 });
   t.equal(droppedByFor({ by: 'remote', reason: '' }), 'usr');
