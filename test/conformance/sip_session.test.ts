@@ -68,6 +68,22 @@ forEachTarget(t, 'mid-dialog offer/answer (RFC 3311, 4028): an UPDATE without SD
   await checkEnd(t, fx, 1);
 });
 
+forEachTarget(t, 'UPDATE on the early dialog (RFC 3311 §5.1): without SDP it gets a 200 without SDP and the call is answered as usual', async (t, target) => {
+  const fx = await setup(t, target);
+  if (!fx) return;
+  const ear = await fx.ear();
+  const user = `earlyupdate-${ear.port}`;
+  const resId = await fx.construct('ext.notify_call.construct', { to_uri: `sip:${user}@carrier`, play_content: 'prompt.wav', play_repeat: 1, max_ring_seconds: 5, user_data: null });
+  const released = await checkResource(t, fx, resId, null);
+  t.match(released, { error: null, dropped_by: 'sys', answer_time: Number }, 'answered; the prompt played; we hung up');
+  t.equal(ear.segments(300).length, 2, 'the prompt played twice to the answered phone');
+  const call = await carrierCallWhen(fx.carrier, user, (c) => c.received('BYE').length > 0);
+  const early = answerTo(call, 'UPDATE', 11);
+  t.equal(early?.status, 200, 'the early UPDATE: 200');
+  t.equal(early?.body, '', 'without SDP');
+  await checkEnd(t, fx, 1);
+});
+
 forEachTarget(t, 'session timers (RFC 4028): as refresher we refresh at half the interval (UPDATE when allowed, else re-INVITE); a far end that never refreshes is BYEd and the call ends as timeout', async (t, target) => {
   const fx = await setup(t, target);
   if (!fx) return;

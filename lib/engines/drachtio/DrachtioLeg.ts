@@ -48,6 +48,12 @@ const DRACHTIO_SESSION_EXPIRED = 'Session timer expired';
  */
 type InviteSentCallback = (err: Error | null, req?: Srf.SrfRequest) => void;
 
+/** The 'update' event drachtio-srf emits on a pending INVITE request (its typings leave it out). */
+interface UpdateEvents {
+  removeAllListeners(event: 'update'): void;
+  on(event: 'update', listener: (req: Srf.SrfRequest, res: Srf.SrfResponse) => void): void;
+}
+
 export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements CallLeg {
   readonly id = nanoid();
   /** Resolves when the leg's SIP and FreeSWITCH clean-up is done. */
@@ -234,6 +240,13 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
       this.#log.debug('> INVITE');
       this.#invite = req;
       if (this.#end) this.#cancel(req);
+      // drachtio-srf answers an UPDATE on the early dialog with our whole INVITE offer (its createUAC attaches that
+      // 'update' listener right after this callback returns): replace it, so the UPDATE gets a real answer.
+      process.nextTick(() => {
+        const events = req as unknown as UpdateEvents;
+        events.removeAllListeners('update');
+        events.on('update', this.#onOffer);
+      });
     };
     let dialog: Srf.Dialog;
     try {
