@@ -16,11 +16,19 @@ import type { CallLeg, DialRequest, MediaBridge, TelephonyEngine, TelephonyEngin
 import { DrachtioLeg, type LegContext } from './DrachtioLeg.js';
 import { EndpointBridge } from './EndpointBridge.js';
 import { FreeswitchLink } from './FreeswitchLink.js';
+import { NODE_TAG_HEADER, byeStaleDialog, parseDialogState } from './StaleCall.js';
 
-/** Where media and recordings live for the CTI server, to map them to FreeSWITCH's view. */
-export interface LocalDirs {
+/** What the engine takes from the server's settings. */
+export interface DrachtioHostSettings {
+  /** Where media and recordings live for the CTI server, to map them to FreeSWITCH's view. */
   readonly mediaDir: string;
   readonly recordingsDir: string;
+  /**
+   * The server's `nodeId`: tags this node's FreeSWITCH channels, which are
+   * hung up whenever a FreeSWITCH connection comes up (StaleCall.ts).
+   * Absent: no tag, no such clean-up.
+   */
+  readonly nodeId?: string;
 }
 
 /**
@@ -31,6 +39,9 @@ export interface LocalDirs {
  * BYE and the endpoint.
  */
 const STOP_GRACE_MS = 32_000 + 4_000;
+/** After a restart: how long endStaleDialogs waits for drachtio-server, then for each BYE's answer. */
+const STALE_CONNECT_WAIT_MS = 30_000;
+const STALE_BYE_TIMEOUT_MS = 5000;
 /** drachtio-srf's reconnect backoff grows without bound unless capped. */
 const DRACHTIO_RETRY_MAX_MS = 5000;
 
@@ -46,7 +57,7 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
   readonly name = 'drachtio';
   readonly #config: DrachtioEngineConfig;
   readonly #log: Logger;
-  readonly #dirs: LocalDirs | undefined;
+  readonly #host: DrachtioHostSettings | undefined;
   readonly #legs = new Set<DrachtioLeg>();
   /** Replaced on stop(): a disconnected Srf does not reconnect. */
   #srf = new Srf();
@@ -54,13 +65,15 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
   #drachtioUp = false;
   #available = false;
   #running = false;
+  /** endStaleDialogs calls waiting for drachtio-server. */
+  #onDrachtioUp: (() => void)[] = [];
 
-  /** `dirs` maps local media/recording paths to `freeswitchMediaDir`/`freeswitchRecordingsDir`. */
-  constructor(config: DrachtioEngineConfig, logger: Logger, dirs?: LocalDirs) {
+  /** `host.mediaDir`/`host.recordingsDir` map local media/recording paths to `freeswitchMediaDir`/`freeswitchRecordingsDir`. */
+  constructor(config: DrachtioEngineConfig, logger: Logger, host?: DrachtioHostSettings) {
     super();
     this.#config = config;
     this.#log = logger.child({ engine: 'drachtio' });
-    this.#dirs = dirs;
+    this.#host = host;
   }
 
   get available(): boolean {
@@ -77,6 +90,7 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
       if (err) return this.#log.error({ err: err.message }, 'drachtio-server refused us');
       this.#drachtioUp = true;
       this.#log.info({ sip: hostport }, 'connected to drachtio-server');
+      for (const waiter of this.#onDrachtioUp.splice(0)) waiter();
       this.#update();
     });
     srf.on('error', (err: Error) => this.#log.debug({ err: err.message }, 'drachtio-server connection error'));
@@ -94,7 +108,7 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
 
     const mrf = new Mrf(srf);
     this.#links = this.#config.freeswitch.map((fs) => {
-      const link = new FreeswitchLink(mrf, fs, this.#config.eslListenHost, this.#log);
+      const link = new FreeswitchLink(mrf, fs, this.#config.eslListenHost, this.#log, this.#nodeTag);
       link.on('up', () => this.#update());
       link.on('down', (reason) => {
         this.#endLegs((leg) => leg.link === link, `media server ${link.name} lost: ${reason}`);
@@ -134,11 +148,48 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
       srf: this.#srf,
       pickServer: () => (this.#available ? this.#pickServer(request.group) : undefined),
       mediaPath: (path) => this.#mapPath(path, 'media'),
+      endpointHeaders: this.#nodeTag === undefined ? {} : { [NODE_TAG_HEADER]: this.#nodeTag },
     };
     const leg = new DrachtioLeg(request, ctx, this.#log.child({ leg: request.label }));
     this.#legs.add(leg);
     void leg.settled.then(() => this.#legs.delete(leg));
+    const group = request.group;
+    if (group !== undefined) {
+      // Stored by the server so that a restart after a crash can end the call (issue 9).
+      leg.once('answered', () => {
+        const state = leg.dialogState;
+        if (state) this.emit('dialog', group, leg.id, JSON.stringify(state));
+        leg.once('ended', () => this.emit('dialog', group, leg.id, null));
+      });
+    }
     return leg;
+  }
+
+  /**
+   * After a crash and restart: BYEs, through drachtio-server, the party
+   * dialogs of `states` (waiting up to 30 s for drachtio-server), and
+   * `uuid_kill`s their endpoints on FreeSWITCH servers connected by then
+   * (the node-tag clean-up at connection has usually ended them already).
+   * Resolves with how many BYEs drachtio-server sent; unreadable states are
+   * skipped, dialogs drachtio-server no longer knows are counted out.
+   */
+  async endStaleDialogs(states: readonly string[]): Promise<number> {
+    const stale = states.flatMap((text) => parseDialogState(text) ?? []);
+    if (stale.length === 0) return 0;
+    if (!(await this.#drachtioConnected(STALE_CONNECT_WAIT_MS))) {
+      this.#log.error({ dialogs: stale.length }, 'drachtio-server not connected: cannot BYE the calls a previous run left up');
+      return 0;
+    }
+    const outcomes = await Promise.all(
+      stale.map(async (s) => {
+        const outcome = await byeStaleDialog(this.#srf, s, STALE_BYE_TIMEOUT_MS);
+        this.#log.info({ callId: s.callId, ...outcome }, 'BYE for a dialog a previous run left up');
+        const server = this.#links.find((link) => link.name === s.freeswitch)?.server;
+        if (server) await server.api(`uuid_kill ${s.uuid}`).catch(() => undefined);
+        return outcome;
+      }),
+    );
+    return outcomes.filter((outcome) => 'status' in outcome).length;
   }
 
   async bridge(a: CallLeg, b: CallLeg): Promise<MediaBridge> {
@@ -159,6 +210,27 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
       if (link.server && (!best || link.endpoints < best.endpoints)) best = link;
     }
     return best;
+  }
+
+  /** The tag value of this node's channels: the node id (safe in a SIP header and an ESL command, configSchema). */
+  get #nodeTag(): string | undefined {
+    return this.#host?.nodeId;
+  }
+
+  /** Resolves true once drachtio-server is connected, false after `ms`. */
+  #drachtioConnected(ms: number): Promise<boolean> {
+    if (this.#drachtioUp) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const waiter = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.#onDrachtioUp = this.#onDrachtioUp.filter((w) => w !== waiter);
+        resolve(false);
+      }, ms);
+      this.#onDrachtioUp.push(waiter);
+    });
   }
 
   #endLegs(which: (leg: DrachtioLeg) => boolean, reason: string): void {
@@ -184,7 +256,7 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
   /** A local path under mediaDir/recordingsDir as FreeSWITCH sees it (same path by default). */
   #mapPath(path: string, kind: 'media' | 'recordings'): string {
     const remoteDir = kind === 'media' ? this.#config.freeswitchMediaDir : this.#config.freeswitchRecordingsDir;
-    const localDir = kind === 'media' ? this.#dirs?.mediaDir : this.#dirs?.recordingsDir;
+    const localDir = kind === 'media' ? this.#host?.mediaDir : this.#host?.recordingsDir;
     if (!remoteDir || !localDir) return path;
     const inside = relative(resolve(localDir), resolve(path));
     if (inside.startsWith('..') || isAbsolute(inside)) return path;

@@ -17,6 +17,7 @@ import { dtmfKeyOfInfo } from '../dtmfInfo.js';
 import { NO_USABLE_MEDIA, SESSION_EXPIRED, answerHasUsableAudio, dialUriProblem } from '../sipChecks.js';
 import { parseSessionExpires } from '../sessionExpires.js';
 import type { FreeswitchLink } from './FreeswitchLink.js';
+import type { DrachtioDialogState } from './StaleCall.js';
 import { withTimeout } from './withTimeout.js';
 
 /** What the engine lends every leg. */
@@ -26,6 +27,8 @@ export interface LegContext {
   pickServer(): FreeswitchLink | undefined;
   /** A local media path as FreeSWITCH sees it. */
   mediaPath(path: string): string;
+  /** Extra headers of the endpoint's INVITE to FreeSWITCH (the node tag, StaleCall.ts). */
+  readonly endpointHeaders: Readonly<Record<string, string>>;
 }
 
 /** A leg's media anchor, for bridging. */
@@ -114,6 +117,15 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
     return this.#end !== undefined;
   }
 
+  /** What ends this call after a crash (the engine's `dialog` state), once the party's dialog is confirmed. */
+  get dialogState(): DrachtioDialogState | undefined {
+    const dialog = this.#dialog as (Srf.Dialog & { readonly id: string }) | undefined;
+    const endpoint = this.#endpoint;
+    if (!dialog || !endpoint || !this.#link || this.#end) return undefined;
+    const { callId, localTag, remoteTag } = dialog.sip;
+    return { engine: 'drachtio', dialogId: dialog.id, remoteTarget: dialog.remote.uri, callId, localTag, remoteTag, freeswitch: this.#link.name, uuid: endpoint.uuid };
+  }
+
   /** The leg's endpoint once created; undefined if the leg ended first. */
   async media(): Promise<LegMedia | undefined> {
     const media = await this.#media;
@@ -198,7 +210,7 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
     }
     this.#link = link;
     link.endpoints++;
-    const pending = server.createEndpoint();
+    const pending = server.createEndpoint({ headers: { ...this.#ctx.endpointHeaders } });
     let endpoint: Mrf.Endpoint;
     try {
       endpoint = await withTimeout(pending, ENDPOINT_TIMEOUT_MS, 'timed out');

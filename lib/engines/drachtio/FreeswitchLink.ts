@@ -1,13 +1,16 @@
 /**
  * One configured FreeSWITCH server: keeps a drachtio-fsmrf MediaServer
  * connected, reconnecting with capped backoff, and counts the endpoints this
- * engine holds there (the load used to pick a server).
+ * engine holds there (the load used to pick a server). With a node tag, each
+ * connection first hangs up the channels a previous run of this node (or
+ * this run, before the connection was lost) left there (StaleCall.ts).
  */
 import { connect as tcpConnect } from 'node:net';
 import type { Logger } from 'pino';
 import type Mrf from 'drachtio-fsmrf';
 import type { FreeswitchServerConfig } from '../../config/ServerConfig.js';
 import { TypedEventEmitter } from '../../util/TypedEmitter.js';
+import { NODE_TAG_HEADER } from './StaleCall.js';
 import { withTimeout } from './withTimeout.js';
 
 export type FreeswitchLinkEvents = {
@@ -28,18 +31,20 @@ export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
   readonly #config: FreeswitchServerConfig;
   readonly #listenAddress: string;
   readonly #log: Logger;
+  readonly #nodeTag: string | undefined;
   #server: Mrf.MediaServer | undefined;
   #retryMs = FIRST_RETRY_MS;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
 
-  constructor(mrf: Mrf, config: FreeswitchServerConfig, listenAddress: string, log: Logger) {
+  constructor(mrf: Mrf, config: FreeswitchServerConfig, listenAddress: string, log: Logger, nodeTag?: string) {
     super();
     this.#mrf = mrf;
     this.#config = config;
     this.#listenAddress = listenAddress;
     this.name = `${config.host}:${config.port}`;
     this.#log = log.child({ freeswitch: this.name });
+    this.#nodeTag = nodeTag;
   }
 
   /** The connected media server, if any. */
@@ -79,6 +84,8 @@ export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
         },
       );
       if (this.#stopped) return server.disconnect();
+      if (this.#nodeTag !== undefined) await this.#hangUpLeftovers(server, this.#nodeTag);
+      if (this.#stopped) return server.disconnect();
       this.#server = server;
       this.#retryMs = FIRST_RETRY_MS;
       // A reset socket emits only 'error', an orderly close only 'end'.
@@ -89,6 +96,22 @@ export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
     } catch (err) {
       this.#log.warn({ err: (err as Error).message, retryMs: this.#retryMs }, 'cannot connect to FreeSWITCH');
       this.#retry();
+    }
+  }
+
+  /**
+   * Before the server is used: no endpoint of this node can be live on it
+   * (legs on a lost connection were ended), so every channel tagged with the
+   * node is a leftover. Cause 41 (NORMAL_TEMPORARY_FAILURE) as on the
+   * restart BYEs. A failure is logged, not fatal: the calls' own timers remain.
+   */
+  async #hangUpLeftovers(server: Mrf.MediaServer, tag: string): Promise<void> {
+    const command = `hupall NORMAL_TEMPORARY_FAILURE sip_h_${NODE_TAG_HEADER} ${tag}`;
+    try {
+      const reply = await withTimeout(server.api(command), CONNECT_TIMEOUT_MS, 'no reply');
+      this.#log.info({ command, reply: reply.trim() }, 'hung up the channels this node left on FreeSWITCH');
+    } catch (err) {
+      this.#log.warn({ command, err: (err as Error).message }, 'cannot hang up the channels this node left on FreeSWITCH');
     }
   }
 
