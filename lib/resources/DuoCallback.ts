@@ -214,8 +214,7 @@ export class DuoCallback extends Resource<Unlogged<DuoCallbackReleased>> {
     const closing = this.#bridge?.then((bridge) => bridge.close()).catch(() => undefined);
     await Promise.race([closing, new Promise((resolve) => (limit = setTimeout(resolve, BRIDGE_CLOSE_LIMIT_MS)))]);
     clearTimeout(limit);
-    this.party1.hangup();
-    this.party2.hangup();
+    await Promise.all([this.party1.hangup(), this.party2.hangup()]);
   }
 
   protected releaseParams(base: ReleaseBase): Unlogged<DuoCallbackReleased> {

@@ -23,6 +23,7 @@ export class Party extends TypedEventEmitter<PartyEvents> {
   #leg: CallLeg | undefined;
   #sipStatus: number | null = null;
   #dialTime: number | null = null;
+  #ringTime: number | null = null;
   #answerTime: number | null = null;
   #endTime: number | null = null;
   #releaseInitiator: DroppedBy | null = null;
@@ -75,14 +76,25 @@ export class Party extends TypedEventEmitter<PartyEvents> {
     this.#leg?.stopPlay();
   }
 
-  /** Ends the call (CANCEL or BYE), or gives back the slot of a party never dialled. */
-  hangup(): void {
-    if (this.#leg) {
-      if (this.#state !== 'RELEASED') this.#leg.hangup();
-    } else if (this.#state === 'NONE') {
-      this.#state = 'RELEASED';
-      this.route.release();
+  /**
+   * Ends the call (CANCEL or BYE), or gives back the slot of a party never
+   * dialled. Resolves once the leg's `ended` has been handled (engines emit
+   * it a tick after hangup(), not after the BYE's answer), so that the
+   * party's end time and initiator are in the context a CDR keeps.
+   */
+  hangup(): Promise<void> {
+    const leg = this.#leg;
+    if (!leg) {
+      if (this.#state === 'NONE') {
+        this.#state = 'RELEASED';
+        this.route.release();
+      }
+      return Promise.resolve();
     }
+    if (this.#state === 'RELEASED') return Promise.resolve();
+    const ended = new Promise<void>((resolve) => this.once('ended', () => resolve()));
+    leg.hangup();
+    return ended;
   }
 
   context(): PartyContext {
@@ -91,9 +103,11 @@ export class Party extends TypedEventEmitter<PartyEvents> {
       party: this.number,
       from_uri: this.#leg ? this.route.fromUri : null,
       to_uri: this.#leg ? this.route.target.requestUri : null,
+      gateway: this.#leg ? this.route.target.gateway.name : null,
       state: this.#state,
       sip_status: this.#sipStatus,
       dial_time: time(this.#dialTime),
+      ring_time: time(this.#ringTime),
       answer_time: time(this.#answerTime),
       end_time: time(this.#endTime),
       release_initiator: this.#releaseInitiator,
@@ -106,6 +120,7 @@ export class Party extends TypedEventEmitter<PartyEvents> {
     // Only CREATED → RINGING → EARLY_MEDIA moves: repeated 180s, or a 180 after early media, change nothing.
     const moves = this.#state === 'CREATED' || (this.#state === 'RINGING' && state === 'EARLY_MEDIA');
     if (!moves) return;
+    this.#ringTime ??= this.clock.now();
     this.#state = state;
     this.emit('progress', state, progress);
   }

@@ -54,6 +54,36 @@ function checkBothWays(t: Test, ear1: RtpEar, ear2: RtpEar, from: number, to: nu
   t.ok(h2.soundMs >= span * 0.7 && h2.purity >= 0.9, 'party 2 hears party 1 steadily');
 }
 
+interface CdrParty {
+  party: number;
+  from_uri: string | null;
+  to_uri: string | null;
+  gateway: string | null;
+  sip_status: number | null;
+  dial_time: number | null;
+  ring_time: number | null;
+  answer_time: number | null;
+  end_time: number | null;
+}
+
+/**
+ * The CDR (sys.cdr.get) of a finished two-party call through gateway
+ * `carrier`: per party the numbers, the gateway, 200, and dial ≤ ring ≤
+ * answer ≤ end (ring only when a 18x came). Returns it for further checks.
+ */
+async function checkCdr(t: Test, fx: Fixture, resId: string, users: readonly [string, string]): Promise<{ released: Record<string, unknown>; parties: CdrParty[] }> {
+  const cdr = (await fx.client.call('sys.cdr.get', [resId])).result as { released: Record<string, unknown>; context: { parties: CdrParty[] } };
+  const parties = cdr.context.parties;
+  t.equal(parties.length, 2, 'the CDR has both parties');
+  for (const [i, p] of parties.entries()) {
+    t.match(p, { party: i + 1, to_uri: new RegExp(`^sip:${users[i]}@`), from_uri: String, gateway: 'carrier', sip_status: 200 }, `party ${i + 1}: numbers, gateway, SIP status`);
+    const times = [p.dial_time, p.ring_time, p.answer_time, p.end_time].filter((x): x is number => x !== null);
+    t.ok(p.dial_time !== null && p.answer_time !== null && p.end_time !== null, `party ${i + 1}: dial, answer and end times: ${JSON.stringify(p)}`);
+    t.ok(times.every((x, j) => j === 0 || x >= times[j - 1]!), `party ${i + 1}: dial ≤ ring ≤ answer ≤ end: ${JSON.stringify(times)}`);
+  }
+  return { released: cdr.released, parties };
+}
+
 forEachTarget(t, 'duo_callback full flow: early media passed through, then audio both ways', async (t, target) => {
   const fx = await setup(t, target);
   if (!fx) return;
@@ -90,6 +120,9 @@ forEachTarget(t, 'duo_callback full flow: early media passed through, then audio
   const params = await checkResource(t, fx, resId, 'duo-full');
   t.match(params, { error: null, dropped_by: 'sys', answer_time: Number, connect_time: Number });
   t.notOk('record_file' in params, 'no record_file without recording');
+  const cdr = await checkCdr(t, fx, resId, [user1, user2]);
+  t.type(cdr.parties[1]!.ring_time, 'number', "party 2's CDR has the time its 183 came");
+  t.notOk('record_file' in cdr.released, 'no record_file in the CDR');
 
   const [c1, c2] = [await carrierCall(fx.carrier, user1), await carrierCall(fx.carrier, user2)];
   t.match(c1.invite?.firstLine, /^INVITE sip:answer-/, 'party 1 dialled');
@@ -177,6 +210,7 @@ forEachTarget(t, 'duo_callback recording: stereo WAV, party 1 left, party 2 righ
   await Promise.all([talkOnceAnswered(t, fx, resId, 1, ear1, user1), talkOnceAnswered(t, fx, resId, 2, ear2, user2)]);
   const params = await checkResource(t, fx, resId, 'rec');
   t.match(params, { error: null, dropped_by: 'sys', record_file: 'calls/rec-1.wav', connect_time: Number });
+  t.equal((await checkCdr(t, fx, resId, [user1, user2])).released.record_file, 'calls/rec-1.wav', 'the CDR names the recording');
   const path = join(fx.ts.config.recordingsDir, fx.ts.accountId, 'calls', 'rec-1.wav');
   t.ok(existsSync(path), `the recording exists once on_released is sent (${path})`);
   if (existsSync(path)) {

@@ -119,12 +119,20 @@ export interface PartyContext {
    * Request-URI dialled; null before dialling.
    */
   to_uri: string | null;
+  /**
+   * Name of the configured gateway the call went through (`gateways[].name`); null before dialling.
+   */
+  gateway: string | null;
   state: ChannelState;
   /**
    * Last SIP status seen on this party's call.
    */
   sip_status: number | null;
   dial_time: UnixTime;
+  /**
+   * Unix seconds when the first 180–183 arrived (ringing or early media); null if the party answered without one or never got that far.
+   */
+  ring_time: number | null;
   answer_time: UnixTime;
   end_time: UnixTime;
   release_initiator: DroppedBy | null;
@@ -194,7 +202,7 @@ export interface EventNotification {
   params: ProgressEvent | DuoCallbackReleased | NotifyCallReleased;
 }
 /**
- * The final record of a resource (call detail record): its on_released params and its final context, whose parties carry each call's numbers, last SIP status and dial/answer/end times.
+ * The final record of a resource (call detail record): its on_released params and its final context, whose parties carry each call's numbers, gateway, last SIP status and dial/ring/answer/end times; `released.record_file` names the recording, if one was asked for.
  */
 export interface Cdr {
   res_id: ResId;
