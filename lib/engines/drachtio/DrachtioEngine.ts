@@ -17,6 +17,7 @@ import { DrachtioLeg, type LegContext } from './DrachtioLeg.js';
 import { EndpointBridge } from './EndpointBridge.js';
 import { FreeswitchLink } from './FreeswitchLink.js';
 import { NODE_TAG_HEADER, byeStaleDialog, parseDialogState } from './StaleCall.js';
+import { reportDialog } from '../reportDialog.js';
 
 /** What the engine takes from the server's settings. */
 export interface DrachtioHostSettings {
@@ -153,15 +154,10 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
     const leg = new DrachtioLeg(request, ctx, this.#log.child({ leg: request.label }));
     this.#legs.add(leg);
     void leg.settled.then(() => this.#legs.delete(leg));
-    const group = request.group;
-    if (group !== undefined) {
-      // Stored by the server so that a restart after a crash can end the call (issue 9).
-      leg.once('answered', () => {
-        const state = leg.dialogState;
-        if (state) this.emit('dialog', group, leg.id, JSON.stringify(state));
-        leg.once('ended', () => this.emit('dialog', group, leg.id, null));
-      });
-    }
+    reportDialog(this, leg, request.group, () => {
+      const state = leg.dialogState;
+      return state && JSON.stringify(state);
+    });
     return leg;
   }
 

@@ -18,6 +18,7 @@ import { FRAME_MS } from './Rtp.js';
 import { RtpBridge } from './RtpBridge.js';
 import { RtpPortPool } from './RtpPortPool.js';
 import { SipStack } from './SipStack.js';
+import { reportDialog } from '../reportDialog.js';
 
 /**
  * How long stop() waits for every leg's SIP to finish before closing sockets
@@ -110,15 +111,10 @@ export class EmbeddedEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
     const leg = new OutboundCall(request, this.#ctx, this.#log.child({ leg: request.label }));
     this.#legs.add(leg);
     void leg.settled.then(() => this.#legs.delete(leg));
-    const group = request.group;
-    if (group !== undefined) {
-      // Stored by the server so that a restart after a crash can BYE the call (issue 9).
-      leg.once('answered', () => {
-        const snapshot = leg.dialogSnapshot;
-        if (snapshot) this.emit('dialog', group, leg.id, JSON.stringify(snapshot));
-        leg.once('ended', () => this.emit('dialog', group, leg.id, null));
-      });
-    }
+    reportDialog(this, leg, request.group, () => {
+      const snapshot = leg.dialogSnapshot;
+      return snapshot && JSON.stringify(snapshot);
+    });
     return leg;
   }
 
