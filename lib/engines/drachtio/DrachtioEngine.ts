@@ -17,6 +17,7 @@ import { DrachtioLeg, type LegContext } from './DrachtioLeg.js';
 import { EndpointBridge } from './EndpointBridge.js';
 import { FreeswitchLink } from './FreeswitchLink.js';
 import { NODE_TAG_HEADER, byeStaleDialog, parseDialogState } from './StaleCall.js';
+import { withTimeout } from './withTimeout.js';
 import { reportDialog } from '../reportDialog.js';
 
 /** What the engine takes from the server's settings. */
@@ -40,7 +41,7 @@ export interface DrachtioHostSettings {
  * BYE and the endpoint.
  */
 const STOP_GRACE_MS = 32_000 + 4_000;
-/** After a restart: how long endStaleDialogs waits for drachtio-server, then for each BYE's answer. */
+/** After a restart: how long endStaleDialogs waits for drachtio-server, then for each BYE's answer (and uuid_kill's reply). */
 const STALE_CONNECT_WAIT_MS = 30_000;
 const STALE_BYE_TIMEOUT_MS = 5000;
 /** drachtio-srf's reconnect backoff grows without bound unless capped. */
@@ -181,7 +182,7 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
         const outcome = await byeStaleDialog(this.#srf, s, STALE_BYE_TIMEOUT_MS);
         this.#log.info({ callId: s.callId, ...outcome }, 'BYE for a dialog a previous run left up');
         const server = this.#links.find((link) => link.name === s.freeswitch)?.server;
-        if (server) await server.api(`uuid_kill ${s.uuid}`).catch(() => undefined);
+        if (server) await withTimeout(server.api(`uuid_kill ${s.uuid}`), STALE_BYE_TIMEOUT_MS, 'no reply').catch(() => undefined);
         return outcome;
       }),
     );
