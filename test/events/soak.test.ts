@@ -85,6 +85,7 @@ if (!sippInstalled()) {
 
       const constructed: string[] = [];
       let refused = 0;
+      const refusedWhy = new Map<string, number>();
       let maker = await RpcTestClient.connect(server.url, null);
       const construct = async (i: number): Promise<void> => {
         const reply = await Promise.race([
@@ -92,8 +93,11 @@ if (!sippInstalled()) {
           sleep(5000).then(() => null),
         ]);
         const resId = (reply?.result as { res_id?: string } | undefined)?.res_id;
-        if (resId) constructed.push(resId);
-        else refused++; // in flight at the kill, or refused: not counted as constructed
+        if (resId) return void constructed.push(resId);
+        // In flight at the kill, refused, or not answered in 5 s: not counted as constructed.
+        refused++;
+        const why = reply ? ((reply.error as { message?: string } | undefined)?.message ?? 'error') : 'no reply in 5 s';
+        refusedWhy.set(why, (refusedWhy.get(why) ?? 0) + 1);
       };
       const start = Date.now();
       const pending: Promise<void>[] = [];
@@ -123,7 +127,7 @@ if (!sippInstalled()) {
       await carrier.stop();
       const stats = await carrier.stats();
       t.comment(
-        `soak (${backend.name}, ${RATE}/s, ${((Date.now() - wall) / 1000).toFixed(0)} s wall): ${CALLS} constructs sent, ${constructed.length} constructed, ${refused} unanswered (kill) — on_released exactly once ${once}, missing ${missing}, more than once ${twice}; ${delivered} events delivered, ${drops} client drops; carrier ${stats.totalCalls} calls, ${stats.currentCalls} left up`,
+        `soak (${backend.name}, ${RATE}/s, ${((Date.now() - wall) / 1000).toFixed(0)} s wall): ${CALLS} constructs sent, ${constructed.length} constructed, ${refused} not constructed ${JSON.stringify(Object.fromEntries(refusedWhy))} — on_released exactly once ${once}, missing ${missing}, more than once ${twice}; ${delivered} events delivered, ${drops} client drops; carrier ${stats.totalCalls} calls, ${stats.currentCalls} left up`,
       );
       t.ok(constructed.length >= CALLS * 0.9, 'most constructs were answered');
       t.equal(missing, 0, 'no constructed res_id without its on_released');
