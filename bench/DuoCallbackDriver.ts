@@ -6,6 +6,8 @@ export interface CallRecord {
   /** When the construct's reply arrived. */
   repliedAt?: number;
   resId?: string;
+  /** When party 1 answered (on_progress `answered`, party 1). */
+  party1AnsweredAt?: number;
   connectedAt?: number;
   releasedAt?: number;
   /** on_released's error (null for a normal end), or the construct's RPC error. */
@@ -22,7 +24,7 @@ export class DuoCallbackDriver {
   readonly calls: CallRecord[] = [];
   readonly #byResId = new Map<string, CallRecord>();
   /** Events that beat their construct's reply. */
-  readonly #early = new Map<string, { connectedAt?: number; releasedAt?: number; error?: unknown }>();
+  readonly #early = new Map<string, { party1AnsweredAt?: number; connectedAt?: number; releasedAt?: number; error?: unknown }>();
   readonly #client: RpcClient;
 
   constructor(client: RpcClient) {
@@ -45,7 +47,8 @@ export class DuoCallbackDriver {
       },
       (err: unknown) => {
         record.releasedAt = performance.now();
-        record.error = { code: 'rpc', message: String(err) };
+        const rpc = err as { code?: unknown; data?: unknown };
+        record.error = { code: 'rpc', rpcCode: rpc.code, data: rpc.data, message: String(err) };
       },
     );
   }
@@ -75,10 +78,13 @@ export class DuoCallbackDriver {
   #onEvent(method: string, params: Record<string, unknown>): void {
     const resId = params['res_id'] as string;
     const now = performance.now();
+    const progress = method === 'ext.duo_callback.on_progress' ? params['progress'] : undefined;
     const update =
-      method === 'ext.duo_callback.on_progress' && params['progress'] === 'connected'
+      progress === 'connected'
         ? { connectedAt: now }
-        : method === 'ext.duo_callback.on_released'
+        : progress === 'answered' && params['party'] === 1
+          ? { party1AnsweredAt: now }
+          : method === 'ext.duo_callback.on_released'
           ? { releasedAt: now, error: params['error'] ?? null }
           : undefined;
     if (!update) return;

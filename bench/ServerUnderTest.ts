@@ -26,6 +26,8 @@ export interface ServerOptions {
   readonly cpuProfile: boolean;
   /** Events committed to the store (SQLite in `dir`) before they are sent, or numbered in memory only. */
   readonly durableEvents: boolean;
+  /** A whole `engine` config (e.g. the drachtio engine's); absent: the embedded engine on sipPort and the RTP range. */
+  readonly engine?: Readonly<Record<string, unknown>>;
 }
 
 export class ServerUnderTest {
@@ -51,12 +53,16 @@ export class ServerUnderTest {
       CTI_LISTEN__PORT: String(o.wsPort),
       CTI_HTTP__ENABLED: 'true',
       CTI_HTTP__PORT: String(o.httpPort),
-      CTI_ENGINE__TYPE: 'embedded',
-      CTI_ENGINE__SIP_HOST: '127.0.0.1',
-      CTI_ENGINE__SIP_PORT: String(o.sipPort),
-      CTI_ENGINE__RTP_HOST: '127.0.0.1',
-      CTI_ENGINE__RTP_PORT_MIN: String(o.rtpPortMin),
-      CTI_ENGINE__RTP_PORT_MAX: String(o.rtpPortMax),
+      ...(o.engine
+        ? { CTI_ENGINE: JSON.stringify(o.engine) }
+        : {
+            CTI_ENGINE__TYPE: 'embedded',
+            CTI_ENGINE__SIP_HOST: '127.0.0.1',
+            CTI_ENGINE__SIP_PORT: String(o.sipPort),
+            CTI_ENGINE__RTP_HOST: '127.0.0.1',
+            CTI_ENGINE__RTP_PORT_MIN: String(o.rtpPortMin),
+            CTI_ENGINE__RTP_PORT_MAX: String(o.rtpPortMax),
+          }),
       CTI_GATEWAYS: JSON.stringify([
         { name: 'carrier', host: o.carrierHost, port: o.carrierPort, transport: 'udp', maxConcurrentCalls: 10000, callerId: '1000' },
       ]),

@@ -1,7 +1,9 @@
 /**
- * `npm run bench [-- --quick] [-- --profile]`: the embedded engine's load
- * benchmarks, each next to a baseline measured in the same run, printed as one
- * table and saved as JSON under bench/results/. See docs/performance.md.
+ * `npm run bench [-- --quick] [-- --profile] [-- --drachtio-only]`: the
+ * embedded engine's load benchmarks, then the drachtio engine's (when
+ * drachtio-server and FreeSWITCH are on PATH; bench/drachtio/section.ts),
+ * each next to a baseline measured in the same run, printed as one table and
+ * saved as JSON under bench/results/. See docs/performance.md.
  *
  * Core 0 runs the system under test (the CTI server, or the baseline: a bare
  * UDP relay / SIPp's own UAC); core 1 runs everything else (this process,
@@ -18,10 +20,15 @@ import { SippCarrier } from '../test/support/sipp/SippCarrier.js';
 import { ProcessGroup } from './ProcessGroup.js';
 import { BASELINE_UAC_HOST, constructPath, FARM_HOST, relayConcurrency, serverConcurrency, setupRate, sipBaseline, type ConcurrencyResult, type ConcurrencyTiming, type ConstructPathResult, type SetupRateResult } from './scenarios.js';
 import { ServerUnderTest } from './ServerUnderTest.js';
+import { addDrachtioRows, drachtioSection, type DrachtioSection } from './drachtio/section.js';
 import { Table } from './Table.js';
 
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, profile: { type: 'boolean' } } });
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, profile: { type: 'boolean' }, 'drachtio-only': { type: 'boolean' } } });
 const quick = args.quick ?? false;
+const drachtioOnly = args['drachtio-only'] ?? false;
+/** The drachtio section: each rate for this long, bare app then CTI server (about 4 × 30 s with the pauses). */
+const drachtioPlan = quick ? { rates: [30, 40], seconds: 5 } : { rates: [20, 30, 40, 50], seconds: 8 };
+const DRACHTIO_BUDGET_SEC = 300;
 
 /** Targets (issue text): 300 concurrent bridged calls under 0.1 % RTP loss on one core; 100 setups/s. */
 const TARGET_CALLS = 300;
@@ -63,7 +70,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 const deadline = setTimeout(() => {
   console.error(`bench: still running after ${plan.deadlineSec} s, giving up`);
   void cleanup().finally(() => process.exit(1));
-}, plan.deadlineSec * 1000);
+}, (drachtioOnly ? DRACHTIO_BUDGET_SEC : plan.deadlineSec + DRACHTIO_BUDGET_SEC) * 1000);
 
 async function freePort(host: string): Promise<number> {
   const server = net.createServer();
@@ -78,6 +85,7 @@ const f = (n: number, digits = 0): string => (Number.isFinite(n) ? n.toFixed(dig
 
 async function main(): Promise<void> {
   if (cpus().length < 2) throw new Error('the bench needs 2 cores: one for the system under test, one for the load');
+  if (drachtioOnly) return runDrachtioOnly();
   // This process and what it starts (SIPp carrier, phone farm) stay off the measured core.
   execFileSync('taskset', ['-a', '-p', '-c', OTHERS_CPU, String(process.pid)], { stdio: 'ignore' });
   const dir = mkdtempSync(join(tmpdir(), 'cti-bench-'));
@@ -152,6 +160,10 @@ async function main(): Promise<void> {
   await sut.stop();
   server = undefined;
   if (args.profile) log(`CPU profile (.cpuprofile) written in ${dir}`);
+  // drachtio-server and FreeSWITCH get both cores, like the bare app they are compared with.
+  execFileSync('taskset', ['-a', '-p', '-c', `${SERVER_CPU},${OTHERS_CPU}`, String(process.pid)], { stdio: 'ignore' });
+  const drachtio = await drachtioSection(group, dir, drachtioPlan, log);
+  if ('skipped' in drachtio) log(`drachtio section skipped: ${drachtio.skipped}`);
 
   const table = new Table();
   const best = setups.filter((r) => r.durable && r.failed === 0).reduce((m, r) => Math.max(m, r.setupsPerSec), 0);
@@ -190,12 +202,28 @@ async function main(): Promise<void> {
     table.add({ scenario, metric: 'CPU % (1 core = 100)', server: f(s.cpuPct), baseline: f(b.cpuPct), target: targeted ? '< 100' : '', pass: targeted ? s.cpuPct < 100 : undefined });
   }
 
+  addDrachtioRows(table, drachtio);
+  report(table, { quick, plan, uac, setups, paths, concurrency, drachtio });
+}
+
+/** `--drachtio-only`: the drachtio section alone. */
+async function runDrachtioOnly(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'cti-bench-'));
+  log(`bench --drachtio-only${quick ? ' --quick' : ''} in ${dir}`);
+  const drachtio: DrachtioSection = await drachtioSection(group, dir, drachtioPlan, log);
+  const table = new Table();
+  addDrachtioRows(table, drachtio);
+  report(table, { quick, drachtioPlan, drachtio }, '-drachtio');
+}
+
+/** Prints the table and saves it with the raw numbers under bench/results/. */
+function report(table: Table, raw: Record<string, unknown>, suffix = ''): void {
   const rendered = table.render();
   console.log(`\n${rendered}\n`);
   const resultsDir = join(process.cwd(), 'bench', 'results');
   mkdirSync(resultsDir, { recursive: true });
-  const file = join(resultsDir, `${new Date().toISOString().replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`);
-  writeFileSync(file, JSON.stringify({ quick, plan, machine: { cpus: cpus().map((c) => c.model), node: process.version }, uac, setups, paths, concurrency, table: table.rows, allPassed: table.allPassed }, null, 2));
+  const file = join(resultsDir, `${new Date().toISOString().replace(/[:.]/g, '-')}${quick ? '-quick' : ''}${suffix}.json`);
+  writeFileSync(file, JSON.stringify({ ...raw, machine: { cpus: cpus().map((c) => c.model), node: process.version }, table: table.rows, allPassed: table.allPassed }, null, 2));
   console.log(`${table.allPassed ? 'all targets met' : 'SOME TARGETS MISSED'}; raw numbers: ${file}`);
 }
 

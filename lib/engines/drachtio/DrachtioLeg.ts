@@ -181,12 +181,21 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
     // Neither yet: #dial sees #end, and an INVITE sent later is cancelled in #onInviteSent.
   }
 
-  /** A FreeSWITCH API command on this leg's server; resolves with the reply, '' on failure. */
+  /**
+   * A FreeSWITCH API command about this leg; resolves with the reply, '' on
+   * failure. It goes over the endpoint's own (outbound) event socket while
+   * the endpoint lives: FreeSWITCH runs the `api` commands of one event
+   * socket one after another, so sending every leg's commands over the one
+   * inbound connection queued all calls behind each other (issue 11, kind 8).
+   */
   async api(command: string): Promise<string> {
     const server = this.#link?.server;
+    const endpoint = this.#endpoint;
     if (!server) return '';
     try {
-      const reply = await withTimeout(server.api(command), TEARDOWN_TIMEOUT_MS, 'no reply');
+      const [name, ...args] = command.split(' ');
+      const sent = endpoint && !this.#endpointReleased ? endpoint.api(name!, args.join(' ')).then((evt) => evt.getBody()) : server.api(command);
+      const reply = await withTimeout(sent, TEARDOWN_TIMEOUT_MS, 'no reply');
       this.#log.debug({ command, reply: reply.trim() }, 'FreeSWITCH API');
       return reply;
     } catch (err) {
