@@ -138,6 +138,7 @@ export class CtiServer {
     const metrics = new ServerMetrics({
       registry: this.registry,
       engine,
+      admission: this.service.admission,
       wsConnections: () => this.#ws.sessionCount,
       ...(this.webhooks ? { webhooks: this.webhooks } : {}),
     });

@@ -34,6 +34,26 @@ export const EMBEDDED_LIMIT_DEFAULTS = {
   rtpLatchSeconds: 5,
 } as const;
 
+/**
+ * Admission control defaults (issue 11, kind 8; docs/performance.md has the
+ * measurements). An INVITE is pending until its final response: ringing
+ * phones count, so the bound is far above what one node rings at once.
+ */
+export const EMBEDDED_ADMISSION_DEFAULTS = { maxPendingInvites: 2000 } as const;
+export const DRACHTIO_ADMISSION_DEFAULTS = {
+  /**
+   * One FreeSWITCH on 2 cores set up ~40 callbacks/s (80 endpoints/s) at
+   * best with both the bare app and this server; its default
+   * sessions-per-second is 30, raise that too (docs/deploy.md).
+   */
+  maxEndpointsPerSecond: 80,
+  /** Endpoints created at once per FreeSWITCH: more starve the new channels' outbound event sockets past drachtio-fsmrf's fixed 4 s. */
+  endpointCreateConcurrency: 8,
+  /** Endpoints being created or waiting for a creation slot, all servers: at ~100 ms each, about 1 s of work queued. */
+  maxEndpointsPending: 32,
+  maxPendingInvites: 2000,
+} as const;
+
 const count = (dflt: number, min: number, max: number) => ({ type: 'integer', minimum: min, maximum: max, default: dflt }) as const;
 
 export const embeddedEngineSchema = {
@@ -55,6 +75,12 @@ export const embeddedEngineSchema = {
     sipTcpIdleSeconds: seconds(EMBEDDED_LIMIT_DEFAULTS.sipTcpIdleSeconds, 3600),
     sipMaxServerTransactions: count(EMBEDDED_LIMIT_DEFAULTS.sipMaxServerTransactions, 1, 1_000_000),
     rtpLatchSeconds: count(EMBEDDED_LIMIT_DEFAULTS.rtpLatchSeconds, 0, 60),
+    admission: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: { maxPendingInvites: count(EMBEDDED_ADMISSION_DEFAULTS.maxPendingInvites, 1, 1_000_000) },
+    },
   },
 } as const;
 
@@ -86,6 +112,17 @@ export const drachtioEngineSchema = {
     eslListenHost: { ...host, default: '127.0.0.1' },
     freeswitchMediaDir: host,
     freeswitchRecordingsDir: host,
+    endpointCreateConcurrency: count(DRACHTIO_ADMISSION_DEFAULTS.endpointCreateConcurrency, 1, 1000),
+    admission: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        maxEndpointsPerSecond: count(DRACHTIO_ADMISSION_DEFAULTS.maxEndpointsPerSecond, 1, 100_000),
+        maxEndpointsPending: count(DRACHTIO_ADMISSION_DEFAULTS.maxEndpointsPending, 1, 100_000),
+        maxPendingInvites: count(DRACHTIO_ADMISSION_DEFAULTS.maxPendingInvites, 1, 1_000_000),
+      },
+    },
   },
 } as const;
 

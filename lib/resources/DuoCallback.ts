@@ -4,7 +4,7 @@ import type { LegEnd, MediaBridge, TelephonyEngine } from '../telephony/Telephon
 import { unixSeconds, type Clock } from '../util/Clock.js';
 import type { Logger } from '../util/logger.js';
 import type { Party } from './Party.js';
-import { droppedByFor, engineError, errorForEndedCall, errorForFailedLeg } from './releaseError.js';
+import { droppedByFor, engineError, errorForEndedCall, errorForFailedLeg, withoutServerPaths } from './releaseError.js';
 import { Resource, type ReleaseBase, type ResourceIdentity, type Unlogged } from './Resource.js';
 import { Timers } from './Timers.js';
 
@@ -69,6 +69,31 @@ export class DuoCallback extends Resource<Unlogged<DuoCallbackReleased>> {
     this.party1.on('answered', () => this.#onParty1Answered());
     this.party2.on('progress', (state) => this.#onParty2Ringing(state === 'EARLY_MEDIA'));
     this.party2.on('answered', () => this.#onParty2Answered());
+    void this.#reserveThenDial();
+  }
+
+  /**
+   * Never ring a person the call cannot reach (issue 11, kind 8): both
+   * parties' media (FreeSWITCH endpoint, RTP port) is obtained before party 1
+   * is dialled; if either cannot be had, the resource ends before any INVITE
+   * (`engine_error`, docs/errors.md).
+   */
+  async #reserveThenDial(): Promise<void> {
+    const results = await Promise.all([this.engine.reserve(this.resId), this.engine.reserve(this.resId)]);
+    const failed = results.findIndex((r) => !r.ok);
+    if (this.released || failed >= 0) {
+      for (const r of results) if (r.ok) r.reservation.release();
+      const result = results[failed];
+      if (this.released || !result || result.ok) return;
+      const party = failed === 0 ? 1 : 2;
+      return this.release(
+        { code: 'engine_error', message: `nobody was called: media for party ${party} could not be had (${withoutServerPaths(result.reason)})`, party },
+        'sys',
+      );
+    }
+    const [r1, r2] = results;
+    if (r1?.ok) this.party1.hold(r1.reservation);
+    if (r2?.ok) this.party2.hold(r2.reservation);
     this.#dial(this.party1, 'ring1');
   }
 

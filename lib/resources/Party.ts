@@ -1,7 +1,7 @@
 import { TypedEventEmitter } from '../util/TypedEmitter.js';
 import type { ChannelState, DroppedBy, PartyContext } from '../api/generated/types.js';
 import type { Route } from '../routing/GatewayRouter.js';
-import type { CallLeg, DtmfKey, LegEnd, LegProgress, PlayResult, TelephonyEngine } from '../telephony/TelephonyEngine.js';
+import type { CallLeg, DtmfKey, LegEnd, LegProgress, MediaReservation, PlayResult, TelephonyEngine } from '../telephony/TelephonyEngine.js';
 import { unixSeconds, type Clock } from '../util/Clock.js';
 import { droppedByFor } from './releaseError.js';
 
@@ -21,6 +21,8 @@ export type PartyEvents = {
 export class Party extends TypedEventEmitter<PartyEvents> {
   #state: ChannelState = 'NONE';
   #leg: CallLeg | undefined;
+  /** Media obtained before the party is dialled (TelephonyEngine.reserve); the leg takes it. */
+  #reservation: MediaReservation | undefined;
   #sipStatus: number | null = null;
   #dialTime: number | null = null;
   #ringTime: number | null = null;
@@ -47,14 +49,23 @@ export class Party extends TypedEventEmitter<PartyEvents> {
     return this.#leg;
   }
 
+  /** Holds media reserved for this party until dial() hands it to the leg, or hangup() gives it back. */
+  hold(reservation: MediaReservation): void {
+    if (this.#state !== 'NONE' || this.#reservation) return reservation.release();
+    this.#reservation = reservation;
+  }
+
   dial(): void {
     if (this.#state !== 'NONE') return;
+    const reservation = this.#reservation;
+    this.#reservation = undefined;
     const leg = this.engine.dial({
       requestUri: this.route.target.requestUri,
       fromUri: this.route.fromUri,
       gateway: this.route.target.gateway,
       label: `${this.group}#${this.number}`,
       group: this.group,
+      ...(reservation ? { reservation } : {}),
     });
     this.#leg = leg;
     this.#state = 'CREATED';
@@ -77,10 +88,11 @@ export class Party extends TypedEventEmitter<PartyEvents> {
   }
 
   /**
-   * Ends the call (CANCEL or BYE), or gives back the slot of a party never
-   * dialled. Resolves once the leg's `ended` has been handled (engines emit
-   * it a tick after hangup(), not after the BYE's answer), so that the
-   * party's end time and initiator are in the context a CDR keeps.
+   * Ends the call (CANCEL or BYE), or gives back the slot and reserved media
+   * of a party never dialled. Resolves once the leg's `ended` has been
+   * handled (engines emit it a tick after hangup(), not after the BYE's
+   * answer), so that the party's end time and initiator are in the context a
+   * CDR keeps.
    */
   hangup(): Promise<void> {
     const leg = this.#leg;
@@ -88,6 +100,8 @@ export class Party extends TypedEventEmitter<PartyEvents> {
       if (this.#state === 'NONE') {
         this.#state = 'RELEASED';
         this.route.release();
+        this.#reservation?.release();
+        this.#reservation = undefined;
       }
       return Promise.resolve();
     }

@@ -28,6 +28,7 @@ import type { TelephonyEngine } from '../telephony/TelephonyEngine.js';
 import type { Clock } from '../util/Clock.js';
 import type { Logger } from '../util/logger.js';
 import { ServiceError, type ParamProblem } from '../errors/ServiceError.js';
+import { EngineAdmission } from './EngineAdmission.js';
 
 export interface CallServiceDeps {
   readonly limits: LimitsConfig;
@@ -64,7 +65,12 @@ export interface ResourceOwner {
  * the resources.
  */
 export class CallService {
-  constructor(private readonly deps: CallServiceDeps) {}
+  /** Refuses constructs while the engine is saturated (issue 11, kind 8); its `refused` events feed the metrics. */
+  readonly admission: EngineAdmission;
+
+  constructor(private readonly deps: CallServiceDeps) {
+    this.admission = new EngineAdmission(deps.engine, deps.log);
+  }
 
   /**
    * Admits one construct of an authenticated connection: reads the account as
@@ -318,7 +324,11 @@ export class CallService {
     return resource as DuoCallback | NotifyCall;
   }
 
-  /** All routes or none: a request never holds half its gateway slots. */
+  /**
+   * All routes or none: a request never holds half its gateway slots.
+   * @throws ServiceError engine_unavailable, capacity_exceeded (server, account or gateway full),
+   *   rate_limited (the engine is saturated: `data.retry_after_ms`).
+   */
   #takeRoutes(account: Account, candidates: readonly (readonly DialTarget[])[], froms: readonly (string | null)[]): Route[] {
     if (!this.deps.engine.available) {
       throw new ServiceError('engine_unavailable', `the ${this.deps.engine.name} engine cannot place calls now`, {
@@ -327,6 +337,8 @@ export class CallService {
     }
     this.deps.registry.assertRoom();
     this.deps.registry.assertAccountRoom(account.accountId, account.limits.maxLiveResources);
+    // One leg per party: a duo_callback's two are started together, before anyone rings.
+    this.admission.admit(candidates.length);
     const routes: Route[] = [];
     for (const [i, list] of candidates.entries()) {
       const route = this.deps.router.take(list, froms[i] ?? null);

@@ -7,9 +7,12 @@ import type {
   CallLeg,
   CallLegEvents,
   DialRequest,
+  EngineSaturation,
   LegEnd,
   MediaBridge,
+  MediaReservation,
   PlayResult,
+  ReserveResult,
   TelephonyEngine,
   TelephonyEngineEvents,
 } from '../../lib/telephony/TelephonyEngine.js';
@@ -105,6 +108,16 @@ export class ScriptedLeg extends TypedEventEmitter<CallLegEvents> implements Cal
   }
 }
 
+export class ScriptedReservation implements MediaReservation {
+  released = false;
+
+  constructor(readonly group: string) {}
+
+  release(): void {
+    this.released = true;
+  }
+}
+
 export class ScriptedBridge implements MediaBridge {
   readonly recordings: string[] = [];
   closed = false;
@@ -130,6 +143,12 @@ export class ScriptedTelephonyEngine extends TypedEventEmitter<TelephonyEngineEv
   readonly bridges: ScriptedBridge[] = [];
   /** When set, bridge() rejects with it. */
   bridgeFailure: Error | undefined;
+  readonly reservations: ScriptedReservation[] = [];
+  /** When set, reserve() fails with it as the reason. */
+  reserveFailure: string | undefined;
+  /** What saturation() answers (and the `legs` it was asked about). */
+  saturated: EngineSaturation | undefined;
+  saturationAsked: number[] = [];
 
   async start(): Promise<void> {}
 
@@ -141,6 +160,18 @@ export class ScriptedTelephonyEngine extends TypedEventEmitter<TelephonyEngineEv
     const leg = new ScriptedLeg(`leg-${this.legs.length + 1}`, request);
     this.legs.push(leg);
     return leg;
+  }
+
+  async reserve(group: string): Promise<ReserveResult> {
+    if (this.reserveFailure !== undefined) return { ok: false, reason: this.reserveFailure };
+    const reservation = new ScriptedReservation(group);
+    this.reservations.push(reservation);
+    return { ok: true, reservation };
+  }
+
+  saturation(legs: number): EngineSaturation | undefined {
+    this.saturationAsked.push(legs);
+    return this.saturated;
   }
 
   async bridge(a: CallLeg, b: CallLeg): Promise<MediaBridge> {

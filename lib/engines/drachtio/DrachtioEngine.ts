@@ -12,11 +12,22 @@ import Srf from 'drachtio-srf';
 import Mrf from 'drachtio-fsmrf';
 import { TypedEventEmitter } from '../../util/TypedEmitter.js';
 import type { DrachtioEngineConfig } from '../../config/ServerConfig.js';
-import type { CallLeg, DialRequest, MediaBridge, TelephonyEngine, TelephonyEngineEvents } from '../../telephony/TelephonyEngine.js';
+import { DRACHTIO_ADMISSION_DEFAULTS } from '../../config/configSchema.js';
+import type {
+  CallLeg,
+  DialRequest,
+  EngineSaturation,
+  MediaBridge,
+  ReserveResult,
+  TelephonyEngine,
+  TelephonyEngineEvents,
+} from '../../telephony/TelephonyEngine.js';
+import { EventWindow } from '../../util/EventWindow.js';
 import { DrachtioLeg, type LegContext } from './DrachtioLeg.js';
 import { EndpointBridge } from './EndpointBridge.js';
+import { EndpointReservation } from './EndpointReservation.js';
 import { FreeswitchLink } from './FreeswitchLink.js';
-import { NODE_TAG_HEADER, byeStaleDialog, parseDialogState } from './StaleCall.js';
+import { byeStaleDialog, parseDialogState } from './StaleCall.js';
 import { withTimeout } from './withTimeout.js';
 import { reportDialog } from '../reportDialog.js';
 
@@ -61,7 +72,11 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
   readonly #log: Logger;
   readonly #host: DrachtioHostSettings | undefined;
   readonly #legs = new Set<DrachtioLeg>();
-  /** Replaced on stop(): a disconnected Srf does not reconnect. */
+  /** Endpoints reserved for legs not dialled yet (they pin their group to a server). */
+  readonly #reservations = new Set<EndpointReservation>();
+  /** Endpoint creations started in the last second (admission: FreeSWITCH sessions per second). */
+  readonly #endpointStarts = new EventWindow(1000);
+  readonly #admission: Required<NonNullable<DrachtioEngineConfig['admission']>>;  /** Replaced on stop(): a disconnected Srf does not reconnect. */
   #srf = new Srf();
   #links: FreeswitchLink[] = [];
   #drachtioUp = false;
@@ -76,6 +91,11 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
     this.#config = config;
     this.#log = logger.child({ engine: 'drachtio' });
     this.#host = host;
+    this.#admission = {
+      maxEndpointsPerSecond: config.admission?.maxEndpointsPerSecond ?? DRACHTIO_ADMISSION_DEFAULTS.maxEndpointsPerSecond,
+      maxEndpointsPending: config.admission?.maxEndpointsPending ?? DRACHTIO_ADMISSION_DEFAULTS.maxEndpointsPending,
+      maxPendingInvites: config.admission?.maxPendingInvites ?? DRACHTIO_ADMISSION_DEFAULTS.maxPendingInvites,
+    };
   }
 
   get available(): boolean {
@@ -110,7 +130,8 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
 
     const mrf = new Mrf(srf);
     this.#links = this.#config.freeswitch.map((fs) => {
-      const link = new FreeswitchLink(mrf, fs, this.#config.eslListenHost, this.#log, this.#nodeTag);
+      const concurrency = this.#config.endpointCreateConcurrency ?? DRACHTIO_ADMISSION_DEFAULTS.endpointCreateConcurrency;
+      const link = new FreeswitchLink(mrf, fs, this.#config.eslListenHost, concurrency, this.#log, this.#nodeTag);
       link.on('up', () => this.#update());
       link.on('down', (reason) => {
         this.#endLegs((leg) => leg.link === link, `media server ${link.name} lost: ${reason}`);
@@ -127,6 +148,7 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
     this.#running = false;
     this.#update();
     const legs = [...this.#legs];
+    for (const reservation of this.#reservations) reservation.release();
     this.#endLegs(() => true, 'engine stopped');
     let grace: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -148,9 +170,8 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
   dial(request: DialRequest): CallLeg {
     const ctx: LegContext = {
       srf: this.#srf,
-      pickServer: () => (this.#available ? this.#pickServer(request.group) : undefined),
+      reserve: () => this.#reserve(request.group),
       mediaPath: (path) => this.#mapPath(path, 'media'),
-      endpointHeaders: this.#nodeTag === undefined ? {} : { [NODE_TAG_HEADER]: this.#nodeTag },
     };
     const leg = new DrachtioLeg(request, ctx, this.#log.child({ leg: request.label }));
     this.#legs.add(leg);
@@ -189,6 +210,48 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
     return outcomes.filter((outcome) => 'status' in outcome).length;
   }
 
+  async reserve(group: string): Promise<ReserveResult> {
+    const reservation = this.#reserve(group);
+    if (!reservation) return { ok: false, reason: 'no media server available' };
+    const endpoint = await reservation.endpoint;
+    if (endpoint instanceof Error) return { ok: false, reason: `cannot create media endpoint: ${endpoint.message}` };
+    return { ok: true, reservation };
+  }
+
+  /**
+   * Refuses while FreeSWITCH is saturated: endpoints pending (being created
+   * or queued: the direct sign that creation is slower than demand), the
+   * endpoint creation rate (FreeSWITCH's sessions per second), and INVITEs
+   * without a final response. One leg is one endpoint.
+   */
+  saturation(legs: number): EngineSaturation | undefined {
+    const limits = this.#admission;
+    const now = performance.now();
+    const pending = this.#links.reduce((n, link) => n + link.pendingEndpoints, 0);
+    if (pending + legs > limits.maxEndpointsPending) {
+      const createMs = Math.max(...this.#links.map((link) => link.createMs));
+      return {
+        cause: 'endpoints_pending',
+        message: `${pending} FreeSWITCH endpoints are being created (limit ${limits.maxEndpointsPending})`,
+        retryAfterMs: Math.max(100, Math.ceil(createMs)),
+      };
+    }
+    const retryAfterMs = this.#endpointStarts.msUntilRoom(now, legs, limits.maxEndpointsPerSecond);
+    if (retryAfterMs > 0) {
+      return {
+        cause: 'endpoint_rate',
+        message: `FreeSWITCH endpoints are started at ${limits.maxEndpointsPerSecond} per second at most`,
+        retryAfterMs,
+      };
+    }
+    let inviting = 0;
+    for (const leg of this.#legs) if (leg.inviting) inviting++;
+    if (inviting + legs > limits.maxPendingInvites) {
+      return { cause: 'pending_invites', message: `${inviting} INVITEs await their final response (limit ${limits.maxPendingInvites})`, retryAfterMs: 1000 };
+    }
+    return undefined;
+  }
+
   async bridge(a: CallLeg, b: CallLeg): Promise<MediaBridge> {
     if (!(a instanceof DrachtioLeg) || !(b instanceof DrachtioLeg) || !this.#legs.has(a) || !this.#legs.has(b) || a === b) {
       throw new Error('bridge needs two distinct legs of this engine');
@@ -196,11 +259,22 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
     return EndpointBridge.open(a, b, (path) => this.#mapPath(path, 'recordings'), this.#log);
   }
 
-  /** The connected FreeSWITCH with the fewest endpoints of ours. */
-  /** The server another leg of the group is on (uuid_bridge needs both on one), else the least loaded. */
+  /** Starts creating an endpoint for a leg of `group`; undefined while the engine is unavailable. */
+  #reserve(group: string | undefined): EndpointReservation | undefined {
+    const link = this.#available ? this.#pickServer(group) : undefined;
+    if (!link) return undefined;
+    const reservation = new EndpointReservation(link, group, this.#log);
+    this.#endpointStarts.record(performance.now());
+    this.#reservations.add(reservation);
+    void reservation.done.then(() => this.#reservations.delete(reservation));
+    return reservation;
+  }
+
+  /** The server another leg or reservation of the group is on (uuid_bridge needs both on one), else the least loaded. */
   #pickServer(group: string | undefined): FreeswitchLink | undefined {
-    for (const leg of this.#legs) {
-      if (group !== undefined && leg.group === group && leg.link?.server) return leg.link;
+    if (group !== undefined) {
+      for (const leg of this.#legs) if (leg.group === group && leg.link?.server) return leg.link;
+      for (const r of this.#reservations) if (r.group === group && r.link.server) return r.link;
     }
     let best: FreeswitchLink | undefined;
     for (const link of this.#links) {

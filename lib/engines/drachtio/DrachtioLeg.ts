@@ -16,6 +16,7 @@ import type { CallLeg, CallLegEvents, DialRequest, LegEnd, PlayResult } from '..
 import { dtmfKeyOfInfo } from '../dtmfInfo.js';
 import { NO_USABLE_MEDIA, SESSION_EXPIRED, answerHasUsableAudio, dialUriProblem } from '../sipChecks.js';
 import { parseSessionExpires } from '../sessionExpires.js';
+import { EndpointReservation } from './EndpointReservation.js';
 import type { FreeswitchLink } from './FreeswitchLink.js';
 import type { DrachtioDialogState } from './StaleCall.js';
 import { withTimeout } from './withTimeout.js';
@@ -23,12 +24,10 @@ import { withTimeout } from './withTimeout.js';
 /** What the engine lends every leg. */
 export interface LegContext {
   readonly srf: Srf;
-  /** The least-loaded connected FreeSWITCH, if any. */
-  pickServer(): FreeswitchLink | undefined;
+  /** Starts creating this leg's endpoint on the group's (or the least-loaded) FreeSWITCH; undefined when none is connected. */
+  reserve(): EndpointReservation | undefined;
   /** A local media path as FreeSWITCH sees it. */
   mediaPath(path: string): string;
-  /** Extra headers of the endpoint's INVITE to FreeSWITCH (the node tag, StaleCall.ts). */
-  readonly endpointHeaders: Readonly<Record<string, string>>;
 }
 
 /** A leg's media anchor, for bridging. */
@@ -37,7 +36,6 @@ export interface LegMedia {
   readonly link: FreeswitchLink;
 }
 
-const ENDPOINT_TIMEOUT_MS = 10_000;
 const MODIFY_TIMEOUT_MS = 5000;
 const TEARDOWN_TIMEOUT_MS = 3000;
 /** What a party may send us inside the dialog. */
@@ -72,6 +70,8 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
   #endpoint: Mrf.Endpoint | undefined;
   #endpointReleased = false;
   #invite: Srf.SrfRequest | undefined;
+  /** Our INVITE is out and has no final response yet. */
+  #inviting = false;
   #dialog: Srf.Dialog | undefined;
   #end: LegEnd | undefined;
   /** Serializes SDP updates of the endpoint and the events that wait for them. */
@@ -124,6 +124,11 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
     if (!dialog || !endpoint || !this.#link || this.#end) return undefined;
     const { callId, localTag, remoteTag } = dialog.sip;
     return { engine: 'drachtio', dialogId: dialog.id, remoteTarget: dialog.remote.uri, callId, localTag, remoteTag, freeswitch: this.#link.name, uuid: endpoint.uuid };
+  }
+
+  /** True while the leg's INVITE waits for its final response (admission control counts these). */
+  get inviting(): boolean {
+    return this.#inviting;
   }
 
   /** The leg's endpoint once created; undefined if the leg ended first. */
@@ -205,30 +210,24 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
   }
 
   async #createEndpoint(): Promise<LegMedia | undefined> {
+    const given = this.#request.reservation instanceof EndpointReservation && this.#request.reservation.held ? this.#request.reservation : undefined;
     // drachtio-srf writes the URIs into its text protocol and the INVITE: nothing unsafe goes further.
     const problem = dialUriProblem(this.#request.requestUri, 'request URI') ?? dialUriProblem(this.#request.fromUri, 'From URI');
     if (problem) {
+      given?.release();
       this.#finish({ by: 'engine', reason: problem });
       return undefined;
     }
-    const link = this.#ctx.pickServer();
-    const server = link?.server;
-    if (!link || !server) {
+    const reservation = given ?? this.#ctx.reserve();
+    const taking = reservation?.take();
+    if (!reservation || !taking) {
       this.#finish({ by: 'engine', reason: 'no media server available' });
       return undefined;
     }
-    this.#link = link;
-    link.endpoints++;
-    const pending = server.createEndpoint({ headers: { ...this.#ctx.endpointHeaders } });
-    let endpoint: Mrf.Endpoint;
-    try {
-      endpoint = await withTimeout(pending, ENDPOINT_TIMEOUT_MS, 'timed out');
-    } catch (err) {
-      // One that arrives after we gave up is hung up at once.
-      pending.then((late) => late.destroy(), () => undefined).catch(() => undefined);
-      link.endpoints--;
-      this.#log.error({ err: (err as Error).message, freeswitch: link.name }, 'cannot create media endpoint');
-      this.#finish({ by: 'engine', reason: `cannot create media endpoint: ${(err as Error).message}` });
+    this.#link = reservation.link;
+    const endpoint = await taking;
+    if (endpoint instanceof Error) {
+      this.#finish({ by: 'engine', reason: `cannot create media endpoint: ${endpoint.message}` });
       return undefined;
     }
     this.#endpoint = endpoint;
@@ -237,7 +236,7 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
       this.#releaseEndpoint();
       return undefined;
     }
-    return { endpoint, link };
+    return { endpoint, link: reservation.link };
   }
 
   async #dial(endpoint: Mrf.Endpoint): Promise<void> {
@@ -270,6 +269,7 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
       });
     };
     let dialog: Srf.Dialog;
+    this.#inviting = true;
     try {
       dialog = await this.#ctx.srf.createUAC(requestUri, options, {
         cbRequest: onInviteSent as unknown as (req: Srf.SrfRequest) => void,
@@ -278,6 +278,8 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
     } catch (err) {
       this.#onInviteFailed(err);
       return;
+    } finally {
+      this.#inviting = false;
     }
     this.#log.debug('< 200 OK');
     if (this.#end) {

@@ -1,9 +1,17 @@
 /**
  * One configured FreeSWITCH server: keeps a drachtio-fsmrf MediaServer
- * connected, reconnecting with capped backoff, and counts the endpoints this
- * engine holds there (the load used to pick a server). With a node tag, each
- * connection first hangs up the channels a previous run of this node (or
- * this run, before the connection was lost) left there (StaleCall.ts).
+ * connected, reconnecting with capped backoff, counts the endpoints this
+ * engine holds there (the load used to pick a server), and creates endpoints
+ * at most `createConcurrency` at a time. With a node tag, each connection
+ * first hangs up the channels a previous run of this node (or this run,
+ * before the connection was lost) left there (StaleCall.ts), and every
+ * endpoint's INVITE carries the tag.
+ *
+ * Why the limit (issue 11, kind 8): an endpoint is an INVITE to FreeSWITCH
+ * whose channel then connects back over an outbound event socket, and
+ * drachtio-fsmrf waits a fixed 4 s for that connection. When FreeSWITCH
+ * falls behind, channels start late and creations fail with "Connection
+ * timeout"; a burst beyond the limit waits here instead.
  */
 import { connect as tcpConnect } from 'node:net';
 import type { Logger } from 'pino';
@@ -22,12 +30,22 @@ export type FreeswitchLinkEvents = {
 const FIRST_RETRY_MS = 500;
 const MAX_RETRY_MS = 10_000;
 const CONNECT_TIMEOUT_MS = 5000;
+/** Longest wait for one endpoint once its creation started (fsmrf's own 4 s for the event socket, plus the INVITE). */
+const ENDPOINT_TIMEOUT_MS = 10_000;
+/** Weight of the newest creation time in the running average. */
+const LATENCY_WEIGHT = 0.2;
 
 export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
   readonly name: string;
   /** Endpoints of ours on this server (being created or live). */
   endpoints = 0;
+  /** Running average of one endpoint's creation, ms (admission control's retry hint). */
+  createMs = 100;
   readonly #mrf: Mrf;
+  readonly #createConcurrency: number;
+  #creating = 0;
+  /** Creations waiting for a slot, first come first served. */
+  readonly #waiting: (() => void)[] = [];
   readonly #config: FreeswitchServerConfig;
   readonly #listenAddress: string;
   readonly #log: Logger;
@@ -37,9 +55,10 @@ export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
 
-  constructor(mrf: Mrf, config: FreeswitchServerConfig, listenAddress: string, log: Logger, nodeTag?: string) {
+  constructor(mrf: Mrf, config: FreeswitchServerConfig, listenAddress: string, createConcurrency: number, log: Logger, nodeTag?: string) {
     super();
     this.#mrf = mrf;
+    this.#createConcurrency = createConcurrency;
     this.#config = config;
     this.#listenAddress = listenAddress;
     this.name = `${config.host}:${config.port}`;
@@ -50,6 +69,36 @@ export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
   /** The connected media server, if any. */
   get server(): Mrf.MediaServer | undefined {
     return this.#server;
+  }
+
+  /** Endpoints being created or waiting to be. */
+  get pendingEndpoints(): number {
+    return this.#creating + this.#waiting.length;
+  }
+
+  /**
+   * Creates an endpoint (3pcc: FreeSWITCH offers its SDP) once a creation
+   * slot is free. Rejects when the server is gone, FreeSWITCH refused, or
+   * it took over 10 s (an endpoint that comes later is hung up).
+   */
+  async createEndpoint(): Promise<Mrf.Endpoint> {
+    if (this.#creating >= this.#createConcurrency) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    this.#creating++;
+    const started = performance.now();
+    try {
+      const server = this.#server;
+      if (!server) throw new Error('media server not connected');
+      const pending = server.createEndpoint({ headers: this.#nodeTag === undefined ? {} : { [NODE_TAG_HEADER]: this.#nodeTag } });
+      const endpoint = await withTimeout(pending, ENDPOINT_TIMEOUT_MS, 'timed out').catch((err: unknown) => {
+        pending.then((late) => late.destroy(), () => undefined).catch(() => undefined);
+        throw err;
+      });
+      this.createMs += LATENCY_WEIGHT * (performance.now() - started - this.createMs);
+      return endpoint;
+    } finally {
+      this.#creating--;
+      this.#waiting.shift()?.();
+    }
   }
 
   start(): void {

@@ -7,13 +7,22 @@
 import type { Logger } from 'pino';
 import { TypedEventEmitter } from '../../util/TypedEmitter.js';
 import type { EmbeddedEngineConfig } from '../../config/ServerConfig.js';
-import { EMBEDDED_LIMIT_DEFAULTS as DEFAULTS } from '../../config/configSchema.js';
-import type { CallLeg, DialRequest, MediaBridge, TelephonyEngine, TelephonyEngineEvents } from '../../telephony/TelephonyEngine.js';
+import { EMBEDDED_ADMISSION_DEFAULTS, EMBEDDED_LIMIT_DEFAULTS as DEFAULTS } from '../../config/configSchema.js';
+import type {
+  CallLeg,
+  DialRequest,
+  EngineSaturation,
+  MediaBridge,
+  ReserveResult,
+  TelephonyEngine,
+  TelephonyEngineEvents,
+} from '../../telephony/TelephonyEngine.js';
 import { MediaCache } from './MediaCache.js';
 import { MediaWatchdog } from './MediaWatchdog.js';
 import { ClientDialog, type DialogSnapshot } from './ClientDialog.js';
 import { OutboundCall, type LegContext } from './OutboundCall.js';
 import { Pacer } from './Pacer.js';
+import { PortReservation } from './PortReservation.js';
 import { FRAME_MS } from './Rtp.js';
 import { RtpBridge } from './RtpBridge.js';
 import { RtpPortPool } from './RtpPortPool.js';
@@ -116,6 +125,30 @@ export class EmbeddedEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
       return snapshot && JSON.stringify(snapshot);
     });
     return leg;
+  }
+
+  /** Takes an RTP port now; the leg dialled with it binds it before its INVITE. */
+  async reserve(): Promise<ReserveResult> {
+    const { ports } = this.#ctx;
+    const port = this.#available ? ports.take() : undefined;
+    if (port === undefined) return { ok: false, reason: this.#available ? 'no free RTP port' : 'engine not available' };
+    return { ok: true, reservation: new PortReservation(ports, port) };
+  }
+
+  /** Refuses when fewer RTP ports are free than the call's legs, or too many INVITEs are pending. */
+  saturation(legs: number): EngineSaturation | undefined {
+    const free = this.#ctx.ports.free;
+    if (free < legs) {
+      // Ports come back as calls end; a call lasts long, so ask again in seconds, not milliseconds.
+      return { cause: 'rtp_ports', message: `${free} RTP ports free, ${legs} needed`, retryAfterMs: 5000 };
+    }
+    const limit = this.#config.admission?.maxPendingInvites ?? EMBEDDED_ADMISSION_DEFAULTS.maxPendingInvites;
+    let inviting = 0;
+    for (const leg of this.#legs) if (leg.inviting) inviting++;
+    if (inviting + legs > limit) {
+      return { cause: 'pending_invites', message: `${inviting} INVITEs await their final response (limit ${limit})`, retryAfterMs: 1000 };
+    }
+    return undefined;
   }
 
   async endStaleDialogs(states: readonly string[]): Promise<number> {

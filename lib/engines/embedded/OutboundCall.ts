@@ -20,6 +20,7 @@ import type { MediaWatchdog } from './MediaWatchdog.js';
 import type { Pacer } from './Pacer.js';
 import type { MediaCache } from './MediaCache.js';
 import { Player } from './Player.js';
+import { PortReservation } from './PortReservation.js';
 import type { RtpPortPool } from './RtpPortPool.js';
 import { RtpSession } from './RtpSession.js';
 import { ANSWER_DIRECTION, OUR_TELEPHONE_EVENT_PT, buildSdp, isUsableMedia, parseSdp, type RemoteMedia, type SdpDirection } from './Sdp.js';
@@ -106,6 +107,11 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     });
   }
 
+  /** True while the leg's INVITE waits for its final response (admission control counts these). */
+  get inviting(): boolean {
+    return this.#dialog !== undefined && !this.#answered && this.#end === undefined;
+  }
+
   /** The confirmed dialog, for a BYE after a restart (issue 9); undefined before the answer. */
   get dialogSnapshot(): DialogSnapshot | undefined {
     return this.#dialog?.snapshot();
@@ -147,18 +153,28 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     const { stack, ports, rtpHost } = this.#ctx;
     let session: RtpSession;
     let dialog: ClientDialog;
+    // Taken before anything can fail: from here this leg gives the reserved port back.
+    let reservedPort = this.#request.reservation instanceof PortReservation ? this.#request.reservation.take(ports) : undefined;
     try {
       if (!stack.usable) throw new Error('engine not available');
       const problem = dialUriProblem(this.#request.requestUri, 'request URI') ?? dialUriProblem(this.#request.fromUri, 'From URI');
       if (problem) throw new Error(problem);
       const target = await stack.resolve(this.#request.gateway);
-      session = await RtpSession.open(ports, rtpHost, {
-        signallingAddress: target.address,
-        latchMs: this.#ctx.latchMs,
-        onError: (err) => this.#log.error({ err }, 'relaying RTP failed (further failures only counted)'),
-      });
+      const port = reservedPort;
+      reservedPort = undefined; // RtpSession owns it now, bound or released
+      session = await RtpSession.open(
+        ports,
+        rtpHost,
+        {
+          signallingAddress: target.address,
+          latchMs: this.#ctx.latchMs,
+          onError: (err) => this.#log.error({ err }, 'relaying RTP failed (further failures only counted)'),
+        },
+        port,
+      );
       dialog = new ClientDialog(stack, target, this.#request, this.#log);
     } catch (err) {
+      if (reservedPort !== undefined) ports.release(reservedPort);
       this.#log.warn({ err }, 'cannot place the call');
       this.#finish({ by: 'engine', reason: (err as Error).message });
       this.#settle();

@@ -91,10 +91,15 @@ export class RtpSession {
     socket.on('error', () => {}); // send errors (e.g. unreachable) must not crash the engine; media just stops
   }
 
-  /** Binds a socket on the next free even port of `pool`, skipping ports other programs hold. */
-  static async open(pool: RtpPortPool, host: string, options: RtpSessionOptions): Promise<RtpSession> {
+  /**
+   * Binds a socket on an even port of `pool`, skipping ports other programs
+   * hold: `reservedPort` (already taken from it, see PortReservation) first,
+   * else the pool's next free ones.
+   * @throws Error `no free RTP port` when none can be bound.
+   */
+  static async open(pool: RtpPortPool, host: string, options: RtpSessionOptions, reservedPort?: number): Promise<RtpSession> {
     for (let attempt = 0; attempt < pool.size; attempt++) {
-      const port = pool.take();
+      const port = attempt === 0 && reservedPort !== undefined ? reservedPort : pool.take();
       if (port === undefined) break;
       const socket = dgram.createSocket('udp4');
       const bound = await new Promise<boolean>((resolve) => {
