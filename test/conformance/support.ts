@@ -14,7 +14,7 @@ import { RpcTestClient, type RpcMessage } from '../support/RpcTestClient.js';
 import { RtpEar, type RtpPacket } from '../support/sipp/RtpEar.js';
 import { SippCarrier } from '../support/sipp/SippCarrier.js';
 import { startTestServer, type TestServer } from '../support/startTestServer.js';
-import { isSkip, selectedTargets, targetLogger, type EngineTarget } from './targets.js';
+import { isSkip, selectedTargets, targetLogger, type EngineTarget, type EngineTuning } from './targets.js';
 import { decodeAlaw, decodeUlaw } from '../support/audio/g711.js';
 import { concatSamples, silence, toneSamples } from '../support/audio/signal.js';
 
@@ -230,6 +230,8 @@ export interface SetupOptions {
   tcp?: boolean;
   /** More server env (limits etc.). */
   env?: Record<string, string>;
+  /** Engine settings beyond the target's defaults. */
+  tuning?: EngineTuning;
 }
 
 export interface Fixture {
@@ -283,7 +285,7 @@ export async function setup(t: Test, target: EngineTarget, opts: SetupOptions = 
   mkdirSync(recordingsDir, { recursive: true });
   const gateways = gatewaysFor(carrier, tcpCarrier);
   const log = targetLogger();
-  const prepared = await target.prepare({ gateways, mediaDir, recordingsDir, log });
+  const prepared = await target.prepare({ gateways, mediaDir, recordingsDir, log, ...(opts.tuning ? { tuning: opts.tuning } : {}) });
   if (isSkip(prepared)) {
     t.pass(`${target.name} target skipped`, { skip: prepared.skip });
     return undefined;

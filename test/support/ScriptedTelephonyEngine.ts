@@ -146,6 +146,8 @@ export class ScriptedTelephonyEngine extends TypedEventEmitter<TelephonyEngineEv
   readonly reservations: ScriptedReservation[] = [];
   /** When set, reserve() fails with it as the reason. */
   reserveFailure: string | undefined;
+  /** When set, reserve() answers only once it resolves (media still being created). */
+  reserveGate: Promise<void> | undefined;
   /** What saturation() answers (and the `legs` it was asked about). */
   saturated: EngineSaturation | undefined;
   saturationAsked: number[] = [];
@@ -163,6 +165,7 @@ export class ScriptedTelephonyEngine extends TypedEventEmitter<TelephonyEngineEv
   }
 
   async reserve(group: string): Promise<ReserveResult> {
+    await this.reserveGate;
     if (this.reserveFailure !== undefined) return { ok: false, reason: this.reserveFailure };
     const reservation = new ScriptedReservation(group);
     this.reservations.push(reservation);
