@@ -47,10 +47,15 @@ export const DRACHTIO_ADMISSION_DEFAULTS = {
    * sessions-per-second is 30, raise that too (docs/deploy.md).
    */
   maxEndpointsPerSecond: 80,
-  /** Endpoints created at once per FreeSWITCH: more starve the new channels' outbound event sockets past drachtio-fsmrf's fixed 4 s. */
-  endpointCreateConcurrency: 8,
-  /** Endpoints being created or waiting for a creation slot, all servers: at ~100 ms each, about 1 s of work queued. */
-  maxEndpointsPending: 32,
+  /**
+   * Endpoints created at once per FreeSWITCH: more starve the new channels'
+   * outbound event sockets past drachtio-fsmrf's fixed 4 s. The bare app ran
+   * clean with ~40-70 in flight at 40/s; 8 throttled 20 callbacks/s on a
+   * loaded machine (creation ~200 ms).
+   */
+  endpointCreateConcurrency: 24,
+  /** Endpoints being created or waiting for a creation slot, all servers: beyond this, creation is falling behind demand. */
+  maxEndpointsPending: 64,
   maxPendingInvites: 2000,
 } as const;
 
