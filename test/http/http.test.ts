@@ -235,6 +235,13 @@ t.test('health, readiness, metrics and the OpenAPI document', async (t) => {
   for (let i = 0; i < 50 && (await ts.request('GET', ts.call(`/${answered}`))).status === 200; i++) await new Promise((r) => setTimeout(r, 10));
   for (let i = 0; i < 50 && (await ts.request('GET', ts.call(`/${id}`))).status === 200; i++) await new Promise((r) => setTimeout(r, 10));
   await ts.request('POST', ts.call('/duo_callback'), { to1: '1001', to2: '1002' });
+  // A saturated engine: 429 with Retry-After, counted by cause (issue 11, kind 8).
+  ts.engine.saturated = { cause: 'endpoint_rate', message: 'FreeSWITCH endpoints are started at 80 per second at most', retryAfterMs: 1200 };
+  const refused = await ts.request('POST', ts.call('/duo_callback'), { to1: '1001', to2: '1002' });
+  t.equal(refused.status, 429, 'a saturated engine answers 429');
+  t.match(refused.body, { error: { code: 'rate_limited', retry_after_ms: 1200 } });
+  t.equal(refused.headers.get('retry-after'), '2', 'Retry-After: 1200 ms rounded up to seconds');
+  ts.engine.saturated = undefined;
   const client = await ts.connect();
   t.teardown(() => client.close());
   const metrics = await fetch(`${ts.httpUrl}/metrics`);
@@ -245,6 +252,7 @@ t.test('health, readiness, metrics and the OpenAPI document', async (t) => {
   t.match(text, /cti_live_resources\{class="ext.duo_callback",state="Initiated"\} 1/);
   t.match(text, /cti_engine_available\{engine="scripted"\} 1/);
   t.match(text, /cti_ws_connections 1/);
+  t.match(text, /cti_engine_refusals_total\{cause="endpoint_rate"\} 1/, 'the refusal counted by cause');
   t.match(text, /cti_setup_latency_seconds_count\{class="ext.notify_call"\} 1/, 'the answered call\'s setup time');
 
   const doc = (await ts.request('GET', '/openapi.json')).body;
