@@ -30,6 +30,9 @@ export interface BareCallRecord {
   error?: string;
 }
 
+/** A call that has neither connected nor failed by then counts as failed (the CTI server's own limits are shorter). */
+const CALL_LIMIT_MS = 40_000;
+
 const srf = new Srf();
 // The connection's errors surface as failed calls; unhandled, they would end the process.
 srf.on('error', () => undefined);
@@ -46,7 +49,7 @@ async function callback(o: { to1: string; to2: string; proxy: string }): Promise
   const endpoints: Mrf.Endpoint[] = [];
   const dialogs: Srf.Dialog[] = [];
   const hangUpAll = (): void => {
-    for (const d of dialogs) d.destroy();
+    for (const d of dialogs) d.destroy(undefined, () => undefined); // with a callback: its error is not thrown
     for (const e of endpoints) e.destroy().catch(() => undefined);
   };
   const leg = async (uri: string): Promise<Mrf.Endpoint> => {
@@ -61,15 +64,25 @@ async function callback(o: { to1: string; to2: string; proxy: string }): Promise
     await endpoint.modify(dialog.remote.sdp);
     return endpoint;
   };
+  let timer: NodeJS.Timeout | undefined;
+  // drachtio-fsmrf may never settle a command on a channel whose event socket broke (EPIPE under load).
+  const stuck = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no result in ${CALL_LIMIT_MS} ms`)), CALL_LIMIT_MS)));
   try {
-    const ep1 = await leg(o.to1);
-    record.party1AnsweredMs = performance.now() - t0;
-    const ep2 = await leg(o.to2);
-    await ep1.bridge(ep2);
-    record.connectedMs = performance.now() - t0;
+    await Promise.race([
+      stuck,
+      (async () => {
+        const ep1 = await leg(o.to1);
+        record.party1AnsweredMs = performance.now() - t0;
+        const ep2 = await leg(o.to2);
+        await ep1.bridge(ep2);
+        record.connectedMs = performance.now() - t0;
+      })(),
+    ]);
   } catch (err) {
     record.error = err instanceof Error ? err.message : `${(err as { status?: number }).status ?? String(err)}`;
     hangUpAll();
+  } finally {
+    clearTimeout(timer);
   }
   return record;
 }

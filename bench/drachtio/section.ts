@@ -5,7 +5,9 @@
  * same run against one drachtio-server + FreeSWITCH (test/telephony-config,
  * started as the drachtio engine tests start them) at several offered rates.
  * SIPp (test/sipp/carrier.xml) plays both parties: party 1 answers at once,
- * party 2 answers at once and hangs up after 1 s.
+ * party 2 answers at once and hangs up after 3 s (long enough that, even on
+ * a loaded machine, its BYE never comes before the bridge: a failure after
+ * party 1 answered is then always the system's own).
  *
  * Nothing is pinned to a core here: drachtio-server, FreeSWITCH, SIPp and
  * the system under test share the machine, the same way for both.
@@ -75,6 +77,9 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/** Party 2 hangs up this long after answering. */
+const PARTY2_TALK_SECONDS = 3;
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export async function drachtioSection(group: ProcessGroup, dir: string, plan: DrachtioPlan, log: (s: string) => void): Promise<DrachtioSection> {
@@ -107,7 +112,7 @@ export async function drachtioSection(group: ProcessGroup, dir: string, plan: Dr
     const ear = 9;
     // The CTI server reaches the carrier as its gateway named "carrier".
     const to1 = `sip:answer-${ear}@carrier`;
-    const to2 = `sip:hangup-1-${ear}@carrier`;
+    const to2 = `sip:hangup-${PARTY2_TALK_SECONDS}-${ear}@carrier`;
     const proxy = `sip:${carrier.host}:${carrier.port}`;
     const freeswitch = new CpuMeter(Number(readFileSync(join(servers.dir, 'fs', 'run', 'freeswitch.pid'), 'utf8').trim()));
     const bareCpu = new CpuMeter(bare.pid);
@@ -123,14 +128,14 @@ export async function drachtioSection(group: ProcessGroup, dir: string, plan: Dr
       log(`drachtio: bare app, ${rate} callbacks/s for ${plan.seconds} s`);
       results.push(
         await measured(bareCpu, async () => {
-          const run = { rate, count, to1: carrier.uri(`answer-${ear}`), to2: carrier.uri(`hangup-1-${ear}`), proxy };
+          const run = { rate, count, to1: carrier.uri(`answer-${ear}`), to2: carrier.uri(`hangup-${PARTY2_TALK_SECONDS}-${ear}`), proxy };
           return bareResult(rate, (await bare.request<IpcReply & { records: BareCallRecord[] }>('run', run, 120_000)).records);
         }),
       );
-      await sleep(3000); // party 2's BYEs and the endpoints' teardown
+      await sleep(PARTY2_TALK_SECONDS * 1000 + 2000); // party 2's BYEs and the endpoints' teardown
       log(`drachtio: CTI server, ${rate} duo_callbacks/s for ${plan.seconds} s`);
       results.push(await measured(cti.cpu, () => ctiRun(cti!, rate, count, to1, to2)));
-      await sleep(3000);
+      await sleep(PARTY2_TALK_SECONDS * 1000 + 2000);
     }
     return { results };
   } finally {
@@ -170,7 +175,8 @@ function summarize(
     failedBeforeAnswer: failed.filter((c) => !c.answered).length,
     setupsPerSec: connectTimes.length > 1 ? (connectTimes.length - 1) / span : 0,
     latencyMs: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99) },
-    reasons: [...new Set(calls.flatMap((c) => (c.reason ? [c.reason] : [])))].slice(0, 3),
+    // Failures first, then a refusal's reason.
+    reasons: [...new Set([...failed, ...calls.filter((c) => c.refused)].flatMap((c) => (c.reason ? [c.reason] : [])))].slice(0, 3),
   };
 }
 

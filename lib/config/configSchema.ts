@@ -48,14 +48,19 @@ export const DRACHTIO_ADMISSION_DEFAULTS = {
    */
   maxEndpointsPerSecond: 80,
   /**
-   * Endpoints created at once per FreeSWITCH: more starve the new channels'
-   * outbound event sockets past drachtio-fsmrf's fixed 4 s. The bare app ran
-   * clean with ~40-70 in flight at 40/s; 8 throttled 20 callbacks/s on a
-   * loaded machine (creation ~200 ms).
+   * Endpoints created at once per FreeSWITCH, a safety valve: a burst
+   * beyond it waits here instead of inside FreeSWITCH, where each new
+   * channel's outbound event socket must connect within drachtio-fsmrf's
+   * fixed 4 s. Creation takes 50-1000 ms (idle to saturated): 8 and 24
+   * throttled 20 callbacks/s on a loaded machine below the bare app's rate.
    */
-  endpointCreateConcurrency: 24,
-  /** Endpoints being created or waiting for a creation slot, all servers: beyond this, creation is falling behind demand. */
-  maxEndpointsPending: 64,
+  endpointCreateConcurrency: 48,
+  /**
+   * Endpoints being created or waiting for a creation slot, all servers
+   * (rate × creation time): 96 is 80/s taking 1.2 s each, a FreeSWITCH
+   * falling behind. Refusing then keeps creation under fsmrf's 4 s.
+   */
+  maxEndpointsPending: 96,
   maxPendingInvites: 2000,
 } as const;
 
