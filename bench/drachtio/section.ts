@@ -123,19 +123,23 @@ export async function drachtioSection(group: ProcessGroup, dir: string, plan: Dr
       return print(log, { ...r, cpuPct: CpuMeter.percent(s0, cpu.sample()), freeswitchCpuPct: CpuMeter.percent(f0, freeswitch.sample()) });
     };
     const results: DrachtioRateResult[] = [];
-    for (const rate of plan.rates) {
+    // Each run's calls end (party 2's BYE, endpoint teardown) after it returns: pause so they do not load the next run,
+    // and alternate which system goes first so neither always starts on a rested FreeSWITCH.
+    const pause = (): Promise<void> => sleep(PARTY2_TALK_SECONDS * 1000 + 5000);
+    for (const [i, rate] of plan.rates.entries()) {
       const count = Math.round(rate * plan.seconds);
-      log(`drachtio: bare app, ${rate} callbacks/s for ${plan.seconds} s`);
-      results.push(
-        await measured(bareCpu, async () => {
-          const run = { rate, count, to1: carrier.uri(`answer-${ear}`), to2: carrier.uri(`hangup-${PARTY2_TALK_SECONDS}-${ear}`), proxy };
-          return bareResult(rate, (await bare.request<IpcReply & { records: BareCallRecord[] }>('run', run, 120_000)).records);
-        }),
-      );
-      await sleep(PARTY2_TALK_SECONDS * 1000 + 2000); // party 2's BYEs and the endpoints' teardown
-      log(`drachtio: CTI server, ${rate} duo_callbacks/s for ${plan.seconds} s`);
-      results.push(await measured(cti.cpu, () => ctiRun(cti!, rate, count, to1, to2)));
-      await sleep(PARTY2_TALK_SECONDS * 1000 + 2000);
+      const runBare = async (): Promise<void> => {
+        log(`drachtio: bare app, ${rate} callbacks/s for ${plan.seconds} s`);
+        const run = { rate, count, to1: carrier.uri(`answer-${ear}`), to2: carrier.uri(`hangup-${PARTY2_TALK_SECONDS}-${ear}`), proxy };
+        results.push(await measured(bareCpu, async () => bareResult(rate, (await bare.request<IpcReply & { records: BareCallRecord[] }>('run', run, 120_000)).records)));
+        await pause();
+      };
+      const runCti = async (): Promise<void> => {
+        log(`drachtio: CTI server, ${rate} duo_callbacks/s for ${plan.seconds} s`);
+        results.push(await measured(cti!.cpu, () => ctiRun(cti!, rate, count, to1, to2)));
+        await pause();
+      };
+      for (const run of i % 2 === 0 ? [runBare, runCti] : [runCti, runBare]) await run();
     }
     return { results };
   } finally {
