@@ -232,6 +232,8 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
     }
     this.#endpoint = endpoint;
     endpoint.on('destroy', () => this.terminate({ by: 'engine', reason: 'media endpoint hung up by FreeSWITCH' }));
+    // A reserved endpoint may have been hung up while it waited (its 'destroy' came before our listener): no INVITE then.
+    if (!endpoint.connected) this.terminate({ by: 'engine', reason: 'media endpoint hung up by FreeSWITCH' });
     if (this.#end) {
       this.#releaseEndpoint();
       return undefined;
