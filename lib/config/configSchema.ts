@@ -51,10 +51,13 @@ export const DRACHTIO_ADMISSION_DEFAULTS = {
    * Endpoints created at once per FreeSWITCH, a safety valve: a burst
    * beyond it waits here instead of inside FreeSWITCH, where each new
    * channel's outbound event socket must connect within drachtio-fsmrf's
-   * fixed 4 s. Creation takes 50-1000 ms (idle to saturated): 8 and 24
-   * throttled 20 callbacks/s on a loaded machine below the bare app's rate.
+   * fixed 4 s. Creation takes 50-1000 ms (idle to saturated); 8, 24 and 48
+   * queued creations at 20 callbacks/s on the loaded machine and fell below
+   * the bare app (which has no limit), so by default it equals
+   * maxEndpointsPending: with one FreeSWITCH nothing waits before admission
+   * control refuses.
    */
-  endpointCreateConcurrency: 48,
+  endpointCreateConcurrency: 96,
   /**
    * Endpoints being created or waiting for a creation slot, all servers
    * (rate × creation time): 96 is 80/s taking 1.2 s each, a FreeSWITCH
