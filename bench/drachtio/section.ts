@@ -179,8 +179,8 @@ function summarize(
     failedBeforeAnswer: failed.filter((c) => !c.answered).length,
     setupsPerSec: connectTimes.length > 1 ? (connectTimes.length - 1) / span : 0,
     latencyMs: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99) },
-    // Failures first, then a refusal's reason.
-    reasons: [...new Set([...failed, ...calls.filter((c) => c.refused)].flatMap((c) => (c.reason ? [c.reason] : [])))].slice(0, 3),
+    // Failures after answer first, then the others, then a refusal's reason.
+    reasons: [...new Set([...failed.filter((c) => c.answered), ...failed, ...calls.filter((c) => c.refused)].flatMap((c) => (c.reason ? [c.reason] : [])))].slice(0, 3),
   };
 }
 
