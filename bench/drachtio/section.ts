@@ -215,7 +215,13 @@ async function ctiRun(server: ServerUnderTest, rate: number, count: number, to1:
         ...(c.connectedAt === undefined ? {} : { connected: c.connectedAt, latency: c.connectedAt - c.sentAt }),
         answered: c.party1AnsweredAt !== undefined,
         refused,
-        ...(error && c.connectedAt === undefined ? { reason: `${error.code}: ${error.message ?? ''}`.slice(0, 120) } : {}),
+        ...(c.connectedAt !== undefined
+          ? {}
+          : error
+            ? { reason: `${error.code}: ${error.message ?? ''}`.slice(0, 120) }
+            : error === null
+              ? { reason: `party 2 hung up (after ${PARTY2_TALK_SECONDS} s) before the bridge was up` }
+              : {}),
       };
     }),
   );
