@@ -92,7 +92,7 @@ export const embeddedEngineSchema = {
       type: 'object',
       additionalProperties: false,
       default: {},
-      properties: { maxPendingInvites: count(EMBEDDED_ADMISSION_DEFAULTS.maxPendingInvites, 1, 1_000_000) },
+      properties: { maxPendingInvites: count(EMBEDDED_ADMISSION_DEFAULTS.maxPendingInvites, 2, 1_000_000) },
     },
   },
 } as const;
@@ -131,9 +131,10 @@ export const drachtioEngineSchema = {
       additionalProperties: false,
       default: {},
       properties: {
-        maxEndpointsPerSecond: count(DRACHTIO_ADMISSION_DEFAULTS.maxEndpointsPerSecond, 1, 100_000),
-        maxEndpointsPending: count(DRACHTIO_ADMISSION_DEFAULTS.maxEndpointsPending, 1, 100_000),
-        maxPendingInvites: count(DRACHTIO_ADMISSION_DEFAULTS.maxPendingInvites, 1, 1_000_000),
+        // At least 2: a duo_callback asks for two endpoints at once, and a limit below that would refuse every one forever.
+        maxEndpointsPerSecond: count(DRACHTIO_ADMISSION_DEFAULTS.maxEndpointsPerSecond, 2, 100_000),
+        maxEndpointsPending: count(DRACHTIO_ADMISSION_DEFAULTS.maxEndpointsPending, 2, 100_000),
+        maxPendingInvites: count(DRACHTIO_ADMISSION_DEFAULTS.maxPendingInvites, 2, 1_000_000),
       },
     },
   },
