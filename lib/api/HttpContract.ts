@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { ExtDuoCallbackConstructParams, ExtNotifyCallConstructParams } from './generated/types.js';
-import { ServiceError, type ParamProblem } from '../errors/ServiceError.js';
 import type { JsonSchema, OpenRpcDocument } from './OpenRpcDocument.js';
 import { openRpcDocument } from './RpcContract.js';
 
@@ -8,7 +7,7 @@ import { openRpcDocument } from './RpcContract.js';
  * The HTTP API's params (seed 000), derived from the JSON-RPC contract: each
  * HTTP field names the RPC param whose schema it takes, so ranges, patterns
  * and limits have one source (rpc-schema/openrpc.json). Only the seed's own
- * additions (`recording`, `record_mode`) are defined here.
+ * addition (`recording`, a flag where the RPC takes a file name) is defined here.
  */
 
 /** An HTTP body field: its seed 000 name, the RPC param it carries, its seed default. */
@@ -40,13 +39,7 @@ const DUO_FIELDS: readonly Field[] = [
     schema: { type: ['boolean', 'integer', 'null'], enum: [true, false, 1, 0, null] },
     description: 'Record the call (`true` or `1`): a stereo WAV in the server\'s recordings folder, named in the released event\'s `record_file`.',
   },
-  {
-    name: 'record_mode',
-    rpc: null,
-    default: 0,
-    schema: { type: ['integer', 'null'], enum: [0, 1, 2, null] },
-    description: 'When recording starts: 0 when both parties are bridged (the only mode this server implements so far; 1 and 2, from dialling party 1 or 2, are refused).',
-  },
+  { name: 'record_mode', rpc: 'record_mode', default: 0, description: 'When recording starts: 0 when both parties are bridged, 1 when party 1 is dialled, 2 when party 2 is dialled (early media included from then on).' },
   { name: 'countdown_time', rpc: 'countdown_seconds', description: 'Seconds before `max_call_duration` ends the call at which both parties hear the countdown warning (seed 000); less than `max_call_duration`.' },
   { name: 'countdown_voice', rpc: 'countdown_play_file', description: 'Media file of the countdown warning; omitted: a built-in short tone.' },
   { name: 'user_data', rpc: 'user_data', description: 'Echoed in every event of the call.' },
@@ -108,14 +101,9 @@ export class HttpContract {
   /**
    * The RPC params of a schema-valid duo_callback body: seed names → RPC
    * names, seed defaults applied, `recording: true` → a new file name.
-   * @throws ServiceError invalid_params naming `record_mode` for modes 1 and 2 (not implemented).
    */
   duoCallbackParams(body: Readonly<Record<string, unknown>>): ExtDuoCallbackConstructParams {
-    const params = this.#rename('duo_callback', body) as unknown as ExtDuoCallbackConstructParams & Record<string, unknown>;
-    const problems: ParamProblem[] = [];
-    const mode = body.record_mode ?? 0;
-    if (mode !== 0) problems.push({ param: 'record_mode', message: 'only 0 (record from the bridge) is implemented on this server' });
-    if (problems.length) throw ServiceError.invalidParams(problems);
+    const params = this.#rename('duo_callback', body) as unknown as ExtDuoCallbackConstructParams;
     // The seed's flag has no file name: one per call, unguessable, in the account's folder.
     return body.recording === true || body.recording === 1 ? { ...params, record_file: `http/${randomUUID()}.wav` } : params;
   }

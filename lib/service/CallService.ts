@@ -17,7 +17,7 @@ import type { EventLog, LoggedEvent } from '../events/EventLog.js';
 import type { FileFolder } from '../media/FileFolder.js';
 import { playContentFileNames } from '../media/playContent.js';
 import { playSeconds } from '../media/playDuration.js';
-import { DuoCallback, type DuoCallbackPlan, type RingPlayMode } from '../resources/DuoCallback.js';
+import { DuoCallback, type DuoCallbackPlan, type RecordMode, type RingPlayMode } from '../resources/DuoCallback.js';
 import { NotifyCall, type DtmfCollection } from '../resources/NotifyCall.js';
 import { Party } from '../resources/Party.js';
 import type { ResourceIdentity } from '../resources/Resource.js';
@@ -124,7 +124,7 @@ export class CallService {
         ringPlayMode: (params.ring_play_mode ?? 3) as RingPlayMode,
         ringbackFile: this.deps.ringbackFile,
         countdown,
-        record: recordName && recordPath ? { path: recordPath, name: recordName } : null,
+        record: recordName && recordPath ? { path: recordPath, name: recordName, mode: (params.record_mode ?? 0) as RecordMode } : null,
       },
       this.deps.engine,
       this.deps.clock,

@@ -23,6 +23,7 @@ import {
   toneOf,
   type Fixture,
 } from './support.js';
+import type { EngineTarget } from './targets.js';
 
 const EARLY_SECS = 1.5;
 
@@ -231,6 +232,112 @@ forEachTarget(t, 'duo_callback recording: stereo WAV, party 1 left, party 2 righ
     const cut = (x: Int16Array | undefined): Int16Array => (x ?? new Int16Array()).subarray(2400);
     t.equal(dominantFrequency(cut(left), { candidates }), TONE.party1Talks, 'left channel carries party 1');
     t.equal(dominantFrequency(cut(right), { candidates }), TONE.party2Talks, 'right channel carries party 2');
+  }
+  await checkEnd(t, fx, 2);
+});
+
+/** Reads a finished recording; each channel cut to the window [fromMs, toMs) of the file. */
+async function recordingOf(t: Test, fx: Fixture, name: string) {
+  const path = join(fx.ts.config.recordingsDir, fx.ts.accountId, name);
+  if (!existsSync(path)) {
+    t.fail(`the recording ${path} exists once on_released is sent`);
+    return undefined;
+  }
+  const wav = await readWav(path);
+  t.equal(wav.channels, 2, 'stereo');
+  const window = (channel: 0 | 1, fromMs: number, toMs: number): Int16Array =>
+    (wav.channelData[channel] ?? new Int16Array()).subarray(Math.max(0, Math.round(fromMs * 8)), Math.max(0, Math.round(toMs * 8)));
+  return { durationMs: wav.durationMs, window };
+}
+
+const RECORDED_TONES = [TONE.party1Talks, TONE.party2Talks, TONE.early, TONE.ringFile];
+/** Slack at each edge of a window: the engine starts a recording up to this long after the event that names it. */
+const EDGE_MS = 300;
+/**
+ * How much shorter than INVITE → on_released a file may be. FreeSWITCH writes
+ * from the channel's first media frame, once the party's SDP is applied
+ * (docs/deploy.md): here ~400 ms after the INVITE; its teardown adds ~250 ms.
+ */
+const missingAtMost = (target: EngineTarget): number => (target.name === 'drachtio' ? 1000 : 500);
+
+forEachTarget(t, 'duo_callback record_mode 1: recorded from dialling party 1, its early media left, what it hears right', async (t, target) => {
+  const fx = await setup(t, target);
+  if (!fx) return;
+  const [ear1, ear2] = [await fx.ear(), await fx.ear()];
+  const user1 = `early-${EARLY_SECS}-${ear1.port}`;
+  const user2 = `early-${EARLY_SECS}-${ear2.port}`;
+  const resId = await fx.construct('ext.duo_callback.construct', {
+    to1_uri: `sip:${user1}@carrier`,
+    to2_uri: `sip:${user2}@carrier`,
+    max_answer_seconds: 2,
+    ring_play_file: 'ring.wav',
+    ring_play_mode: 2, // party 1 hears the file from party 2's dialling until its answer
+    record_file: 'mode1.wav',
+    record_mode: 1,
+    user_data: 'rec-1',
+  });
+  const talking = Promise.all([talkOnceAnswered(t, fx, resId, 1, ear1, user1), talkOnceAnswered(t, fx, resId, 2, ear2, user2)]);
+  const dialing1 = await fx.progress(resId, 'dialing', 1);
+  const early1 = await fx.progress(resId, 'early_media', 1);
+  const answered1 = await fx.progress(resId, 'answered', 1);
+  const dialing2 = await fx.progress(resId, 'dialing', 2);
+  const answered2 = await fx.progress(resId, 'answered', 2);
+  const connected = await fx.progress(resId, 'connected', 2);
+  await talking;
+  const released = await fx.released(resId);
+  t.match(await checkResource(t, fx, resId, 'rec-1'), { error: null, record_file: 'mode1.wav' });
+  const rec = await recordingOf(t, fx, 'mode1.wav');
+  if (rec) {
+    // From the INVITE (the engine may prepare media before it), to the release.
+    const start = (await carrierCall(fx.carrier, user1)).invite?.at ?? dialing1.at;
+    const span = released.at - start;
+    t.ok(rec.durationMs >= span - missingAtMost(target) && rec.durationMs <= span + 300, `the file covers dialling party 1 to the end (${rec.durationMs.toFixed(0)} ms of ${span.toFixed(0)} ms)`);
+    const at = (ev: { at: number }): number => ev.at - start;
+    const tone = (channel: 0 | 1, from: number, to: number): number => dominantFrequency(rec.window(channel, from + EDGE_MS, to - EDGE_MS), { candidates: RECORDED_TONES });
+    t.equal(tone(0, at(early1), at(answered1)), TONE.early, 'left, before party 1 answers: its early media');
+    t.equal(tone(1, at(dialing2), at(answered2)), TONE.ringFile, 'right, while party 2 is dialled: the ring file party 1 hears');
+    t.equal(tone(0, at(connected), at(released) - 200), TONE.party1Talks, 'left once connected: party 1');
+    t.equal(tone(1, at(connected), at(released) - 200), TONE.party2Talks, 'right once connected: party 2');
+  }
+  await checkEnd(t, fx, 2);
+});
+
+forEachTarget(t, 'duo_callback record_mode 2: recorded from dialling party 2, its early media right, party 1 left', async (t, target) => {
+  const fx = await setup(t, target);
+  if (!fx) return;
+  const [ear1, ear2] = [await fx.ear(), await fx.ear()];
+  const user1 = `answer-${ear1.port}`;
+  const user2 = `early-${EARLY_SECS}-${ear2.port}`;
+  const resId = await fx.construct('ext.duo_callback.construct', {
+    to1_uri: `sip:${user1}@carrier`,
+    to2_uri: `sip:${user2}@carrier`,
+    max_answer_seconds: 2,
+    ring_play_file: 'ring.wav',
+    ring_play_mode: 3, // the whole file to party 1 before party 2 is dialled: not in this recording
+    record_file: 'mode2.wav',
+    record_mode: 2,
+    user_data: 'rec-2',
+  });
+  const talking = Promise.all([talkOnceAnswered(t, fx, resId, 1, ear1, user1), talkOnceAnswered(t, fx, resId, 2, ear2, user2)]);
+  const answered1 = await fx.progress(resId, 'answered', 1);
+  const dialing2 = await fx.progress(resId, 'dialing', 2);
+  const early2 = await fx.progress(resId, 'early_media', 2);
+  const answered2 = await fx.progress(resId, 'answered', 2);
+  const connected = await fx.progress(resId, 'connected', 2);
+  await talking;
+  const released = await fx.released(resId);
+  t.match(await checkResource(t, fx, resId, 'rec-2'), { error: null, record_file: 'mode2.wav' });
+  const rec = await recordingOf(t, fx, 'mode2.wav');
+  if (rec) {
+    const start = (await carrierCall(fx.carrier, user2)).invite?.at ?? dialing2.at;
+    const span = released.at - start;
+    t.ok(rec.durationMs >= span - missingAtMost(target) && rec.durationMs <= span + 300, `the file covers dialling party 2 to the end (${rec.durationMs.toFixed(0)} ms of ${span.toFixed(0)} ms)`);
+    t.ok(rec.durationMs < released.at - answered1.at - 400, 'not the ring file party 1 heard before party 2 was dialled');
+    const at = (ev: { at: number }): number => ev.at - start;
+    const tone = (channel: 0 | 1, from: number, to: number): number => dominantFrequency(rec.window(channel, from + EDGE_MS, to - EDGE_MS), { candidates: RECORDED_TONES });
+    t.equal(tone(1, at(early2), at(answered2)), TONE.early, 'right, before party 2 answers: its early media');
+    t.equal(tone(0, at(connected), at(released) - 200), TONE.party1Talks, 'left once connected: party 1');
+    t.equal(tone(1, at(connected), at(released) - 200), TONE.party2Talks, 'right once connected: party 2');
   }
   await checkEnd(t, fx, 2);
 });

@@ -241,6 +241,10 @@ export interface ExtDuoCallbackConstructParams {
    */
   countdown_seconds?: number | null;
   countdown_play_file?: OptionalFileName;
+  /**
+   * When the recording (`record_file`) starts (seed 000): 0 when both parties are bridged; 1 when party 1 is dialled; 2 when party 2 is dialled. From that moment the file holds what the party sends and hears, ringing and early media included (ringback, a `ring_play_file`). Null: 0. Ignored without `record_file`.
+   */
+  record_mode?: 0 | 1 | 2 | null;
 }
 export interface ExtDuoCallbackCancelParams {
   res_id: ResId;

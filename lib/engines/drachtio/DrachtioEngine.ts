@@ -151,6 +151,7 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
       pickServer: () => (this.#available ? this.#pickServer(request.group) : undefined),
       mediaPath: (path) => this.#mapPath(path, 'media'),
       endpointHeaders: this.#nodeTag === undefined ? {} : { [NODE_TAG_HEADER]: this.#nodeTag },
+      recordingPath: (path) => this.#mapPath(path, 'recordings'),
     };
     const leg = new DrachtioLeg(request, ctx, this.#log.child({ leg: request.label }));
     this.#legs.add(leg);
@@ -193,7 +194,7 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
     if (!(a instanceof DrachtioLeg) || !(b instanceof DrachtioLeg) || !this.#legs.has(a) || !this.#legs.has(b) || a === b) {
       throw new Error('bridge needs two distinct legs of this engine');
     }
-    return EndpointBridge.open(a, b, (path) => this.#mapPath(path, 'recordings'), this.#log);
+    return EndpointBridge.open(a, b, this.#log);
   }
 
   /** The connected FreeSWITCH with the fewest endpoints of ours. */
