@@ -123,6 +123,7 @@ export class CtiServer {
       constructRate: new ConstructRate(),
       eventLog: this.#eventLog,
       ...(this.#cdrs ? { cdrs: this.#cdrs } : {}),
+      ...(this.webhookStore ? { webhooks: this.webhookStore } : {}),
     });
     const authenticator = new Authenticator(directory, config.auth);
     const api = new RpcApi(new RpcContract(), this.service, hub, authenticator, log.child({ layer: 'api' }), {
@@ -150,7 +151,6 @@ export class CtiServer {
           directory,
           openAccount: open ? DEFAULT_ACCOUNT : null,
           metrics,
-          webhooks: this.webhookStore,
           readiness: { engine: () => engine.available, store: async () => (storeCheck ? storeCheck.ping().then(() => true) : true) },
           log: log.child({ layer: 'http' }),
         })

@@ -61,7 +61,7 @@ const ROUTE_FIELDS: Readonly<Record<HttpRouteName, { readonly method: string; re
 };
 
 /** Query strings of the listing routes: the same params as their RPC methods (`after` is the issue's name for `after_event_id`). */
-export type HttpQueryName = 'cdr' | 'events';
+export type HttpQueryName = 'cdr' | 'events' | 'webhook_attempts';
 const QUERY_FIELDS: Readonly<Record<HttpQueryName, { readonly method: string; readonly fields: readonly Field[] }>> = {
   cdr: {
     method: 'sys.cdr.list',
@@ -77,6 +77,13 @@ const QUERY_FIELDS: Readonly<Record<HttpQueryName, { readonly method: string; re
     fields: [
       { name: 'after', rpc: 'after_event_id', description: 'Events with a larger `event_id` than this (0: from the oldest kept).' },
       { name: 'limit', rpc: 'limit', default: 100, description: 'At most this many events.' },
+    ],
+  },
+  webhook_attempts: {
+    method: 'sys.webhooks.attempts',
+    fields: [
+      { name: 'before', rpc: 'before', description: '`next_before` of the previous page: attempts of events older than this `event_id`.' },
+      { name: 'limit', rpc: 'limit', default: 50, description: 'At most this many attempts.' },
     ],
   },
 };
@@ -95,7 +102,11 @@ export class HttpContract {
       duo_callback: this.#schema(ROUTE_FIELDS.duo_callback),
       notify_call: this.#schema(ROUTE_FIELDS.notify_call),
     };
-    this.queries = { cdr: this.#schema(QUERY_FIELDS.cdr), events: this.#schema(QUERY_FIELDS.events) };
+    this.queries = {
+      cdr: this.#schema(QUERY_FIELDS.cdr),
+      events: this.#schema(QUERY_FIELDS.events),
+      webhook_attempts: this.#schema(QUERY_FIELDS.webhook_attempts),
+    };
   }
 
   /**

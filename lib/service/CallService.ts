@@ -8,12 +8,14 @@ import type {
   PlayContent,
   ResourceContext,
   SysEventsReplayResult,
+  WebhookAttemptsPage,
 } from '../api/generated/types.js';
 import type { Account, AccountDirectory } from '../accounts/Account.js';
 import type { ConstructRate } from '../accounts/ConstructRate.js';
 import type { CdrPage, CdrStore } from '../cdr/CdrStore.js';
 import type { LimitsConfig } from '../config/ServerConfig.js';
 import type { EventLog, LoggedEvent } from '../events/EventLog.js';
+import { attemptsPage, type WebhookStore } from '../events/webhooks/WebhookStore.js';
 import type { FileFolder } from '../media/FileFolder.js';
 import { playContentFileNames } from '../media/playContent.js';
 import { playSeconds } from '../media/playDuration.js';
@@ -49,6 +51,8 @@ export interface CallServiceDeps {
   readonly eventLog?: EventLog;
   /** Final records of released resources; absent without a store. */
   readonly cdrs?: CdrStore;
+  /** Webhook targets and delivery attempts; absent without a store. */
+  readonly webhooks?: WebhookStore;
 }
 
 /** Who constructs: the connection whose events it gets, and its account as admitted by `admit`. */
@@ -298,6 +302,12 @@ export class CallService {
   }
 
   /** The account's CDRs, newest first; `since`/`until` in Unix seconds. */
+  /** One page of the account's webhook attempts, newest event first (an empty page without a store). */
+  async webhookAttempts(accountId: string, limit: number, before: number | undefined): Promise<WebhookAttemptsPage> {
+    if (!this.deps.webhooks) return { attempts: [], next_before: null };
+    return attemptsPage(this.deps.webhooks, accountId, limit, before);
+  }
+
   async listCdrs(accountId: string, query: { since?: number; until?: number; cursor?: string; limit: number }): Promise<CdrPage> {
     if (!this.deps.cdrs) return { cdrs: [], next_cursor: null };
     return this.deps.cdrs.list(accountId, {

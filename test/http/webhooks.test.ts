@@ -10,9 +10,10 @@ import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import t from 'tap';
 import { WebhookStore } from '../../lib/events/webhooks/WebhookStore.js';
+import { RpcTestClient } from '../support/RpcTestClient.js';
 import { startTestServer } from '../support/startTestServer.js';
 
-t.test('event_url: every event of a call, verified, in order; attempts over HTTP', async (t) => {
+t.test('event_url: every event of a call, verified, in order; attempts over HTTP and RPC', async (t) => {
   const received: Array<{ body: string; headers: IncomingHttpHeaders }> = [];
   let requests = 0;
   const receiver = createServer((req, res) => {
@@ -66,6 +67,15 @@ t.test('event_url: every event of a call, verified, in order; attempts over HTTP
   t.equal(small.attempts.length, 1);
   t.equal(small.next_before, ids.at(-1), 'paged by event');
 
+  // The same pages over the WebSocket API, scoped to the connection's account.
+  const client = await ts.connect();
+  t.teardown(() => client.close());
+  t.same((await client.call('sys.webhooks.attempts', { limit: 50 })).result, page, 'sys.webhooks.attempts: the same page as HTTP');
+  t.same((await client.call('sys.webhooks.attempts', [null, 1])).result, small, 'positional params, paged the same');
+  t.same((await client.call('sys.webhooks.attempts', { before: small.next_before, limit: 200 })).result, { attempts: page.attempts.filter((a) => a.event_id < small.next_before), next_before: null }, 'before: older events only');
+  const refused = await client.call('sys.webhooks.attempts', { limit: 0, before: 'x', extra: 1 });
+  t.match(refused.error, { code: -32602, data: { errors: [{ param: String }] } }, 'bad params named');
+
   const bad = await fetch(`${base}/webhooks/attempts?limit=0&before=x&extra=1`, { headers: auth });
   t.equal(bad.status, 400);
   const otherKey = await ts.accounts.create('other');
@@ -73,6 +83,9 @@ t.test('event_url: every event of a call, verified, in order; attempts over HTTP
   t.equal(foreign.status, 403, "another account's attempts: refused");
   const mine = (await (await fetch(`${ts.httpUrl}/account/other/webhooks/attempts`, { headers: { authorization: `Bearer ${otherKey}` } })).json()) as { attempts: unknown[] };
   t.same(mine.attempts, [], 'the other account has none');
+  const other = await RpcTestClient.connect(ts.url, otherKey);
+  t.teardown(() => other.close());
+  t.same((await other.call('sys.webhooks.attempts', {})).result, { attempts: [], next_before: null }, "over RPC too: another account's key sees none of them");
 
   const metrics = await (await fetch(`${ts.httpUrl}/metrics`)).text();
   t.match(metrics, /cti_webhook_attempts_total\{outcome="retrying"\} 2/);

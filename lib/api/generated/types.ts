@@ -216,6 +216,37 @@ export interface Cdr {
   released: DuoCallbackReleased | NotifyCallReleased;
   context: ResourceContext;
 }
+/**
+ * One POST of one event to one webhook URL.
+ */
+export interface WebhookAttempt {
+  event_id: EventId;
+  /**
+   * 1 for the first POST of this event to this target, then counting retries.
+   */
+  attempt: number;
+  /**
+   * HTTP status; null: no answer (refused, timeout, connection error).
+   */
+  status: number | null;
+  latency_ms: number;
+  error: string | null;
+  /**
+   * `delivered`: a 2xx ended it; `retrying`: another attempt follows; `failed`: the retries ran out.
+   */
+  outcome: "delivered" | "retrying" | "failed";
+  /**
+   * Unix seconds of the attempt.
+   */
+  time: number;
+}
+export interface WebhookAttemptsPage {
+  attempts: WebhookAttempt[];
+  /**
+   * Pass as `before` for the next page; null on the last page.
+   */
+  next_before: number | null;
+}
 export interface ExtDuoCallbackConstructParams {
   from1_uri?: OptionalCallUri;
   to1_uri: CallUri;
@@ -339,6 +370,16 @@ export interface SysCdrListResult {
    */
   next_cursor: string | null;
 }
+export interface SysWebhooksAttemptsParams {
+  /**
+   * `next_before` of the previous page: attempts of events older than this `event_id`. Null: from the newest.
+   */
+  before?: number | null;
+  /**
+   * At most this many attempts (default 50).
+   */
+  limit?: number | null;
+}
 export interface SysUnsubscribeParams {
   subscription_id: string;
 }
@@ -358,6 +399,7 @@ export type ExtDuoCallbackConstructResult = ConstructResult;
 export type ExtNotifyCallConstructResult = ConstructResult;
 export type SysResourceGetResult = ResourceContext;
 export type SysCdrGetResult = Cdr;
+export type SysWebhooksAttemptsResult = WebhookAttemptsPage;
 export type ExtDuoCallbackOnProgressParams = ProgressEvent;
 export type ExtDuoCallbackOnReleasedParams = DuoCallbackReleased;
 export type ExtNotifyCallOnProgressParams = ProgressEvent;
@@ -375,6 +417,7 @@ export interface RpcMethods {
   'sys.events.replay': { params: SysEventsReplayParams; result: SysEventsReplayResult };
   'sys.cdr.get': { params: SysCdrGetParams; result: SysCdrGetResult };
   'sys.cdr.list': { params: SysCdrListParams; result: SysCdrListResult };
+  'sys.webhooks.attempts': { params: SysWebhooksAttemptsParams; result: SysWebhooksAttemptsResult };
   'sys.unsubscribe': { params: SysUnsubscribeParams; result: SysUnsubscribeResult };
   'sys.authenticate': { params: SysAuthenticateParams; result: SysAuthenticateResult };
   'rpc.discover': { params: RpcDiscoverParams; result: RpcDiscoverResult };

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Store } from '../../store/Store.js';
 import type { WebhookAttemptsTable, WebhookTargetsTable } from '../../store/StoreTables.js';
 import { checkWebhookUrl } from './targetAddress.js';
+import type { WebhookAttemptsPage } from '../../api/generated/types.js';
 
 /** An account's webhook target as the admin command shows it. */
 export interface WebhookTargetInfo {
@@ -14,37 +15,8 @@ export interface WebhookTargetInfo {
 export type WebhookTarget = WebhookTargetsTable;
 export type WebhookAttempt = WebhookAttemptsTable;
 
-/** The most attempts one page returns. */
+/** The most attempts one page returns (the schema's `limit` maximum too). */
 export const MAX_ATTEMPTS_PAGE = 200;
-
-/** Query string of `GET /account/{account_id}/webhooks/attempts` (docs/http-api.md). */
-export const ATTEMPTS_QUERY_SCHEMA = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    before: { type: 'integer', minimum: 1, description: '`next_before` of the previous page: attempts of events older than this `event_id`.' },
-    limit: { type: 'integer', minimum: 1, maximum: MAX_ATTEMPTS_PAGE, default: 50, description: 'At most this many attempts.' },
-  },
-} as const;
-
-/** One attempt as the account reads it. */
-export interface AttemptView {
-  readonly event_id: number;
-  readonly attempt: number;
-  /** HTTP status, null: no answer (refused, timeout, connection error). */
-  readonly status: number | null;
-  readonly latency_ms: number;
-  readonly error: string | null;
-  readonly outcome: string;
-  /** Unix seconds. */
-  readonly time: number;
-}
-
-/** A page of attempts, newest event first; `next_before` null on the last page. */
-export interface AttemptsPage {
-  readonly attempts: AttemptView[];
-  readonly next_before: number | null;
-}
 
 /**
  * Webhook targets (event_url, secret, cursor) and the attempt records in
@@ -144,12 +116,16 @@ export class WebhookStore {
   }
 }
 
+type Outcome = WebhookAttemptsPage['attempts'][number]['outcome'];
+
 /**
- * One page for the account: whole events only (an event's attempts are not
- * split across pages, except one event with more than `limit` attempts: its
- * newest `limit`), so `next_before` is the oldest event id of the page.
+ * One page for the account (`sys.webhooks.attempts`, `GET
+ * /account/{id}/webhooks/attempts`): whole events only (an event's attempts
+ * are not split across pages, except one event with more than `limit`
+ * attempts: its newest `limit`), so `next_before` is the oldest event id of
+ * the page.
  */
-export async function attemptsPage(store: WebhookStore, accountId: string, limit: number, before?: number): Promise<AttemptsPage> {
+export async function attemptsPage(store: WebhookStore, accountId: string, limit: number, before?: number): Promise<WebhookAttemptsPage> {
   const rows = await store.attempts(accountId, limit + 1, before);
   let page = rows.slice(0, limit);
   const more = rows.length > limit;
@@ -164,7 +140,7 @@ export async function attemptsPage(store: WebhookStore, accountId: string, limit
     status: r.status,
     latency_ms: r.latency_ms,
     error: r.error,
-    outcome: r.outcome,
+    outcome: r.outcome as Outcome,
     time: Math.floor(r.created_at / 1000),
   }));
   const last = attempts.at(-1);
