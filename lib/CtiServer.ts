@@ -123,7 +123,7 @@ export class CtiServer {
       constructRate: new ConstructRate(),
       eventLog: this.#eventLog,
       ...(this.#cdrs ? { cdrs: this.#cdrs } : {}),
-      ...(this.webhookStore ? { webhooks: this.webhookStore } : {}),
+      ...(this.webhookStore ? { webhooks: { store: this.webhookStore, allowPrivateTargets: config.webhooks.allowPrivateTargets } } : {}),
     });
     const authenticator = new Authenticator(directory, config.auth);
     const api = new RpcApi(new RpcContract(), this.service, hub, authenticator, log.child({ layer: 'api' }), {

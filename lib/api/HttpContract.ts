@@ -22,6 +22,12 @@ interface Field {
 
 export type HttpRouteName = 'duo_callback' | 'notify_call';
 
+const STATUS_URL_FIELD: Field = {
+  name: 'status_url',
+  rpc: 'status_url',
+  description: 'Receives every event of this call as a signed POST (see Webhooks), besides the account\'s event_url.',
+};
+
 const DUO_FIELDS: readonly Field[] = [
   { name: 'from1', rpc: 'from1_uri', description: 'Caller id shown to party 1; omitted or null: the gateway\'s.' },
   { name: 'to1', rpc: 'to1_uri', description: 'Party 1: a phone number or a SIP URI of a configured gateway.' },
@@ -43,6 +49,7 @@ const DUO_FIELDS: readonly Field[] = [
   { name: 'countdown_time', rpc: 'countdown_seconds', description: 'Seconds before `max_call_duration` ends the call at which both parties hear the countdown warning (seed 000); less than `max_call_duration`.' },
   { name: 'countdown_voice', rpc: 'countdown_play_file', description: 'Media file of the countdown warning; omitted: a built-in short tone.' },
   { name: 'user_data', rpc: 'user_data', description: 'Echoed in every event of the call.' },
+  STATUS_URL_FIELD,
 ];
 
 const NOTIFY_FIELDS: readonly Field[] = [
@@ -53,6 +60,7 @@ const NOTIFY_FIELDS: readonly Field[] = [
   { name: 'max_dial_duration', rpc: 'max_ring_seconds', description: 'Seconds the callee may ring.' },
   { name: 'collect_dtmf', rpc: 'collect_dtmf', description: 'Collect key presses after or during the prompt (see docs/api.md); the digits arrive in progress events and in the released event\'s `dtmf`.' },
   { name: 'user_data', rpc: 'user_data', description: 'Echoed in every event of the call.' },
+  STATUS_URL_FIELD,
 ];
 
 const ROUTE_FIELDS: Readonly<Record<HttpRouteName, { readonly method: string; readonly fields: readonly Field[] }>> = {

@@ -16,6 +16,7 @@ import type { CdrPage, CdrStore } from '../cdr/CdrStore.js';
 import type { LimitsConfig } from '../config/ServerConfig.js';
 import type { EventLog, LoggedEvent } from '../events/EventLog.js';
 import { attemptsPage, type WebhookStore } from '../events/webhooks/WebhookStore.js';
+import { InvalidWebhookUrl, checkWebhookUrl, isPrivateHost } from '../events/webhooks/targetAddress.js';
 import type { FileFolder } from '../media/FileFolder.js';
 import { playContentFileNames } from '../media/playContent.js';
 import { playSeconds } from '../media/playDuration.js';
@@ -51,8 +52,8 @@ export interface CallServiceDeps {
   readonly eventLog?: EventLog;
   /** Final records of released resources; absent without a store. */
   readonly cdrs?: CdrStore;
-  /** Webhook targets and delivery attempts; absent without a store. */
-  readonly webhooks?: WebhookStore;
+  /** Webhook targets and delivery attempts, and whether calls' status_url may name private addresses; absent without a store. */
+  readonly webhooks?: { readonly store: WebhookStore; readonly allowPrivateTargets: boolean };
 }
 
 /** Who constructs: the connection whose events it gets, and its account as admitted by `admit`. */
@@ -109,6 +110,7 @@ export class CallService {
     // Each account records in its own folder: the same record_file of two accounts is two files.
     const recordings = recordName ? this.deps.recordings.subfolder(owner.account.accountId) : null;
     const recordPath = recordName && recordings ? check(() => recordings.newFile(recordName, 'record_file')) : null;
+    const statusUrl = this.#statusUrl(params.status_url, problems);
     if (problems.length) throw ServiceError.invalidParams(problems);
 
     const routes = this.#takeRoutes(owner.account, [[target1!], [target2!]], [params.from1_uri ?? null, params.from2_uri ?? null]);
@@ -135,7 +137,7 @@ export class CallService {
       log,
     );
     log.info({ to1: route1!.target.requestUri, to2: route2!.target.requestUri, account: owner.account.accountId, owner: owner.sessionId }, 'constructed');
-    return this.#launch(resource);
+    return this.#launch(resource, statusUrl);
   }
 
   /**
@@ -184,6 +186,7 @@ export class CallService {
     const files = this.#promptFiles(params.play_content, playRepeat, problems);
     const maxRingSeconds = atMost(problems, 'max_ring_seconds', params.max_ring_seconds ?? limits.notifyRingSeconds, limits.ringSecondsCap);
     const collection = params.collect_dtmf ? this.#collection(params.collect_dtmf, problems) : null;
+    const statusUrl = this.#statusUrl(params.status_url, problems);
     if (problems.length) throw ServiceError.invalidParams(problems);
 
     const [route] = this.#takeRoutes(owner.account, [targets as DialTarget[]], [params.from_uri ?? null]);
@@ -197,7 +200,7 @@ export class CallService {
       log,
     );
     log.info({ to: route!.target.requestUri, account: owner.account.accountId, owner: owner.sessionId }, 'constructed');
-    return this.#launch(resource);
+    return this.#launch(resource, statusUrl);
   }
 
   /**
@@ -305,7 +308,7 @@ export class CallService {
   /** One page of the account's webhook attempts, newest event first (an empty page without a store). */
   async webhookAttempts(accountId: string, limit: number, before: number | undefined): Promise<WebhookAttemptsPage> {
     if (!this.deps.webhooks) return { attempts: [], next_before: null };
-    return attemptsPage(this.deps.webhooks, accountId, limit, before);
+    return attemptsPage(this.deps.webhooks.store, accountId, limit, before);
   }
 
   async listCdrs(accountId: string, query: { since?: number; until?: number; cursor?: string; limit: number }): Promise<CdrPage> {
@@ -394,7 +397,34 @@ export class CallService {
     return new Party(number, route, this.deps.engine, this.deps.clock, identity.resId);
   }
 
-  #launch(resource: DuoCallback | NotifyCall): ConstructResult {
+  /**
+   * A construct's `status_url` (issue 10), checked like an event_url
+   * (checkWebhookUrl) and, unless the operator allows private targets, not
+   * naming a loopback/private/link-local address or `localhost` (names are
+   * checked again at each connect, where DNS answers). Undefined: none.
+   */
+  #statusUrl(text: string | null | undefined, problems: ParamProblem[]): string | undefined {
+    if (!text) return undefined;
+    const webhooks = this.deps.webhooks;
+    if (!webhooks) {
+      problems.push({ param: 'status_url', message: 'needs the server\'s store: webhooks are delivered from the durable event log' });
+      return undefined;
+    }
+    try {
+      const url = checkWebhookUrl(text);
+      if (!webhooks.allowPrivateTargets && isPrivateHost(url.hostname)) {
+        problems.push({ param: 'status_url', message: `${url.hostname} is a loopback, private or link-local address` });
+        return undefined;
+      }
+      return url.href;
+    } catch (err) {
+      if (!(err instanceof InvalidWebhookUrl)) throw err;
+      problems.push({ param: 'status_url', message: err.message });
+      return undefined;
+    }
+  }
+
+  #launch(resource: DuoCallback | NotifyCall, statusUrl: string | undefined): ConstructResult {
     const { registry, eventLog, clock } = this.deps;
     registry.add(resource);
     // Dial after the reply is on its way, so no event precedes the res_id it names.
@@ -415,6 +445,7 @@ export class CallService {
           ownerId: identity.ownerId,
           userData: identity.userData,
           createdAt: clock.now(),
+          ...(statusUrl ? { statusUrl } : {}),
         })
         .then(start);
     }

@@ -195,3 +195,76 @@ for (const backend of storeBackends(t)) {
     t.equal(JSON.parse(r.received[0]!.body).data.n, 2, 'the next event was delivered after the failed one');
   });
 }
+
+for (const backend of storeBackends(t)) {
+  t.test(`${backend.name}: a call's status_url: its events only, verified, in order, resumed after a restart; event_url gets them too`, async (t) => {
+    const config = await backend.newStore();
+    const account = await receiver(0);
+    const call = await receiver(3);
+    t.teardown(() => account.server.close());
+    t.teardown(() => call.server.close());
+    const record = (resId: string, statusUrl?: string) => ({
+      resId,
+      accountId: 'acc',
+      nodeId: 'n1',
+      resourceClass: 'ext.notify_call' as const,
+      processId: 1,
+      ownerId: 'o',
+      userData: null,
+      createdAt: Date.now(),
+      ...(statusUrl ? { statusUrl } : {}),
+    });
+    const released = (resId: string) => ({ ...event('acc', resId, 9), name: 'on_released' as const });
+
+    let store = await Store.open(config);
+    let eventLog = new EventLog(store, { clock: systemClock, log });
+    eventLog.append(event('acc', 'older', 0));
+    await eventLog.flush();
+    const { secret } = await new WebhookStore(store).setUrl('acc', account.url, Date.now());
+    let dispatcher = start(store, eventLog, true);
+    await dispatcher.start();
+    await eventLog.constructed(record('c1', call.url));
+    await eventLog.constructed(record('c2'));
+    for (let n = 1; n <= 2; n++) {
+      eventLog.append(event('acc', 'c1', n));
+      eventLog.append(event('acc', 'c2', n));
+    }
+    await eventLog.flush();
+    await until(() => call.requests() >= 2); // the status_url fails: its retries are pending
+    dispatcher.stop();
+    await store.close();
+
+    store = await Store.open(config);
+    eventLog = new EventLog(store, { clock: systemClock, log });
+    dispatcher = start(store, eventLog, true);
+    await dispatcher.start();
+    t.same(await new WebhookStore(store).openCallTargets(), [['acc', 'c1']], 'the pending status_url is resumed after the restart');
+    eventLog.append(released('c1'));
+    eventLog.append(released('c2'));
+    await eventLog.flush();
+    await until(() => call.received.length >= 3 && account.received.length >= 6);
+    await new Promise((r) => setTimeout(r, 200)); // nothing more may come
+    dispatcher.stop();
+
+    const wh = new Webhook(secret);
+    const verified = (m: Received) => (wh.verify(m.body, m.headers as Record<string, string>) as { type: string; data: { res_id: string; n: number; event_id: number } }).data;
+    const toCall = call.received.map(verified);
+    t.same(toCall.map((d) => [d.res_id, d.n]), [['c1', 1], ['c1', 2], ['c1', 9]], "the status_url got its call's events only, each once, in order, signed with the account's secret");
+    const ids = toCall.map((d) => d.event_id);
+    t.same(ids, [...ids].sort((a, b) => a - b));
+    t.same(account.received.map(verified).map((d) => d.res_id), ['c1', 'c2', 'c1', 'c2', 'c1', 'c2'], 'the event_url got every event (both targets, as Twilio does)');
+
+    const webhooks = new WebhookStore(store);
+    t.match(await webhooks.callTarget('c1'), { done: 1, delivered_event_id: ids.at(-1) }, 'done after on_released');
+    t.same(await webhooks.openCallTargets(), []);
+    t.equal(await webhooks.callTarget('c2'), undefined, 'no target without status_url');
+    const attempts = await webhooks.attempts('acc', 100);
+    const first = attempts.filter((a) => a.event_id === ids[0]).sort((a, b) => a.target.localeCompare(b.target) || a.attempt - b.attempt);
+    t.same(
+      first.map((a) => [a.target, a.attempt, a.status, a.outcome]),
+      [['event_url', 1, 204, 'delivered'], ['status_url', 1, 500, 'retrying'], ['status_url', 2, 500, 'retrying'], ['status_url', 3, 500, 'retrying'], ['status_url', 4, 204, 'delivered']],
+      'attempts stored per target',
+    );
+    await store.close();
+  });
+}

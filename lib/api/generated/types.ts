@@ -226,6 +226,10 @@ export interface WebhookAttempt {
    */
   attempt: number;
   /**
+   * `event_url`: the account's URL; `status_url`: the URL the event's call named at construct.
+   */
+  target: "event_url" | "status_url";
+  /**
    * HTTP status; null: no answer (refused, timeout, connection error).
    */
   status: number | null;
@@ -276,6 +280,10 @@ export interface ExtDuoCallbackConstructParams {
    * When the recording (`record_file`) starts (seed 000): 0 when both parties are bridged; 1 when party 1 is dialled; 2 when party 2 is dialled. From that moment the file holds what the party sends and hears, ringing and early media included (ringback, a `ring_play_file`). Null: 0. Ignored without `record_file`.
    */
   record_mode?: 0 | 1 | 2 | null;
+  /**
+   * Null or empty: none. Else an http(s) URL (at most 2048 characters, no user name or password, no fragment) that receives every event of this call as a signed POST, like the account's event_url (Standard Webhooks, the account's webhook secret; in order, retried, resumed after a restart; attempts in `sys.webhooks.attempts` with `target: "status_url"`). The account's event_url, if any, gets the events too. Loopback, private and link-local addresses are refused unless the operator allows them (`webhooks.allowPrivateTargets`); needs the server's store.
+   */
+  status_url?: string | null;
 }
 export interface ExtDuoCallbackCancelParams {
   res_id: ResId;
@@ -297,6 +305,10 @@ export interface ExtNotifyCallConstructParams {
   max_ring_seconds?: number | null;
   user_data?: UserData;
   collect_dtmf?: CollectDtmf;
+  /**
+   * Null or empty: none. Else an http(s) URL (at most 2048 characters, no user name or password, no fragment) that receives every event of this call as a signed POST, like the account's event_url (Standard Webhooks, the account's webhook secret; in order, retried, resumed after a restart; attempts in `sys.webhooks.attempts` with `target: "status_url"`). The account's event_url, if any, gets the events too. Loopback, private and link-local addresses are refused unless the operator allows them (`webhooks.allowPrivateTargets`); needs the server's store.
+   */
+  status_url?: string | null;
 }
 export interface ExtNotifyCallCancelParams {
   res_id: ResId;
