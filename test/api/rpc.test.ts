@@ -75,7 +75,7 @@ t.test('invalid params: data names each param and why', async (t) => {
     ['ext.duo_callback.construct', { ...DUO, to2_uri: DUO.to1_uri }, { to2_uri: /same number/ }],
     ['ext.duo_callback.construct', { ...DUO, ring_play_file: 'none.wav' }, { ring_play_file: /does not exist/ }],
     ['ext.duo_callback.construct', { ...DUO, record_file: '../x.wav' }, { record_file: /leaves its folder/ }],
-    ['ext.duo_callback.construct', [null, '1', null, '2', 1, 1, null, 0, null, null, null, null, null, 'extra'], { params: /at most 13 positional/ }],
+    ['ext.duo_callback.construct', [null, '1', null, '2', 1, 1, null, 0, null, null, null, null, null, null, 'extra'], { params: /at most 14 positional/ }],
     ['ext.duo_callback.construct', { ...DUO, record_file: 'r.wav', record_mode: 3 }, { record_mode: /must be one of 0, 1, 2/ }],
     ['ext.duo_callback.construct', [null, '1', null, '2', 10, 1, null, 0, null, null, 'soon'], { countdown_seconds: /integer/ }],
     ['ext.duo_callback.cancel', {}, { res_id: /is required/ }],

@@ -267,7 +267,7 @@ t.test('health, readiness, metrics and the OpenAPI document', async (t) => {
     '/account/{account_id}/webhooks/attempts',
   ]);
   const duo = doc.paths['/account/{account_id}/call/duo_callback'].post.requestBody.content['application/json'].schema;
-  t.same(Object.keys(duo.properties), ['from1', 'to1', 'from2', 'to2', 'ring_tone', 'ring_tone_mode', 'max_dial_duration', 'max_call_duration', 'recording', 'record_mode', 'countdown_time', 'countdown_voice', 'user_data']);
+  t.same(Object.keys(duo.properties), ['from1', 'to1', 'from2', 'to2', 'ring_tone', 'ring_tone_mode', 'max_dial_duration', 'max_call_duration', 'recording', 'record_mode', 'countdown_time', 'countdown_voice', 'user_data', 'status_url']);
   t.match(duo.properties, { ring_tone_mode: { default: 3 }, max_dial_duration: { default: 45, maximum: 600 } }, 'ranges from rpc-schema, defaults from the seed');
   t.ok(doc.components.schemas.ResId, 'the $refs resolve inside the document');
 });
