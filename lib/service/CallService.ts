@@ -401,12 +401,14 @@ export class CallService {
    * A construct's `status_url` (issue 10), checked like an event_url
    * (checkWebhookUrl) and, unless the operator allows private targets, not
    * naming a loopback/private/link-local address or `localhost` (names are
-   * checked again at each connect, where DNS answers). Undefined: none.
+   * checked again at each connect, where DNS answers). Refused without a
+   * durable event log (no store, `durableEvents: false`): nothing would
+   * deliver it. Undefined: none.
    */
   #statusUrl(text: string | null | undefined, problems: ParamProblem[]): string | undefined {
     if (!text) return undefined;
     const webhooks = this.deps.webhooks;
-    if (!webhooks) {
+    if (!webhooks || !this.deps.eventLog?.durable) {
       problems.push({ param: 'status_url', message: 'needs the server\'s store: webhooks are delivered from the durable event log' });
       return undefined;
     }
