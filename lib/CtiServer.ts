@@ -237,7 +237,7 @@ export class CtiServer {
       clearInterval(this.#pruneTimer);
       // The on_released events of the release above go out before the connections close.
       await this.#eventLog.flush();
-      this.webhooks?.stop();
+      await this.webhooks?.stop();
       await this.#http?.close();
       await this.#ws.close();
       await this.#engine.stop();

@@ -260,87 +260,55 @@ const EDGE_MS = 300;
  */
 const missingAtMost = (target: EngineTarget): number => (target.name === 'drachtio' ? 1000 : 500);
 
-forEachTarget(t, 'duo_callback record_mode 1: recorded from dialling party 1, its early media left, what it hears right', async (t, target) => {
-  const fx = await setup(t, target);
-  if (!fx) return;
-  const [ear1, ear2] = [await fx.ear(), await fx.ear()];
-  const user1 = `early-${EARLY_SECS}-${ear1.port}`;
-  const user2 = `early-${EARLY_SECS}-${ear2.port}`;
-  const resId = await fx.construct('ext.duo_callback.construct', {
-    to1_uri: `sip:${user1}@carrier`,
-    to2_uri: `sip:${user2}@carrier`,
-    max_answer_seconds: 2,
-    ring_play_file: 'ring.wav',
-    ring_play_mode: 2, // party 1 hears the file from party 2's dialling until its answer
-    record_file: 'mode1.wav',
-    record_mode: 1,
-    user_data: 'rec-1',
+// Mode 1: party 1 rings with early media (left), then hears the ring file (ring_play_mode 2) while
+// party 2 is dialled (right). Mode 2: party 1 hears the whole ring file first (ring_play_mode 3),
+// which must not be in the file; party 2's early media is right.
+for (const mode of [1, 2] as const) {
+  const side = mode === 1 ? 'left' : 'right';
+  forEachTarget(t, `duo_callback record_mode ${mode}: recorded from dialling party ${mode}, its early media ${side}, party 1 left, party 2 right`, async (t, target) => {
+    const fx = await setup(t, target);
+    if (!fx) return;
+    const [ear1, ear2] = [await fx.ear(), await fx.ear()];
+    const user1 = mode === 1 ? `early-${EARLY_SECS}-${ear1.port}` : `answer-${ear1.port}`;
+    const user2 = `early-${EARLY_SECS}-${ear2.port}`;
+    const resId = await fx.construct('ext.duo_callback.construct', {
+      to1_uri: `sip:${user1}@carrier`,
+      to2_uri: `sip:${user2}@carrier`,
+      max_answer_seconds: 2,
+      ring_play_file: 'ring.wav',
+      ring_play_mode: mode === 1 ? 2 : 3,
+      record_file: `mode${mode}.wav`,
+      record_mode: mode,
+      user_data: `rec-${mode}`,
+    });
+    const talking = Promise.all([talkOnceAnswered(t, fx, resId, 1, ear1, user1), talkOnceAnswered(t, fx, resId, 2, ear2, user2)]);
+    const answered1 = await fx.progress(resId, 'answered', 1);
+    const dialed = await fx.progress(resId, 'dialing', mode);
+    const early = await fx.progress(resId, 'early_media', mode);
+    const answered = await fx.progress(resId, 'answered', mode);
+    const dialing2 = await fx.progress(resId, 'dialing', 2);
+    const answered2 = await fx.progress(resId, 'answered', 2);
+    const connected = await fx.progress(resId, 'connected', 2);
+    await talking;
+    const released = await fx.released(resId);
+    t.match(await checkResource(t, fx, resId, `rec-${mode}`), { error: null, record_file: `mode${mode}.wav` });
+    const rec = await recordingOf(t, fx, `mode${mode}.wav`);
+    if (rec) {
+      // From the INVITE (the engine may prepare media before it), to the release.
+      const start = (await carrierCall(fx.carrier, mode === 1 ? user1 : user2)).invite?.at ?? dialed.at;
+      const span = released.at - start;
+      t.ok(rec.durationMs >= span - missingAtMost(target) && rec.durationMs <= span + 300, `the file covers dialling party ${mode} to the end (${rec.durationMs.toFixed(0)} ms of ${span.toFixed(0)} ms)`);
+      const at = (ev: { at: number }): number => ev.at - start;
+      const tone = (channel: 0 | 1, from: number, to: number): number => dominantFrequency(rec.window(channel, from + EDGE_MS, to - EDGE_MS), { candidates: RECORDED_TONES });
+      t.equal(tone(mode === 1 ? 0 : 1, at(early), at(answered)), TONE.early, `${side}, before party ${mode} answers: its early media`);
+      if (mode === 1) t.equal(tone(1, at(dialing2), at(answered2)), TONE.ringFile, 'right, while party 2 is dialled: the ring file party 1 hears');
+      else t.ok(rec.durationMs < released.at - answered1.at - 400, 'not the ring file party 1 heard before party 2 was dialled');
+      t.equal(tone(0, at(connected), at(released) - 200), TONE.party1Talks, 'left once connected: party 1');
+      t.equal(tone(1, at(connected), at(released) - 200), TONE.party2Talks, 'right once connected: party 2');
+    }
+    await checkEnd(t, fx, 2);
   });
-  const talking = Promise.all([talkOnceAnswered(t, fx, resId, 1, ear1, user1), talkOnceAnswered(t, fx, resId, 2, ear2, user2)]);
-  const dialing1 = await fx.progress(resId, 'dialing', 1);
-  const early1 = await fx.progress(resId, 'early_media', 1);
-  const answered1 = await fx.progress(resId, 'answered', 1);
-  const dialing2 = await fx.progress(resId, 'dialing', 2);
-  const answered2 = await fx.progress(resId, 'answered', 2);
-  const connected = await fx.progress(resId, 'connected', 2);
-  await talking;
-  const released = await fx.released(resId);
-  t.match(await checkResource(t, fx, resId, 'rec-1'), { error: null, record_file: 'mode1.wav' });
-  const rec = await recordingOf(t, fx, 'mode1.wav');
-  if (rec) {
-    // From the INVITE (the engine may prepare media before it), to the release.
-    const start = (await carrierCall(fx.carrier, user1)).invite?.at ?? dialing1.at;
-    const span = released.at - start;
-    t.ok(rec.durationMs >= span - missingAtMost(target) && rec.durationMs <= span + 300, `the file covers dialling party 1 to the end (${rec.durationMs.toFixed(0)} ms of ${span.toFixed(0)} ms)`);
-    const at = (ev: { at: number }): number => ev.at - start;
-    const tone = (channel: 0 | 1, from: number, to: number): number => dominantFrequency(rec.window(channel, from + EDGE_MS, to - EDGE_MS), { candidates: RECORDED_TONES });
-    t.equal(tone(0, at(early1), at(answered1)), TONE.early, 'left, before party 1 answers: its early media');
-    t.equal(tone(1, at(dialing2), at(answered2)), TONE.ringFile, 'right, while party 2 is dialled: the ring file party 1 hears');
-    t.equal(tone(0, at(connected), at(released) - 200), TONE.party1Talks, 'left once connected: party 1');
-    t.equal(tone(1, at(connected), at(released) - 200), TONE.party2Talks, 'right once connected: party 2');
-  }
-  await checkEnd(t, fx, 2);
-});
-
-forEachTarget(t, 'duo_callback record_mode 2: recorded from dialling party 2, its early media right, party 1 left', async (t, target) => {
-  const fx = await setup(t, target);
-  if (!fx) return;
-  const [ear1, ear2] = [await fx.ear(), await fx.ear()];
-  const user1 = `answer-${ear1.port}`;
-  const user2 = `early-${EARLY_SECS}-${ear2.port}`;
-  const resId = await fx.construct('ext.duo_callback.construct', {
-    to1_uri: `sip:${user1}@carrier`,
-    to2_uri: `sip:${user2}@carrier`,
-    max_answer_seconds: 2,
-    ring_play_file: 'ring.wav',
-    ring_play_mode: 3, // the whole file to party 1 before party 2 is dialled: not in this recording
-    record_file: 'mode2.wav',
-    record_mode: 2,
-    user_data: 'rec-2',
-  });
-  const talking = Promise.all([talkOnceAnswered(t, fx, resId, 1, ear1, user1), talkOnceAnswered(t, fx, resId, 2, ear2, user2)]);
-  const answered1 = await fx.progress(resId, 'answered', 1);
-  const dialing2 = await fx.progress(resId, 'dialing', 2);
-  const early2 = await fx.progress(resId, 'early_media', 2);
-  const answered2 = await fx.progress(resId, 'answered', 2);
-  const connected = await fx.progress(resId, 'connected', 2);
-  await talking;
-  const released = await fx.released(resId);
-  t.match(await checkResource(t, fx, resId, 'rec-2'), { error: null, record_file: 'mode2.wav' });
-  const rec = await recordingOf(t, fx, 'mode2.wav');
-  if (rec) {
-    const start = (await carrierCall(fx.carrier, user2)).invite?.at ?? dialing2.at;
-    const span = released.at - start;
-    t.ok(rec.durationMs >= span - missingAtMost(target) && rec.durationMs <= span + 300, `the file covers dialling party 2 to the end (${rec.durationMs.toFixed(0)} ms of ${span.toFixed(0)} ms)`);
-    t.ok(rec.durationMs < released.at - answered1.at - 400, 'not the ring file party 1 heard before party 2 was dialled');
-    const at = (ev: { at: number }): number => ev.at - start;
-    const tone = (channel: 0 | 1, from: number, to: number): number => dominantFrequency(rec.window(channel, from + EDGE_MS, to - EDGE_MS), { candidates: RECORDED_TONES });
-    t.equal(tone(1, at(early2), at(answered2)), TONE.early, 'right, before party 2 answers: its early media');
-    t.equal(tone(0, at(connected), at(released) - 200), TONE.party1Talks, 'left once connected: party 1');
-    t.equal(tone(1, at(connected), at(released) - 200), TONE.party2Talks, 'right once connected: party 2');
-  }
-  await checkEnd(t, fx, 2);
-});
+}
 
 forEachTarget(t, 'duo_callback max_answer_seconds: both hung up by the system; cancel once connected → invalid state', async (t, target) => {
   const fx = await setup(t, target);

@@ -4,37 +4,23 @@
  * receiver that fails first; the attempts are readable over the HTTP API by
  * that account only; the metrics count them.
  */
-import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer, type IncomingHttpHeaders } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import t from 'tap';
 import { WebhookStore } from '../../lib/events/webhooks/WebhookStore.js';
 import { RpcTestClient } from '../support/RpcTestClient.js';
 import { startTestServer } from '../support/startTestServer.js';
+import { startWebhookReceiver } from '../support/webhookReceiver.js';
 
 t.test('event_url: every event of a call, verified, in order; attempts over HTTP and RPC', async (t) => {
-  const received: Array<{ body: string; headers: IncomingHttpHeaders }> = [];
-  let requests = 0;
-  const receiver = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      if (++requests <= 2) return void res.writeHead(503).end();
-      received.push({ body: Buffer.concat(chunks).toString(), headers: req.headers });
-      res.writeHead(200).end('ok');
-    });
-  });
-  receiver.listen(0, '127.0.0.1');
-  await once(receiver, 'listening');
+  const { server: receiver, url: receiverUrl, received } = await startWebhookReceiver((n) => n <= 2);
   t.teardown(() => receiver.close());
 
   const ts = await startTestServer({ env: { CTI_WEBHOOKS__ALLOW_PRIVATE_TARGETS: 'true', CTI_WEBHOOKS__FIRST_RETRY_SECONDS: '1', CTI_WEBHOOKS__MAX_RETRY_DELAY_SECONDS: '1' } });
   t.teardown(() => ts.stop());
-  const { secret } = await new WebhookStore(ts.store).setUrl(ts.accountId, `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/cti`, Date.now());
+  const { secret } = await new WebhookStore(ts.store).setUrl(ts.accountId, receiverUrl, Date.now());
   const auth = { authorization: `Bearer ${ts.apiKey}` };
   const base = `${ts.httpUrl}/account/${ts.accountId}`;
 
@@ -64,7 +50,7 @@ t.test('event_url: every event of a call, verified, in order; attempts over HTTP
     next_before: number | null;
   };
   const first = page.attempts.filter((a) => a.event_id === ids[0]).sort((a, b) => a.attempt - b.attempt);
-  t.same(first.map((a) => [a.status, a.outcome]), [[503, 'retrying'], [503, 'retrying'], [200, 'delivered']], 'first event: two 503s then 200');
+  t.same(first.map((a) => [a.status, a.outcome]), [[500, 'retrying'], [500, 'retrying'], [204, 'delivered']], 'first event: two 500s then 204');
   t.equal(page.next_before, null);
   const small = (await (await fetch(`${base}/webhooks/attempts?limit=1`, { headers: auth })).json()) as { attempts: unknown[]; next_before: number };
   t.equal(small.attempts.length, 1);
@@ -98,23 +84,10 @@ t.test('event_url: every event of a call, verified, in order; attempts over HTTP
 });
 
 t.test('status_url over both APIs: checked at construct; every event of the call arrives, verified, after a failing receiver and a server restart', async (t) => {
-  const received: Array<{ body: string; headers: IncomingHttpHeaders }> = [];
   let failing = true;
-  let requests = 0;
-  const receiver = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      requests++;
-      if (failing) return void res.writeHead(500).end();
-      received.push({ body: Buffer.concat(chunks).toString(), headers: req.headers });
-      res.writeHead(204).end();
-    });
-  });
-  receiver.listen(0, '127.0.0.1');
-  await once(receiver, 'listening');
+  const { server: receiver, url, received, requests } = await startWebhookReceiver(() => failing);
   t.teardown(() => receiver.close());
-  const statusUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/status?call=1`;
+  const statusUrl = `${url}?call=1`;
 
   // Default: private targets refused at construct, by name, on both APIs.
   const strict = await startTestServer();
@@ -162,8 +135,8 @@ t.test('status_url over both APIs: checked at construct; every event of the call
   await rpc.close();
   t.equal((await fetch(`${ts.httpUrl}/account/${ts.accountId}/call/${id}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${ts.apiKey}` } })).status, 200);
   const end = Date.now() + 20_000;
-  while (requests < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-  t.ok(requests >= 2, 'the receiver failed, retries pending');
+  while (requests() < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  t.ok(requests() >= 2, 'the receiver failed, retries pending');
   await ts.stop();
 
   failing = false;

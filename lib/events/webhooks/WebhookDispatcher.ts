@@ -86,6 +86,8 @@ export class WebhookDispatcher extends TypedEventEmitter<WebhookDispatcherEvents
   readonly #maxConcurrent: number;
   /** Streams whose loop runs (by key) → wake the loop early. */
   readonly #loops = new Map<string, () => void>();
+  /** Running loops: stop() waits for them, so an attempt in flight is stored before the store closes. */
+  readonly #running = new Set<Promise<void>>();
   /** Calls whose status_url has events left: res_id → account id (to start their loop on a new event). */
   readonly #calls = new Map<string, string>();
   readonly #waitingForSlot: Array<() => void> = [];
@@ -149,19 +151,26 @@ export class WebhookDispatcher extends TypedEventEmitter<WebhookDispatcherEvents
       this.#withoutTarget.delete(stream.accountId);
     }
     this.#loops.set(stream.key, () => undefined);
-    void this.#run(stream).catch((err: unknown) => {
+    const running = this.#run(stream).catch((err: unknown) => {
       this.#loops.delete(stream.key);
       this.#backlog.delete(stream.key);
       this.#o.log.error({ err, accountId: stream.accountId, resId: stream.resId }, 'webhook loop failed');
     });
+    this.#running.add(running);
+    void running.finally(() => this.#running.delete(running));
   }
 
-  /** Stops taking work; POSTs in flight finish (bounded by the request timeout). */
-  stop(): void {
+  /**
+   * Stops taking work; resolves once POSTs in flight finished and their
+   * attempts are stored (bounded by the request timeout), so the store may
+   * close then.
+   */
+  async stop(): Promise<void> {
     this.#stopped = true;
     this.#o.eventLog.off('committed', this.#onCommitted);
     this.#o.eventLog.off('stored', this.#onStored);
     for (const wake of this.#loops.values()) wake();
+    await Promise.allSettled([...this.#running]);
   }
 
   async #run(stream: Stream): Promise<void> {
@@ -214,6 +223,11 @@ export class WebhookDispatcher extends TypedEventEmitter<WebhookDispatcherEvents
 
   async #deliver(url: URL, secret: string, event: LoggedEvent): Promise<DeliveryResult> {
     while (this.#inFlight >= this.#maxConcurrent) await new Promise<void>((resolve) => this.#waitingForSlot.push(resolve));
+    // Stopped while waiting for a slot: no new POST (the loop stops without an attempt; the next start sends it).
+    if (this.#stopped) {
+      this.#waitingForSlot.shift()?.();
+      return { status: null, latencyMs: 0, error: 'stopped' };
+    }
     this.#inFlight++;
     try {
       const now = new Date(this.#o.clock.now());

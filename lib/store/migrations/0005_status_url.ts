@@ -1,4 +1,21 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type CreateTableBuilder, type Kysely } from 'kysely';
+
+/** The columns of webhook_attempts, with or without `target` (up and down rebuild it). */
+function attemptsTable(db: Kysely<unknown>, name: string, withTarget: boolean): CreateTableBuilder<string, string> {
+  let table: CreateTableBuilder<string, string> = db.schema
+    .createTable(name)
+    .addColumn('account_id', 'varchar(64)', (c) => c.notNull())
+    .addColumn('event_id', 'bigint', (c) => c.notNull());
+  if (withTarget) table = table.addColumn('target', 'varchar(16)', (c) => c.notNull());
+  table = table
+    .addColumn('attempt', 'integer', (c) => c.notNull())
+    .addColumn('status', 'integer')
+    .addColumn('latency_ms', 'integer', (c) => c.notNull())
+    .addColumn('error', 'varchar(512)')
+    .addColumn('outcome', 'varchar(16)', (c) => c.notNull())
+    .addColumn('created_at', 'bigint', (c) => c.notNull());
+  return table.addPrimaryKeyConstraint(`${name}_pk`, withTarget ? ['account_id', 'event_id', 'target', 'attempt'] : ['account_id', 'event_id', 'attempt']);
+}
 
 /**
  * Per-call status_url (issue 10): one delivery target per resource that
@@ -23,19 +40,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema.createIndex('webhook_call_targets_done').on('webhook_call_targets').column('done').execute();
   await db.schema.createIndex('events_resource').on('events').columns(['account_id', 'res_id', 'event_id']).execute();
 
-  await db.schema
-    .createTable('webhook_attempts_by_target')
-    .addColumn('account_id', 'varchar(64)', (c) => c.notNull())
-    .addColumn('event_id', 'bigint', (c) => c.notNull())
-    .addColumn('target', 'varchar(16)', (c) => c.notNull())
-    .addColumn('attempt', 'integer', (c) => c.notNull())
-    .addColumn('status', 'integer')
-    .addColumn('latency_ms', 'integer', (c) => c.notNull())
-    .addColumn('error', 'varchar(512)')
-    .addColumn('outcome', 'varchar(16)', (c) => c.notNull())
-    .addColumn('created_at', 'bigint', (c) => c.notNull())
-    .addPrimaryKeyConstraint('webhook_attempts_target_pk', ['account_id', 'event_id', 'target', 'attempt'])
-    .execute();
+  await attemptsTable(db, 'webhook_attempts_by_target', true).execute();
   await sql`insert into webhook_attempts_by_target (account_id, event_id, target, attempt, status, latency_ms, error, outcome, created_at)
     select account_id, event_id, 'event_url', attempt, status, latency_ms, error, outcome, created_at from webhook_attempts`.execute(db);
   await db.schema.dropTable('webhook_attempts').execute();
@@ -43,18 +48,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await db.schema
-    .createTable('webhook_attempts_event_url')
-    .addColumn('account_id', 'varchar(64)', (c) => c.notNull())
-    .addColumn('event_id', 'bigint', (c) => c.notNull())
-    .addColumn('attempt', 'integer', (c) => c.notNull())
-    .addColumn('status', 'integer')
-    .addColumn('latency_ms', 'integer', (c) => c.notNull())
-    .addColumn('error', 'varchar(512)')
-    .addColumn('outcome', 'varchar(16)', (c) => c.notNull())
-    .addColumn('created_at', 'bigint', (c) => c.notNull())
-    .addPrimaryKeyConstraint('webhook_attempts_event_url_pk', ['account_id', 'event_id', 'attempt'])
-    .execute();
+  await attemptsTable(db, 'webhook_attempts_event_url', false).execute();
   await sql`insert into webhook_attempts_event_url (account_id, event_id, attempt, status, latency_ms, error, outcome, created_at)
     select account_id, event_id, attempt, status, latency_ms, error, outcome, created_at from webhook_attempts where target = 'event_url'`.execute(db);
   await db.schema.dropTable('webhook_attempts').execute();
