@@ -1,6 +1,8 @@
 import type { ResourceClass, ResourceContext } from '../api/generated/types.js';
 import type { ResourceEvent } from '../resources/ResourceRegistry.js';
+import type { Selectable, Transaction } from 'kysely';
 import type { Store } from '../store/Store.js';
+import type { EventsTable, StoreTables } from '../store/StoreTables.js';
 import type { Clock } from '../util/Clock.js';
 import type { Logger } from '../util/logger.js';
 import { TypedEventEmitter } from '../util/TypedEmitter.js';
@@ -34,6 +36,8 @@ export interface ResourceRecord {
   readonly userData: string | null;
   /** Unix milliseconds. */
   readonly createdAt: number;
+  /** The call's own webhook URL (checked), stored with the row so a restart resumes its delivery; absent: none. */
+  readonly statusUrl?: string;
 }
 
 /** What a released resource's row keeps (JSON in `resources.cdr`); lib/cdr adds the row's identity columns. */
@@ -47,6 +51,8 @@ export interface StoredFinalRecord {
 export type EventLogEvents = {
   /** Each event once, after its commit, in event_id order per account. */
   committed: (event: LoggedEvent) => void;
+  /** A new resource's row (and its status_url target) was committed; before any of its events. */
+  stored: (record: ResourceRecord) => void;
 };
 
 export interface EventLogOptions {
@@ -176,20 +182,25 @@ export class EventLog extends TypedEventEmitter<EventLogEvents> {
       .orderBy('event_id')
       .limit(count)
       .execute();
-    return rows.map((row) => {
-      const [resourceClass, name] = splitMethod(row.method);
-      return {
-        accountId: row.account_id,
-        eventId: Number(row.event_id),
-        resId: row.res_id,
-        resourceClass,
-        name,
-        method: row.method,
-        params: JSON.parse(row.params) as Record<string, unknown>,
-        ownerId: null,
-        time: Number(row.created_at),
-      };
-    });
+    return rows.map(eventOfRow);
+  }
+
+  /** The resource's events after `afterEventId`, oldest first, at most `limit` (a status_url's delivery reads them). */
+  async replayResource(accountId: string, resId: string, afterEventId: number, limit: number): Promise<LoggedEvent[]> {
+    const count = Math.max(1, Math.min(limit, MAX_REPLAY_LIMIT));
+    if (!this.#store) {
+      return this.#memory.filter((e) => e.accountId === accountId && e.resId === resId && e.eventId > afterEventId).slice(0, count);
+    }
+    const rows = await this.#store.db
+      .selectFrom('events')
+      .selectAll()
+      .where('account_id', '=', accountId)
+      .where('res_id', '=', resId)
+      .where('event_id', '>', afterEventId)
+      .orderBy('event_id')
+      .limit(count)
+      .execute();
+    return rows.map(eventOfRow);
   }
 
   /** Deletes events older than `beforeMs` (Unix milliseconds); resolves to how many. */
@@ -218,6 +229,7 @@ export class EventLog extends TypedEventEmitter<EventLogEvents> {
           await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
         }
       }
+      for (const record of batch.records) this.emit('stored', record);
       for (const event of logged) this.emit('committed', event);
       for (const done of batch.done) done();
     }
@@ -248,6 +260,7 @@ export class EventLog extends TypedEventEmitter<EventLogEvents> {
           )
           .execute();
       }
+      for (const r of batch.records) if (r.statusUrl) await insertCallTarget(trx, r, r.statusUrl, now);
       for (const resId of batch.dialogs) {
         const legs = this.#dialogs.get(resId);
         await trx
@@ -322,6 +335,43 @@ export class EventLog extends TypedEventEmitter<EventLogEvents> {
     if (this.#memory.length > this.#memoryLimit) this.#memory.splice(0, this.#memory.length - this.#memoryLimit);
     return logged;
   }
+}
+
+function eventOfRow(row: Selectable<EventsTable>): LoggedEvent {
+  const [resourceClass, name] = splitMethod(row.method);
+  return {
+    accountId: row.account_id,
+    eventId: Number(row.event_id),
+    resId: row.res_id,
+    resourceClass,
+    name,
+    method: row.method,
+    params: JSON.parse(row.params) as Record<string, unknown>,
+    ownerId: null,
+    time: Number(row.created_at),
+  };
+}
+
+/**
+ * A status_url's delivery target, in the transaction that stores its
+ * resource: it starts after the account's last committed event, since the
+ * resource's own events are committed later with larger ids.
+ */
+async function insertCallTarget(trx: Transaction<StoreTables>, record: ResourceRecord, url: string, now: number): Promise<void> {
+  const last = await trx.selectFrom('event_sequences').select('last_event_id').where('account_id', '=', record.accountId).executeTakeFirst();
+  await trx
+    .insertInto('webhook_call_targets')
+    .values({
+      res_id: record.resId,
+      account_id: record.accountId,
+      url,
+      delivered_event_id: Number(last?.last_event_id ?? 0),
+      pending_attempts: 0,
+      next_attempt_at: 0,
+      done: 0,
+      updated_at: now,
+    })
+    .execute();
 }
 
 function loggedEvent(event: ResourceEvent, eventId: number, time: number): LoggedEvent {

@@ -142,6 +142,19 @@ export type CallLegEvents = {
 /** Key presses per second a leg passes on: a person presses at most ~10 (ITU-T Q.24 minimum 40 ms tone + 40 ms pause ≈ 12). */
 export const MAX_DTMF_PER_SECOND = 20;
 
+/** Which channel of a leg recording carries what the far end sends; the other carries what it hears. */
+export type FarEndChannel = 'left' | 'right';
+
+/** A running recording of one leg ({@link CallLeg.record}). */
+export interface LegRecording {
+  /**
+   * Stops recording and finishes the file (WAV sizes written); resolves once
+   * the file is complete. Idempotent; after the leg ended it resolves at once
+   * (the engine finished the file with the leg).
+   */
+  stop(): Promise<void>;
+}
+
 export interface PlayResult {
   /** False when stopPlay(), hangup or the leg's end cut the playback short. */
   readonly completed: boolean;
@@ -159,15 +172,23 @@ export interface CallLeg extends TypedEmitter<CallLegEvents> {
   play(files: readonly string[], repeat: number): Promise<PlayResult>;
   /** Stops the current playback, if any. */
   stopPlay(): void;
+  /**
+   * Starts a stereo WAV recording (8 kHz, 16-bit PCM) of this leg at `path`
+   * (absolute): what the far end sends (early media, then its voice) in
+   * `farEnd`'s channel, what it hears (files played to it, the bridged
+   * party) in the other. Allowed from `dial()` on: it runs on wall-clock
+   * time, silence while no media flows, until `stop()` or the leg's end,
+   * through any bridge. Seed 000 `record_mode` 1/2 start it at dialling.
+   * Rejects when the leg has ended or the file cannot be written.
+   */
+  record(path: string, farEnd: FarEndChannel): Promise<LegRecording>;
   /** CANCEL before answer, BYE after; idempotent. */
   hangup(): void;
 }
 
-/** Media connection between two legs. */
+/** Media connection between two legs (record it with {@link CallLeg.record} on either leg). */
 export interface MediaBridge {
-  /** Starts a stereo WAV recording (party a left, party b right) at `path`. */
-  record(path: string): Promise<void>;
-  /** Stops relaying and finishes any recording; idempotent. */
+  /** Stops relaying; idempotent. */
   close(): Promise<void>;
 }
 

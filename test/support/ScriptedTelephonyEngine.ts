@@ -8,7 +8,9 @@ import type {
   CallLegEvents,
   DialRequest,
   EngineSaturation,
+  FarEndChannel,
   LegEnd,
+  LegRecording,
   MediaBridge,
   MediaReservation,
   PlayResult,
@@ -41,8 +43,17 @@ export class ScriptedPlay {
   }
 }
 
+/** A recording a resource started on a scripted leg. */
+export interface ScriptedRecording {
+  readonly path: string;
+  readonly farEnd: FarEndChannel;
+  stopped: boolean;
+}
+
 export class ScriptedLeg extends TypedEventEmitter<CallLegEvents> implements CallLeg {
   readonly plays: ScriptedPlay[] = [];
+  readonly recordings: ScriptedRecording[] = [];
+
   hangups = 0;
   ended: LegEnd | undefined;
   answered = false;
@@ -98,6 +109,13 @@ export class ScriptedLeg extends TypedEventEmitter<CallLegEvents> implements Cal
     this.#settlePlays(false);
   }
 
+  async record(path: string, farEnd: FarEndChannel): Promise<LegRecording> {
+    if (this.ended) throw new Error('cannot record a leg that has ended');
+    const recording: ScriptedRecording = { path, farEnd, stopped: false };
+    this.recordings.push(recording);
+    return { stop: async () => void (recording.stopped = true) };
+  }
+
   hangup(): void {
     this.hangups++;
     if (!this.ended) this.end({ by: 'local', reason: 'hung up by us' });
@@ -119,17 +137,12 @@ export class ScriptedReservation implements MediaReservation {
 }
 
 export class ScriptedBridge implements MediaBridge {
-  readonly recordings: string[] = [];
   closed = false;
 
   constructor(
     readonly a: CallLeg,
     readonly b: CallLeg,
   ) {}
-
-  async record(path: string): Promise<void> {
-    this.recordings.push(path);
-  }
 
   async close(): Promise<void> {
     this.closed = true;

@@ -172,6 +172,7 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
       srf: this.#srf,
       reserve: () => this.#reserve(request.group),
       mediaPath: (path) => this.#mapPath(path, 'media'),
+      recordingPath: (path) => this.#mapPath(path, 'recordings'),
     };
     const leg = new DrachtioLeg(request, ctx, this.#log.child({ leg: request.label }));
     this.#legs.add(leg);
@@ -256,7 +257,7 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
     if (!(a instanceof DrachtioLeg) || !(b instanceof DrachtioLeg) || !this.#legs.has(a) || !this.#legs.has(b) || a === b) {
       throw new Error('bridge needs two distinct legs of this engine');
     }
-    return EndpointBridge.open(a, b, (path) => this.#mapPath(path, 'recordings'), this.#log);
+    return EndpointBridge.open(a, b, this.#log);
   }
 
   /** Starts creating an endpoint for a leg of `group`; undefined while the engine is unavailable. */

@@ -12,7 +12,7 @@ import type Srf from 'drachtio-srf';
 import type Mrf from 'drachtio-fsmrf';
 import { TypedEventEmitter } from '../../util/TypedEmitter.js';
 import { DtmfGate } from '../../telephony/DtmfGate.js';
-import type { CallLeg, CallLegEvents, DialRequest, LegEnd, PlayResult } from '../../telephony/TelephonyEngine.js';
+import type { CallLeg, CallLegEvents, DialRequest, FarEndChannel, LegEnd, LegRecording, PlayResult } from '../../telephony/TelephonyEngine.js';
 import { dtmfKeyOfInfo } from '../dtmfInfo.js';
 import { NO_USABLE_MEDIA, SESSION_EXPIRED, answerHasUsableAudio, dialUriProblem } from '../sipChecks.js';
 import { parseSessionExpires } from '../sessionExpires.js';
@@ -28,6 +28,8 @@ export interface LegContext {
   reserve(): EndpointReservation | undefined;
   /** A local media path as FreeSWITCH sees it. */
   mediaPath(path: string): string;
+  /** A local recording path as FreeSWITCH sees it. */
+  recordingPath(path: string): string;
 }
 
 /** A leg's media anchor, for bridging. */
@@ -69,6 +71,10 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
   #link: FreeswitchLink | undefined;
   #endpoint: Mrf.Endpoint | undefined;
   #endpointReleased = false;
+  /** Settles once FreeSWITCH hung up the endpoint's channel (it then closes any recording itself). */
+  #endpointGone: Promise<unknown> = Promise.resolve();
+  /** The file FreeSWITCH records this leg into, while it does. */
+  #recording: string | undefined;
   #invite: Srf.SrfRequest | undefined;
   /** Our INVITE is out and has no final response yet. */
   #inviting = false;
@@ -175,6 +181,47 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
 
   hangup(): void {
     this.terminate({ by: 'local', reason: 'hangup' });
+  }
+
+  /**
+   * FreeSWITCH `uuid_record` on the leg's endpoint channel with
+   * RECORD_STEREO: it writes what it reads from the party (the far end) left
+   * and what it writes to it right; RECORD_STEREO_SWAP swaps them. The
+   * channel exists from dialling on (the endpoint is made before the
+   * INVITE), so the file covers ringing and early media.
+   */
+  async record(path: string, farEnd: FarEndChannel): Promise<LegRecording> {
+    const media = await this.media();
+    if (!media) throw new Error('cannot record a leg that has ended');
+    if (this.#recording) throw new Error('leg is already recording');
+    const uuid = media.endpoint.uuid;
+    const file = this.#ctx.recordingPath(path);
+    this.#recording = file;
+    try {
+      await this.#mustApi(`uuid_setvar ${uuid} ${farEnd === 'left' ? 'RECORD_STEREO' : 'RECORD_STEREO_SWAP'} true`);
+      await this.#mustApi(`uuid_record ${uuid} start ${file}`);
+    } catch (err) {
+      this.#recording = undefined;
+      throw err;
+    }
+    this.#log.info({ path, farEnd }, 'recording');
+    return { stop: () => this.#stopRecording(uuid, file) };
+  }
+
+  /** Stopping closes the file (WAV sizes written); once the channel is gone FreeSWITCH has closed it. */
+  async #stopRecording(uuid: string, file: string): Promise<void> {
+    if (this.#recording !== file) return;
+    this.#recording = undefined;
+    if (this.#end) {
+      await this.#endpointGone;
+      return;
+    }
+    await this.#mustApi(`uuid_record ${uuid} stop ${file}`);
+  }
+
+  async #mustApi(command: string): Promise<void> {
+    const reply = await this.api(command);
+    if (!reply.startsWith('+OK')) throw new Error(`FreeSWITCH refused ${command.split(' ')[0]}: ${reply.trim() || 'no reply'}`);
   }
 
   /** Ends the leg with `end`: BYE after answer, CANCEL before, and releases the endpoint. */
@@ -452,6 +499,7 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
         await this.api(`uuid_kill ${endpoint.uuid}`);
       })
       .finally(() => link.endpoints--);
+    this.#endpointGone = released;
     this.#cleanups.push(released);
   }
 }

@@ -181,8 +181,8 @@ export class EmbeddedEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
     const [sa, sb] = await Promise.all([a.media(), b.media()]);
     if (!sa || !sb || sa.closed || sb.closed) throw new Error('cannot bridge a leg that has ended');
     if (sa.sink || sb.sink) throw new Error('leg is already bridged');
-    const onEnded = (): void => void bridge.close().catch((err: unknown) => this.#log.error({ err }, 'recording not finalized'));
-    const bridge = new RtpBridge(sa, sb, this.#ctx.pacer, () => {
+    const onEnded = (): void => void bridge.close();
+    const bridge = new RtpBridge(sa, sb, () => {
       a.off('ended', onEnded);
       b.off('ended', onEnded);
     });

@@ -13,7 +13,7 @@ import { TypedEventEmitter } from '../../util/TypedEmitter.js';
 import { NO_USABLE_MEDIA, SESSION_EXPIRED, dialUriProblem } from '../sipChecks.js';
 import { dtmfKeyOfInfo } from '../dtmfInfo.js';
 import { DtmfGate } from '../../telephony/DtmfGate.js';
-import type { CallLeg, CallLegEvents, DialRequest, LegEnd, PlayResult } from '../../telephony/TelephonyEngine.js';
+import type { CallLeg, CallLegEvents, DialRequest, FarEndChannel, LegEnd, LegRecording, PlayResult } from '../../telephony/TelephonyEngine.js';
 import { ClientDialog, toTag, type DialogSnapshot } from './ClientDialog.js';
 import type { G711Codec } from './G711.js';
 import type { MediaWatchdog } from './MediaWatchdog.js';
@@ -23,6 +23,7 @@ import { Player } from './Player.js';
 import { PortReservation } from './PortReservation.js';
 import type { RtpPortPool } from './RtpPortPool.js';
 import { RtpSession } from './RtpSession.js';
+import { StereoRecorder } from './StereoRecorder.js';
 import { ANSWER_DIRECTION, OUR_TELEPHONE_EVENT_PT, buildSdp, isUsableMedia, parseSdp, type RemoteMedia, type SdpDirection } from './Sdp.js';
 import { MAX_SESSION_EXPIRES_SECONDS, MIN_SE_SECONDS, parseMinSe, parseSessionExpires } from '../sessionExpires.js';
 import { SessionTimer } from './SessionTimer.js';
@@ -63,6 +64,8 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
   #dialog: ClientDialog | undefined;
   #session: RtpSession | undefined;
   #player: Player | undefined;
+  /** The leg's recording (record()), from its start until stop() or the leg's end. */
+  #recorder: StereoRecorder | undefined;
   #answered = false;
   /**
    * Usable media named by an 18x, per early dialog (To tag): a 2xx without
@@ -137,6 +140,39 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
 
   hangup(): void {
     this.terminate({ by: 'local', reason: 'hangup' });
+  }
+
+  /**
+   * Records off the shared pacer from now on (silence until the RTP session
+   * exists and media flows): the session's tap feeds what the far end sends
+   * and every frame sent to it, played or relayed.
+   */
+  async record(path: string, farEnd: FarEndChannel): Promise<LegRecording> {
+    if (this.#end) throw new Error('cannot record a leg that has ended');
+    if (this.#recorder) throw new Error('leg is already recording');
+    const recorder = await StereoRecorder.open(path, this.#ctx.pacer);
+    if (this.#end || this.#recorder) {
+      await recorder.close();
+      throw new Error(this.#end ? 'the leg ended while the recording started' : 'leg is already recording');
+    }
+    this.#recorder = recorder;
+    const [said, heard] = farEnd === 'left' ? ([0, 1] as const) : ([1, 0] as const);
+    void this.#ready.then((session) => {
+      if (!session || this.#recorder !== recorder) return;
+      session.tap = {
+        received: (codec, packet, offset) => recorder.push(said, codec, packet, offset),
+        sent: (codec, packet, offset) => recorder.push(heard, codec, packet, offset),
+      };
+    });
+    return { stop: () => this.#stopRecording(recorder) };
+  }
+
+  #stopRecording(recorder: StereoRecorder): Promise<void> {
+    if (this.#recorder === recorder) {
+      this.#recorder = undefined;
+      if (this.#session) this.#session.tap = undefined;
+    }
+    return recorder.close();
   }
 
   /** Ends the leg with `end`: BYE after answer, CANCEL (when allowed) before. */
@@ -457,6 +493,9 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     if (this.#session) {
       this.#ctx.watchdog.unwatch(this.#session);
       this.#session.close();
+    }
+    if (this.#recorder) {
+      this.#stopRecording(this.#recorder).catch((err: unknown) => this.#log.error({ err }, 'recording not finalized'));
     }
     process.nextTick(() => {
       try {
