@@ -10,9 +10,9 @@ import vm from 'node:vm';
 import t from 'tap';
 import type tap from 'tap';
 import type { EmbeddedEngine } from '../../lib/engines/embedded/EmbeddedEngine.js';
-import { ENGINE_HOST, Ear, SIPP_MISSING, next, requestTo, runSipp, sippInstalled, startEngine, type Teardown } from '../engines/embedded/harness.js';
+import { EAR_HOST, ENGINE_HOST, Ear, SIPP_MISSING, ended, next, requestTo, runSipp, sippInstalled, startEngine, type Teardown } from '../engines/embedded/harness.js';
 import { freeSipPort, sleep } from '../support/engineTestKit.js';
-import { newBranch, newCallId } from '../support/sipp/sipMessage.js';
+import { buildSipMessage, newBranch, newCallId, parseSipMessage, type SipMessage } from '../support/sipp/sipMessage.js';
 
 const ATTACKER = '127.0.0.6';
 
@@ -75,6 +75,24 @@ async function stillServing(t: Teardown & Pick<typeof tap, 'equal'>, engine: Emb
   await next(leg, 'answered');
   leg.hangup();
   t.equal(await sipp.exit, 0, 'the engine still places and ends a real call');
+}
+
+/**
+ * A carrier played by the test itself on the attacker's address: it sees every
+ * message the engine sends and answers or sends what the test says, so it can
+ * fork the INVITE and forge requests with any tags.
+ */
+async function scriptedCarrier(t: Teardown, enginePort: number): Promise<{ port: number; messages: SipMessage[]; send(text: string): Promise<void> }> {
+  const socket = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, ATTACKER, resolve));
+  t.teardown(() => socket.close());
+  const messages: SipMessage[] = [];
+  socket.on('message', (m) => messages.push(parseSipMessage(m.toString('utf8'), performance.now())));
+  return {
+    port: socket.address().port,
+    messages,
+    send: (text) => new Promise((resolve, reject) => socket.send(Buffer.from(text), enginePort, ENGINE_HOST, (e) => (e ? reject(e) : resolve()))),
+  };
 }
 
 function tcpConnect(port: number, localAddress = ATTACKER): Promise<net.Socket> {
@@ -224,5 +242,79 @@ if (!sippInstalled()) {
     tt.equal(engine.sipState.serverTransactions, 0, 'no transaction per OPTIONS');
     const grown = (collectedHeap() - heapBefore) / 1024 / 1024;
     tt.ok(grown < 5, `heap kept ${grown.toFixed(1)} MB more after the flood (the issue saw 50 MB)`);
+  });
+
+  t.test('in-dialog requests match Call-ID and both tags (RFC 3261 §12.2.2): wrong tags get 481 and never reach the call; forked early dialogs each match', async (tt) => {
+    const { engine, port } = await engineOn(tt);
+    const ear = await Ear.open(tt);
+    const carrier = await scriptedCarrier(tt, port);
+    const leg = engine.dial(requestTo({ host: ATTACKER, port: carrier.port }, {}, 'tags'));
+    let legEnded = false;
+    leg.once('ended', () => (legEnded = true));
+    tt.ok(await until(() => carrier.messages.some((m) => m.method === 'INVITE')), 'the INVITE reaches the carrier');
+    const invite = carrier.messages.find((m) => m.method === 'INVITE');
+    if (!invite) return;
+    const callId = invite.header('call-id') ?? '';
+    const ours = invite.header('from') ?? ''; // the engine's From, with its tag
+    const ourTag = /;tag=([^;]+)/.exec(ours)?.[1] ?? '';
+    tt.ok(ourTag, 'the INVITE carries our From tag');
+    const to = `<sip:13800000000@${ATTACKER}>`;
+    const answer = (status: string, tag: string, body = ''): Promise<void> =>
+      carrier.send(buildSipMessage(`SIP/2.0 ${status}`, [
+        `Via: ${invite.header('via') ?? ''}`, `From: ${ours}`, `To: ${to};tag=${tag}`, `Call-ID: ${callId}`, `CSeq: ${invite.cseq} INVITE`,
+        `Contact: <sip:far@${ATTACKER}:${carrier.port}>`, ...(body ? ['Content-Type: application/sdp'] : []),
+      ], body));
+    let cseq = 100;
+    /** Sends an in-dialog request with the given tags and returns the engine's final answer to it. */
+    const inDialog = async (method: string, tags: { from?: string; to?: string }, id = callId): Promise<number | undefined> => {
+      const seq = ++cseq;
+      await carrier.send(buildSipMessage(`${method} sip:cti@${ENGINE_HOST}:${port} SIP/2.0`, [
+        `Via: SIP/2.0/UDP ${ATTACKER}:${carrier.port};branch=${newBranch()}`,
+        `From: ${to}${tags.from === undefined ? '' : `;tag=${tags.from}`}`,
+        `To: <sip:075500000000@cti.test>${tags.to === undefined ? '' : `;tag=${tags.to}`}`,
+        `Call-ID: ${id}`, `CSeq: ${seq} ${method}`, 'Max-Forwards: 70',
+      ]));
+      const final = (): SipMessage | undefined => carrier.messages.find((m) => m.cseq === seq && m.method === method && (m.status ?? 0) >= 200);
+      await until(() => final() !== undefined);
+      return final()?.status;
+    };
+
+    // Forking: two early dialogs share our Call-ID and From tag, each with its own remote tag.
+    await answer('180 Ringing', 'fork-a');
+    await answer('180 Ringing', 'fork-b');
+    await next(leg, 'progress');
+    tt.equal(await inDialog('OPTIONS', { from: 'fork-b', to: ourTag }), 200, 'an early dialog of the second fork matches');
+    tt.equal(await inDialog('OPTIONS', { from: 'fork-a', to: ourTag }), 200, 'and the first');
+    tt.equal(await inDialog('OPTIONS', { from: 'fork-c', to: ourTag }), 481, 'a remote tag no 1xx/2xx gave: 481');
+    tt.equal(await inDialog('BYE', { from: 'fork-c', to: ourTag }), 481, 'a BYE on an early dialog that does not exist: 481');
+    tt.notOk(legEnded, 'the forged early BYE did not end the attempt');
+
+    const sdp = ['v=0', `o=- 1 1 IN IP4 ${EAR_HOST}`, 's=-', `c=IN IP4 ${EAR_HOST}`, 't=0 0', `m=audio ${ear.port} RTP/AVP 0 101`, 'a=rtpmap:0 PCMU/8000', 'a=rtpmap:101 telephone-event/8000', ''].join('\r\n');
+    await answer('200 OK', 'fork-a', sdp);
+    await next(leg, 'answered');
+    tt.ok(await until(() => carrier.messages.some((m) => m.method === 'ACK' && m.status === undefined)), 'our ACK of the 2xx');
+
+    const heldBefore = engine.sipState.serverTransactions; // the OPTIONS above, kept for Timer J
+    const forged: [string, { from?: string; to?: string }, string?][] = [
+      ['a wrong To tag', { from: 'fork-a', to: `${ourTag}x` }],
+      ['a wrong From tag', { from: 'fork-a-x', to: ourTag }],
+      ['no To tag', { from: 'fork-a' }],
+      ['no From tag', { to: ourTag }],
+      ['the tags swapped', { from: ourTag, to: 'fork-a' }],
+      ['the right tags on another Call-ID', { from: 'fork-a', to: ourTag }, `x${callId}`],
+    ];
+    for (const [name, tags, id] of forged) tt.equal(await inDialog('BYE', tags, id), 481, `BYE with ${name}: 481`);
+    tt.equal(await inDialog('INVITE', { from: 'fork-a', to: `${ourTag}x` }), 481, 'a re-INVITE with a wrong To tag: 481, not 403');
+    await carrier.send(buildSipMessage(`ACK sip:cti@${ENGINE_HOST}:${port} SIP/2.0`, [
+      `Via: SIP/2.0/UDP ${ATTACKER}:${carrier.port};branch=${newBranch()}`, `From: ${to};tag=evil`, `To: <sip:075500000000@cti.test>;tag=${ourTag}`,
+      `Call-ID: ${callId}`, `CSeq: ${invite.cseq} ACK`, 'Max-Forwards: 70',
+    ]));
+    await sleep(300);
+    tt.notOk(legEnded, 'the call is still up after every forged request');
+    tt.equal(engine.sipState.serverTransactions, heldBefore, 'the 481s are stateless');
+
+    const end = ended(leg);
+    tt.equal(await inDialog('BYE', { from: 'fork-a', to: ourTag }), 200, 'the right BYE: 200');
+    tt.same(await end, { by: 'remote', reason: 'BYE' }, 'and it ends the call');
   });
 }

@@ -188,7 +188,7 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     this.#session = session;
     this.#player = new Player(session, this.#ctx.pacer, this.#ctx.media);
     this.#dialog = dialog;
-    stack.addDialog(dialog.callId, this.#onRequest);
+    stack.addDialog(dialog, this.#onRequest);
     this.#log.info({ callId: dialog.callId, to: this.#request.requestUri, rtpPort: session.port }, 'dialling');
     dialog.invite(this.#sdp(OFFER_CODECS, OUR_TELEPHONE_EVENT_PT), this.#onInviteResponse);
     return session;
