@@ -10,9 +10,9 @@ import vm from 'node:vm';
 import t from 'tap';
 import type tap from 'tap';
 import type { EmbeddedEngine } from '../../lib/engines/embedded/EmbeddedEngine.js';
-import { EAR_HOST, ENGINE_HOST, Ear, SIPP_MISSING, ended, next, requestTo, runSipp, sippInstalled, startEngine, type Teardown } from '../engines/embedded/harness.js';
+import { ENGINE_HOST, Ear, SIPP_MISSING, ScriptedCarrier, earSdp, ended, next, requestTo, runSipp, sippInstalled, startEngine, type Teardown } from '../engines/embedded/harness.js';
 import { freeSipPort, sleep } from '../support/engineTestKit.js';
-import { buildSipMessage, newBranch, newCallId, parseSipMessage, type SipMessage } from '../support/sipp/sipMessage.js';
+import { buildSipMessage, newBranch, newCallId } from '../support/sipp/sipMessage.js';
 
 const ATTACKER = '127.0.0.6';
 
@@ -75,24 +75,6 @@ async function stillServing(t: Teardown & Pick<typeof tap, 'equal'>, engine: Emb
   await next(leg, 'answered');
   leg.hangup();
   t.equal(await sipp.exit, 0, 'the engine still places and ends a real call');
-}
-
-/**
- * A carrier played by the test itself on the attacker's address: it sees every
- * message the engine sends and answers or sends what the test says, so it can
- * fork the INVITE and forge requests with any tags.
- */
-async function scriptedCarrier(t: Teardown, enginePort: number): Promise<{ port: number; messages: SipMessage[]; send(text: string): Promise<void> }> {
-  const socket = dgram.createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, ATTACKER, resolve));
-  t.teardown(() => socket.close());
-  const messages: SipMessage[] = [];
-  socket.on('message', (m) => messages.push(parseSipMessage(m.toString('utf8'), performance.now())));
-  return {
-    port: socket.address().port,
-    messages,
-    send: (text) => new Promise((resolve, reject) => socket.send(Buffer.from(text), enginePort, ENGINE_HOST, (e) => (e ? reject(e) : resolve()))),
-  };
 }
 
 function tcpConnect(port: number, localAddress = ATTACKER): Promise<net.Socket> {
@@ -247,23 +229,18 @@ if (!sippInstalled()) {
   t.test('in-dialog requests match Call-ID and both tags (RFC 3261 §12.2.2): wrong tags get 481 and never reach the call; forked early dialogs each match', async (tt) => {
     const { engine, port } = await engineOn(tt);
     const ear = await Ear.open(tt);
-    const carrier = await scriptedCarrier(tt, port);
+    const carrier = await ScriptedCarrier.open(tt, ATTACKER, port);
     const leg = engine.dial(requestTo({ host: ATTACKER, port: carrier.port }, {}, 'tags'));
     let legEnded = false;
     leg.once('ended', () => (legEnded = true));
-    tt.ok(await until(() => carrier.messages.some((m) => m.method === 'INVITE')), 'the INVITE reaches the carrier');
-    const invite = carrier.messages.find((m) => m.method === 'INVITE');
+    const invite = await carrier.waitFor((m) => m.method === 'INVITE');
+    tt.ok(invite, 'the INVITE reaches the carrier');
     if (!invite) return;
     const callId = invite.header('call-id') ?? '';
     const ours = invite.header('from') ?? ''; // the engine's From, with its tag
     const ourTag = /;tag=([^;]+)/.exec(ours)?.[1] ?? '';
     tt.ok(ourTag, 'the INVITE carries our From tag');
     const to = `<sip:13800000000@${ATTACKER}>`;
-    const answer = (status: string, tag: string, body = ''): Promise<void> =>
-      carrier.send(buildSipMessage(`SIP/2.0 ${status}`, [
-        `Via: ${invite.header('via') ?? ''}`, `From: ${ours}`, `To: ${to};tag=${tag}`, `Call-ID: ${callId}`, `CSeq: ${invite.cseq} INVITE`,
-        `Contact: <sip:far@${ATTACKER}:${carrier.port}>`, ...(body ? ['Content-Type: application/sdp'] : []),
-      ], body));
     let cseq = 100;
     /** Sends an in-dialog request with the given tags and returns the engine's final answer to it. */
     const inDialog = async (method: string, tags: { from?: string; to?: string }, id = callId): Promise<number | undefined> => {
@@ -274,14 +251,12 @@ if (!sippInstalled()) {
         `To: <sip:075500000000@cti.test>${tags.to === undefined ? '' : `;tag=${tags.to}`}`,
         `Call-ID: ${id}`, `CSeq: ${seq} ${method}`, 'Max-Forwards: 70',
       ]));
-      const final = (): SipMessage | undefined => carrier.messages.find((m) => m.cseq === seq && m.method === method && (m.status ?? 0) >= 200);
-      await until(() => final() !== undefined);
-      return final()?.status;
+      return (await carrier.waitFor((m) => m.cseq === seq && m.method === method && (m.status ?? 0) >= 200))?.status;
     };
 
     // Forking: two early dialogs share our Call-ID and From tag, each with its own remote tag.
-    await answer('180 Ringing', 'fork-a');
-    await answer('180 Ringing', 'fork-b');
+    await carrier.reply(invite, '180 Ringing', 'fork-a');
+    await carrier.reply(invite, '180 Ringing', 'fork-b');
     await next(leg, 'progress');
     tt.equal(await inDialog('OPTIONS', { from: 'fork-b', to: ourTag }), 200, 'an early dialog of the second fork matches');
     tt.equal(await inDialog('OPTIONS', { from: 'fork-a', to: ourTag }), 200, 'and the first');
@@ -289,10 +264,9 @@ if (!sippInstalled()) {
     tt.equal(await inDialog('BYE', { from: 'fork-c', to: ourTag }), 481, 'a BYE on an early dialog that does not exist: 481');
     tt.notOk(legEnded, 'the forged early BYE did not end the attempt');
 
-    const sdp = ['v=0', `o=- 1 1 IN IP4 ${EAR_HOST}`, 's=-', `c=IN IP4 ${EAR_HOST}`, 't=0 0', `m=audio ${ear.port} RTP/AVP 0 101`, 'a=rtpmap:0 PCMU/8000', 'a=rtpmap:101 telephone-event/8000', ''].join('\r\n');
-    await answer('200 OK', 'fork-a', sdp);
+    await carrier.reply(invite, '200 OK', 'fork-a', [], earSdp(ear));
     await next(leg, 'answered');
-    tt.ok(await until(() => carrier.messages.some((m) => m.method === 'ACK' && m.status === undefined)), 'our ACK of the 2xx');
+    tt.ok(await carrier.waitFor((m) => m.method === 'ACK' && m.status === undefined), 'our ACK of the 2xx');
 
     const heldBefore = engine.sipState.serverTransactions; // the OPTIONS above, kept for Timer J
     const forged: [string, { from?: string; to?: string }, string?][] = [
