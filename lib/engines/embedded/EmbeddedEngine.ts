@@ -5,6 +5,7 @@
  * recording) runs off one shared 20 ms Pacer; media timeouts off one watchdog.
  */
 import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../../util/Clock.js';
 import { TypedEventEmitter } from '../../util/TypedEmitter.js';
 import type { EmbeddedEngineConfig } from '../../config/ServerConfig.js';
 import { EMBEDDED_ADMISSION_DEFAULTS, EMBEDDED_LIMIT_DEFAULTS as DEFAULTS } from '../../config/configSchema.js';
@@ -49,7 +50,8 @@ export class EmbeddedEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
   readonly #legs = new Set<OutboundCall>();
   #available = false;
 
-  constructor(config: EmbeddedEngineConfig, logger: Logger) {
+  /** `clock` times the legs' session timers (RFC 4028); tests pass one they drive by hand. */
+  constructor(config: EmbeddedEngineConfig, logger: Logger, clock: Clock = systemClock) {
     super();
     this.#config = config;
     this.#log = logger.child({ engine: 'embedded' });
@@ -81,6 +83,7 @@ export class EmbeddedEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
       rtpHost: config.rtpHost,
       mediaAddress: config.publicHost ?? config.rtpHost,
       latchMs: 1000 * (config.rtpLatchSeconds ?? DEFAULTS.rtpLatchSeconds),
+      clock,
     };
   }
 

@@ -9,6 +9,7 @@ import { randomInt } from 'node:crypto';
 import { nanoid } from 'nanoid';
 import type { Message } from 'sip';
 import type { Logger } from 'pino';
+import type { Clock } from '../../util/Clock.js';
 import { TypedEventEmitter } from '../../util/TypedEmitter.js';
 import { NO_USABLE_MEDIA, SESSION_EXPIRED, dialUriProblem } from '../sipChecks.js';
 import { dtmfKeyOfInfo } from '../dtmfInfo.js';
@@ -41,6 +42,8 @@ export interface LegContext {
   readonly mediaAddress: string;
   /** The RTP latch window after each SDP from the far end (RtpSession). */
   readonly latchMs: number;
+  /** Time source of the session timers (RFC 4028); the system clock but in tests. */
+  readonly clock: Clock;
 }
 
 /** Longest SIP clean-up after `ended` (64·T1): then the dialog is forgotten whatever the far end does. */
@@ -89,7 +92,7 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
   #sdpDescribed: string | undefined;
   /** Our last SDP: a re-INVITE refresh offers it again unchanged (RFC 6337 §5.1). */
   #lastSdp: string | undefined;
-  readonly #sessionTimer = new SessionTimer(() => this.#refreshSession(), () => this.#onSessionExpired());
+  readonly #sessionTimer: SessionTimer;
   readonly #dtmf: DtmfGate;
 
   constructor(request: DialRequest, ctx: LegContext, log: Logger) {
@@ -97,6 +100,7 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     this.#request = request;
     this.#ctx = ctx;
     this.#log = log;
+    this.#sessionTimer = new SessionTimer(() => this.#refreshSession(), () => this.#onSessionExpired(), ctx.clock);
     this.#dtmf = new DtmfGate(log, (key, source) => {
       if (!this.#end) this.emit('dtmf', key, source);
     });
@@ -224,7 +228,7 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     this.#session = session;
     this.#player = new Player(session, this.#ctx.pacer, this.#ctx.media);
     this.#dialog = dialog;
-    stack.addDialog(dialog.callId, this.#onRequest);
+    stack.addDialog(dialog, this.#onRequest);
     this.#log.info({ callId: dialog.callId, to: this.#request.requestUri, rtpPort: session.port }, 'dialling');
     dialog.invite(this.#sdp(OFFER_CODECS, OUR_TELEPHONE_EVENT_PT), this.#onInviteResponse);
     return session;
