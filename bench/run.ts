@@ -34,7 +34,7 @@ const TARGET_REPLY_P99_MS = 5;
 const TARGET_DELIVERY_P99_MS = 10;
 
 const plan = quick
-  ? { setupRates: [100, 200], setupSeconds: 5, pathRate: 100, concurrency: [300], rampPerSec: 100, warmupSec: 1, holdSec: 8, uacRate: 400, uacSeconds: 3, deadlineSec: 180 }
+  ? { setupRates: [100, 200], setupSeconds: 5, pathRate: 100, concurrency: [300], rampPerSec: 100, warmupSec: 1, holdSec: 8, uacRate: 400, uacSeconds: 3, deadlineSec: 300 }
   : { setupRates: [50, 100, 150, 200], setupSeconds: 10, pathRate: 100, concurrency: [100, 200, 300, 400], rampPerSec: 100, warmupSec: 2, holdSec: 20, uacRate: 800, uacSeconds: 6, deadlineSec: 600 };
 
 /**
