@@ -1,4 +1,10 @@
-/** Places duo_callbacks over one RPC connection and records, per call, when it was sent, connected and released. */
+/**
+ * Places duo_callbacks over one RPC connection and records, per call, when it
+ * was sent, answered, connected and released, and when each event arrived
+ * (by event_id). Times are host-wide monotonic milliseconds (the server
+ * probe's clock, so the two can be compared).
+ */
+import { monotonicMs } from '../lib/util/diagnostics.js';
 import type { RpcClient } from './RpcClient.js';
 
 export interface CallRecord {
@@ -26,6 +32,8 @@ export class DuoCallbackDriver {
   /** Events that beat their construct's reply. */
   readonly #early = new Map<string, { party1AnsweredAt?: number; connectedAt?: number; releasedAt?: number; error?: unknown }>();
   readonly #client: RpcClient;
+  /** [event_id, arrival] of every event notification, in arrival order. */
+  readonly eventArrivals: Array<[number, number]> = [];
 
   constructor(client: RpcClient) {
     this.#client = client;
@@ -33,11 +41,11 @@ export class DuoCallbackDriver {
   }
 
   construct(params: ConstructParams): void {
-    const record: CallRecord = { sentAt: performance.now() };
+    const record: CallRecord = { sentAt: monotonicMs() };
     this.calls.push(record);
     this.#client.call('ext.duo_callback.construct', { ...params }).then(
       (result) => {
-        record.repliedAt = performance.now();
+        record.repliedAt = monotonicMs();
         const resId = (result as { res_id: string }).res_id;
         record.resId = resId;
         this.#byResId.set(resId, record);
@@ -46,7 +54,7 @@ export class DuoCallbackDriver {
         this.#early.delete(resId);
       },
       (err: unknown) => {
-        record.releasedAt = performance.now();
+        record.releasedAt = monotonicMs();
         const rpc = err as { code?: unknown; data?: unknown };
         record.error = { code: 'rpc', rpcCode: rpc.code, data: rpc.data, message: String(err) };
       },
@@ -76,8 +84,9 @@ export class DuoCallbackDriver {
   }
 
   #onEvent(method: string, params: Record<string, unknown>): void {
+    const now = monotonicMs();
+    this.eventArrivals.push([params['event_id'] as number, now]);
     const resId = params['res_id'] as string;
-    const now = performance.now();
     const progress = method === 'ext.duo_callback.on_progress' ? params['progress'] : undefined;
     const update =
       progress === 'connected'

@@ -4,6 +4,7 @@ import type { Selectable, Transaction } from 'kysely';
 import type { Store } from '../store/Store.js';
 import type { EventsTable, StoreTables } from '../store/StoreTables.js';
 import type { Clock } from '../util/Clock.js';
+import { eventCommittedChannel, monotonicMs, type EventCommittedMessage } from '../util/diagnostics.js';
 import type { Logger } from '../util/logger.js';
 import { TypedEventEmitter } from '../util/TypedEmitter.js';
 
@@ -65,15 +66,15 @@ export interface EventLogOptions {
 interface Batch {
   readonly records: ResourceRecord[];
   readonly events: ResourceEvent[];
+  /** When each of `events` was queued ({@link monotonicMs}): the bench's event delivery latency starts there. */
+  readonly queuedAt: number[];
   /** Resources whose dialog states changed: their `dialogs` column is rewritten. */
   readonly dialogs: Set<string>;
   readonly done: Array<() => void>;
 }
 
-const emptyBatch = (): Batch => ({ records: [], events: [], dialogs: new Set(), done: [] });
+const emptyBatch = (): Batch => ({ records: [], events: [], queuedAt: [], dialogs: new Set(), done: [] });
 
-/** How long the first queued item waits for others to share its commit. */
-const GROUP_COMMIT_MS = 2;
 /** Rows per INSERT: far below SQLite's and PostgreSQL's bound-parameter limits. */
 const INSERT_CHUNK = 200;
 /** After a failed commit (database down), the batch is retried this often; nothing is sent meanwhile. */
@@ -84,9 +85,11 @@ export const MAX_REPLAY_LIMIT = 1000;
 /**
  * The durable event log (issue 9). Every resource event is committed before
  * it is sent: {@link append} queues it, the queue is committed as one
- * transaction (group commit: the first queued item waits 2 ms for others,
- * and whatever arrives while a commit runs goes in the next one), and only
- * then is `committed` emitted, in order (measured: docs/performance.md).
+ * transaction at the end of the current event-loop turn (group commit:
+ * everything the turn's I/O produced shares one commit, and whatever arrives
+ * while a commit runs goes in the next one), and only then is `committed`
+ * emitted, in order. No timer waits for companions: a construct's reply
+ * waits for its row's commit (measured: docs/performance.md).
  *
  * event_id: the account's row in `event_sequences` is advanced by the number
  * of its events inside the committing transaction. That row lock orders
@@ -133,6 +136,7 @@ export class EventLog extends TypedEventEmitter<EventLogEvents> {
    */
   append(event: ResourceEvent): void {
     this.#queue.events.push(event);
+    this.#queue.queuedAt.push(monotonicMs());
     this.#schedule();
   }
 
@@ -212,7 +216,8 @@ export class EventLog extends TypedEventEmitter<EventLogEvents> {
 
   #schedule(): void {
     if (this.#running) return;
-    this.#running = new Promise<void>((resolve) => setTimeout(resolve, GROUP_COMMIT_MS)).then(() => this.#drain());
+    // setImmediate: after the I/O callbacks of this turn, so a burst (one poll of many datagrams) is one commit.
+    this.#running = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#drain());
   }
 
   /** Commits batches one after another until the queue is empty. */
@@ -228,6 +233,13 @@ export class EventLog extends TypedEventEmitter<EventLogEvents> {
           this.#log.error({ err, events: batch.events.length }, 'event log commit failed: retrying, nothing is sent until it succeeds');
           await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
         }
+      }
+      if (eventCommittedChannel.hasSubscribers) {
+        const committedAt = monotonicMs();
+        logged.forEach((e, i) => {
+          const message: EventCommittedMessage = { accountId: e.accountId, eventId: e.eventId, queuedAt: batch.queuedAt[i]!, committedAt };
+          eventCommittedChannel.publish(message);
+        });
       }
       for (const record of batch.records) this.emit('stored', record);
       for (const event of logged) this.emit('committed', event);
