@@ -12,6 +12,9 @@ import type { StoreConfig } from '../../lib/config/ServerConfig.js';
 import { Store } from '../../lib/store/Store.js';
 import { storeBackends } from '../support/storeBackends.js';
 
+// About 80 CLI processes on two stores, each 1–2.5 s of tsx start-up: more than tap's 120 s default on a busy machine.
+t.setTimeout(360_000);
+
 interface Run {
   readonly code: number;
   readonly stdout: string;

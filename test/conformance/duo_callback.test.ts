@@ -26,6 +26,9 @@ import {
   toneOf,
 } from './support.js';
 
+// Both engine targets, every flow with real SIPp far ends: 104–117 s on a quiet machine, close to tap's 120 s default.
+t.setTimeout(360_000);
+
 /** Checks both directions of the bridge in a window after `from` (epoch ms). */
 function checkBothWays(t: Test, ear1: RtpEar, ear2: RtpEar, from: number, to: number): void {
   const h1 = hearing(ear1, from, to);
