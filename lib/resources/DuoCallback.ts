@@ -65,10 +65,12 @@ export class DuoCallback extends Resource<Unlogged<DuoCallbackReleased>> {
         if (!this.released) this.progress(state === 'EARLY_MEDIA' ? 'early_media' : 'ringing', party.number, p.sipStatus);
       });
       party.on('ended', (end) => this.#onEnded(party, end));
+      this.reportRedirects(party);
     }
     this.party1.on('answered', () => this.#onParty1Answered());
     this.party2.on('progress', (state) => this.#onParty2Ringing(state === 'EARLY_MEDIA'));
     this.party2.on('answered', () => this.#onParty2Answered());
+    this.party2.on('redirected', () => this.#onParty2Redirected());
     this.#dial(this.party1, 'ring1');
   }
 
@@ -128,6 +130,14 @@ export class DuoCallback extends Resource<Unlogged<DuoCallbackReleased>> {
     if (file && mode === 2) return;
     // Mode 1 from ringback on, mode 3 and no file: the real ringback.
     this.#hear(earlyMedia ? 'party2' : 'ringback_tone');
+  }
+
+  /** Party 2's new leg rings afresh: a bridge to the old leg's early media went with that leg. */
+  #onParty2Redirected(): void {
+    const bridge = this.#bridge;
+    this.#bridge = undefined;
+    bridge?.then((b) => b.close()).catch(() => undefined);
+    if (this.#party1Hears === 'party2') this.#party1Hears = 'silence';
   }
 
   #onParty2Answered(): void {
