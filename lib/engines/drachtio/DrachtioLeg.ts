@@ -230,7 +230,8 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
       // Session timers (RFC 4028) are drachtio-server's: it refreshes when the 2xx makes us the refresher
       // and BYEs a dialog the far end stops refreshing (docs/deploy.md).
       // Allow names UPDATE (RFC 3311 §5.1): drachtio-server sends none of its own.
-      headers: { From: `<${fromUri}>`, Supported: 'timer', Allow: ALLOW },
+      // RFC 3262: drachtio-srf PRACKs an 18x that carries an RSeq (createUAC's provisional handler).
+      headers: { From: `<${fromUri}>`, Supported: 'timer, 100rel', Allow: ALLOW },
     };
     if (gateway.username !== undefined && gateway.password !== undefined) {
       options.auth = { username: gateway.username, password: gateway.password };
