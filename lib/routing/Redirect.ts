@@ -2,6 +2,9 @@ import type { GatewayConfig } from '../config/ServerConfig.js';
 import { requestUriFor } from './DialTarget.js';
 import { parseSipUri, SipUriError } from './SipUri.js';
 
+/** Longest user part taken from a Contact: a phone number or account name is far shorter. */
+const MAX_CONTACT_USER = 128;
+
 /** Where a redirected party is dialled next, or why it is not. */
 export type RedirectChoice =
   | { readonly requestUri: string; readonly user: string }
@@ -11,7 +14,7 @@ export type RedirectChoice =
  * Picks the target of a 3xx (RFC 3261 §8.1.3.4) under the rule that only
  * configured gateways are reached: the first Contact (they come in q order)
  * whose URI passes the client URI grammar (lib/routing/SipUri.ts) and has a
- * user part not dialled yet gives `sip:<user>@<gateway>`, the same gateway
+ * user part (at most 128 characters) not dialled yet gives `sip:<user>@<gateway>`, the same gateway
  * the redirected call went through. The Contact's host, port and parameters
  * are never used: a Contact naming another host (or another gateway) is
  * still dialled through this one.
@@ -39,7 +42,8 @@ export function chooseRedirect(contacts: readonly string[], gateway: GatewayConf
 /** The Contact's user part in canonical form, or undefined when it has none or breaks the grammar. */
 function contactUser(contact: string): string | undefined {
   try {
-    return parseSipUri(contact).user ?? undefined;
+    const user = parseSipUri(contact).user;
+    return user !== null && user.length <= MAX_CONTACT_USER ? user : undefined;
   } catch (err) {
     if (err instanceof SipUriError) return undefined;
     throw err;
