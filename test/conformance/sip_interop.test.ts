@@ -16,8 +16,29 @@ import {
   type Fixture,
   type LoggedSip,
 } from './support.js';
+import type { RtpEar } from '../support/sipp/RtpEar.js';
 
 const GAP = 300; // < PROMPT_GAP_MS: one segment per play of the prompt
+
+/**
+ * A duo_callback whose party 1 answers at once (`answer-<ear1>`) and whose
+ * party 2 is the carrier user `user2(<ear2 port>)`; 1 s of talk, the server's
+ * own ringback (mode 3, no file): what party 1 hears while party 2 rings.
+ */
+async function duoRinging(fx: Fixture, user2: (earPort: number) => string, userData: string): Promise<{ ear1: RtpEar; user2: string; resId: string }> {
+  const [ear1, ear2] = [await fx.ear(), await fx.ear()];
+  const to2 = user2(ear2.port);
+  const resId = await fx.construct('ext.duo_callback.construct', {
+    to1_uri: `sip:answer-${ear1.port}@carrier`,
+    to2_uri: `sip:${to2}@carrier`,
+    max_answer_seconds: 1,
+    max_ring_seconds: 10,
+    ring_play_file: null,
+    ring_play_mode: 3,
+    user_data: userData,
+  });
+  return { ear1, user2: to2, resId };
+}
 
 forEachTarget(t, 'forking (RFC 3261 §13.2.2.4): two phones answer; the second 2xx is ACKed and BYEd on its own dialog, media follows the first', async (t, target) => {
   const fx = await setup(t, target);
@@ -87,19 +108,7 @@ forEachTarget(t, 'who ended the call: a BYE on the early dialog is the callee re
 forEachTarget(t, 'early media that never comes (RFC 3960): 183 with SDP but no RTP, then 180: party 1 hears the ringback tone until party 2 answers', async (t, target) => {
   const fx = await setup(t, target);
   if (!fx) return;
-  const ear1 = await fx.ear();
-  const ear2 = await fx.ear();
-  const user1 = `answer-${ear1.port}`;
-  const user2 = `silent183-1.5-${ear2.port}`;
-  const resId = await fx.construct('ext.duo_callback.construct', {
-    to1_uri: `sip:${user1}@carrier`,
-    to2_uri: `sip:${user2}@carrier`,
-    max_answer_seconds: 1,
-    max_ring_seconds: 10,
-    ring_play_file: null,
-    ring_play_mode: 3,
-    user_data: 'silent183',
-  });
+  const { ear1, resId } = await duoRinging(fx, (ear) => `silent183-1.5-${ear}`, 'silent183');
   const ringing = await fx.progress(resId, 'ringing', 2);
   const answered2 = await fx.progress(resId, 'answered', 2);
   const released = await checkResource(t, fx, resId, 'silent183');
@@ -128,10 +137,16 @@ forEachTarget(t, 'early media that never comes (RFC 3960): 183 with SDP but no R
 /** The Request-URI the server dials for `user` through the carrier gateway (requestUriFor). */
 const atGateway = (fx: Fixture, user: string): string => `sip:${user}@${fx.carrier.host}:${fx.carrier.port}`;
 
-/** A notify_call to `user` that is expected to end (rejected or after its prompt); returns on_released's params. */
-async function notify(t: Test, fx: Fixture, user: string, userData: string): Promise<{ resId: string; released: Record<string, unknown> }> {
+/**
+ * A notify_call to the carrier user `to(<ear port>)`, a fresh ear's port, run
+ * to its end (rejected, or after its prompt); returns the ear, the user and
+ * on_released's params.
+ */
+async function notify(t: Test, fx: Fixture, to: (earPort: number) => string, userData: string): Promise<{ ear: RtpEar; user: string; resId: string; released: Record<string, unknown> }> {
+  const ear = await fx.ear();
+  const user = to(ear.port);
   const resId = await fx.construct('ext.notify_call.construct', { to_uri: `sip:${user}@carrier`, play_content: 'prompt.wav', max_ring_seconds: 5, user_data: userData });
-  return { resId, released: await checkResource(t, fx, resId, userData) };
+  return { ear, user, resId, released: await checkResource(t, fx, resId, userData) };
 }
 
 const progressOf = (fx: Fixture, resId: string): unknown[] =>
@@ -140,9 +155,8 @@ const progressOf = (fx: Fixture, resId: string): unknown[] =>
 forEachTarget(t, 'redirect: a 302 whose Contact names a foreign host is followed to its user part at the same gateway', async (t, target) => {
   const fx = await setup(t, target);
   if (!fx) return;
-  const ear = await fx.ear();
-  const [user, next] = [`redir-${ear.port}`, `answer-${ear.port}`];
-  const { resId, released } = await notify(t, fx, user, 'redir');
+  const { ear, user, resId, released } = await notify(t, fx, (ear) => `redir-${ear}`, 'redir');
+  const next = `answer-${ear.port}`;
   const redirect = { party: 1, from_uri: atGateway(fx, user), to_uri: atGateway(fx, next), sip_status: 302 };
   t.match(released, { error: null, answer_time: Number, redirects: [redirect] }, 'answered after the redirect; on_released lists it');
   t.same(progressOf(fx, resId), ['dialing', 'redirected', 'answered']);
@@ -158,9 +172,8 @@ forEachTarget(t, 'redirect: a 302 whose Contact names a foreign host is followed
 forEachTarget(t, 'redirect: Contacts tried in q order; one whose user part breaks the URI grammar (escaped LF) is skipped', async (t, target) => {
   const fx = await setup(t, target);
   if (!fx) return;
-  const ear = await fx.ear();
-  const [user, next] = [`redirq-${ear.port}`, `answer-${ear.port}`];
-  const { released } = await notify(t, fx, user, 'redirq');
+  const { ear, released } = await notify(t, fx, (ear) => `redirq-${ear}`, 'redirq');
+  const next = `answer-${ear.port}`;
   t.match(released, { error: null, redirects: [{ to_uri: atGateway(fx, next) }] }, 'q=1 refused by the grammar, q=0.8 followed, q=0.2 (busy) never dialled');
   t.equal((await carrierCall(fx.carrier, 'busy')).invite, undefined, 'busy never dialled');
   await carrierCallWhen(fx.carrier, next, (c) => c.received('BYE').length > 0);
@@ -170,7 +183,7 @@ forEachTarget(t, 'redirect: Contacts tried in q order; one whose user part break
 forEachTarget(t, 'redirect: a loop (Contact = a user already dialled) ends rejected with the 3xx, one INVITE', async (t, target) => {
   const fx = await setup(t, target);
   if (!fx) return;
-  const { released } = await notify(t, fx, 'redirloop', 'loop');
+  const { released } = await notify(t, fx, () => 'redirloop', 'loop');
   t.match(released, { error: { code: 'rejected', sip_status: 302, message: /redirect not followed: redirect loop \(redirloop already dialled\)/ }, dropped_by: 'usr' });
   t.notOk('redirects' in released, 'no redirect followed');
   t.equal((await carrierCall(fx.carrier, 'redirloop')).received('INVITE').length, 1, 'one INVITE');
@@ -180,7 +193,7 @@ forEachTarget(t, 'redirect: a loop (Contact = a user already dialled) ends rejec
 forEachTarget(t, 'redirect: an endless chain stops at limits.maxRedirects (2 here) with the last 3xx', async (t, target) => {
   const fx = await setup(t, target, { env: { CTI_LIMITS__MAX_REDIRECTS: '2' } });
   if (!fx) return;
-  const { resId, released } = await notify(t, fx, 'redirhop-x', 'hops');
+  const { resId, released } = await notify(t, fx, () => 'redirhop-x', 'hops');
   t.match(released, { error: { code: 'rejected', sip_status: 302, message: /more than 2 redirects/ } });
   t.same((released.redirects as Array<{ to_uri: string }>).map((r) => r.to_uri), [atGateway(fx, 'redirhop-xx'), atGateway(fx, 'redirhop-xxx')]);
   t.same(progressOf(fx, resId), ['dialing', 'redirected', 'redirected']);
@@ -191,12 +204,11 @@ forEachTarget(t, 'redirect: an endless chain stops at limits.maxRedirects (2 her
 forEachTarget(t, 'redirect: hostile or unusable Contacts (CR LF escapes, no user, tel:) and 305 Use Proxy are not followed', async (t, target) => {
   const fx = await setup(t, target);
   if (!fx) return;
-  const bad = await notify(t, fx, 'redirbad', 'bad');
+  const bad = await notify(t, fx, () => 'redirbad', 'bad');
   t.match(bad.released, { error: { code: 'rejected', sip_status: 301, message: /redirect not followed: no usable Contact/ } });
-  const ear = await fx.ear();
-  const proxy = await notify(t, fx, `redir305-${ear.port}`, 'proxy');
+  const proxy = await notify(t, fx, (ear) => `redir305-${ear}`, 'proxy');
   t.match(proxy.released, { error: { code: 'rejected', sip_status: 305, message: '305 Use Proxy' } }, '305 ends the call like any failure');
-  t.equal((await carrierCall(fx.carrier, `answer-${ear.port}`)).invite, undefined, "the 305's Contact never dialled");
+  t.equal((await carrierCall(fx.carrier, `answer-${proxy.ear.port}`)).invite, undefined, "the 305's Contact never dialled");
   await checkEnd(t, fx, 2);
 });
 
@@ -213,9 +225,7 @@ const inviteCSeq = (invite: LoggedSip | undefined): string => /^CSeq:\s*(\d+)/im
 forEachTarget(t, '100rel: a reliable 180 (retransmitted across the PRACK) gets exactly one PRACK with RAck "1 <cseq> INVITE"; then 200 → answered', async (t, target) => {
   const fx = await setup(t, target);
   if (!fx) return;
-  const ear = await fx.ear();
-  const user = `rel180-${ear.port}`;
-  const { resId, released } = await notify(t, fx, user, 'rel180');
+  const { ear, user, resId, released } = await notify(t, fx, (ear) => `rel180-${ear}`, 'rel180');
   t.match(released, { error: null, answer_time: Number });
   t.same(progressOf(fx, resId), ['dialing', 'ringing', 'answered']);
   const { invite } = await pracks(fx, user);
@@ -229,17 +239,7 @@ forEachTarget(t, '100rel: a reliable 180 (retransmitted across the PRACK) gets e
 forEachTarget(t, '100rel: early media on a reliable 183 with SDP is heard by party 1, and the 183 is PRACKed', async (t, target) => {
   const fx = await setup(t, target);
   if (!fx) return;
-  const [ear1, ear2] = [await fx.ear(), await fx.ear()];
-  const [user1, user2] = [`answer-${ear1.port}`, `rel183-1.5-${ear2.port}`];
-  const resId = await fx.construct('ext.duo_callback.construct', {
-    to1_uri: `sip:${user1}@carrier`,
-    to2_uri: `sip:${user2}@carrier`,
-    max_answer_seconds: 1,
-    max_ring_seconds: 10,
-    ring_play_file: null,
-    ring_play_mode: 3,
-    user_data: 'rel183',
-  });
+  const { ear1, user2, resId } = await duoRinging(fx, (ear) => `rel183-1.5-${ear}`, 'rel183');
   const early = await fx.progress(resId, 'early_media', 2);
   const answered2 = await fx.progress(resId, 'answered', 2);
   const released = await checkResource(t, fx, resId, 'rel183');
@@ -256,9 +256,7 @@ forEachTarget(t, '100rel: early media on a reliable 183 with SDP is heard by par
 forEachTarget(t, '100rel: an 18x requiring 100rel with a garbage RSeq is taken as unreliable (no PRACK) and the call goes on', async (t, target) => {
   const fx = await setup(t, target);
   if (!fx) return;
-  const ear = await fx.ear();
-  const user = `relbad-${ear.port}`;
-  const { released } = await notify(t, fx, user, 'relbad');
+  const { user, released } = await notify(t, fx, (ear) => `relbad-${ear}`, 'relbad');
   t.match(released, { error: null, answer_time: Number });
   t.same((await pracks(fx, user)).racks, [], 'no PRACK (SIPp would fail the call on one)');
   await checkEnd(t, fx, 1);
