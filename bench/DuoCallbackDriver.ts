@@ -1,4 +1,10 @@
-/** Places duo_callbacks over one RPC connection and records, per call, when it was sent, connected and released. */
+/**
+ * Places duo_callbacks over one RPC connection and records, per call, when it
+ * was sent, answered, connected and released, and when each event arrived
+ * (by event_id). Times are host-wide monotonic milliseconds (the server
+ * probe's clock, so the two can be compared).
+ */
+import { monotonicMs } from '../lib/util/diagnostics.js';
 import type { RpcClient } from './RpcClient.js';
 
 export interface CallRecord {
@@ -6,6 +12,8 @@ export interface CallRecord {
   /** When the construct's reply arrived. */
   repliedAt?: number;
   resId?: string;
+  /** When party 1 answered (on_progress `answered`, party 1). */
+  party1AnsweredAt?: number;
   connectedAt?: number;
   releasedAt?: number;
   /** on_released's error (null for a normal end), or the construct's RPC error. */
@@ -22,8 +30,10 @@ export class DuoCallbackDriver {
   readonly calls: CallRecord[] = [];
   readonly #byResId = new Map<string, CallRecord>();
   /** Events that beat their construct's reply. */
-  readonly #early = new Map<string, { connectedAt?: number; releasedAt?: number; error?: unknown }>();
+  readonly #early = new Map<string, { party1AnsweredAt?: number; connectedAt?: number; releasedAt?: number; error?: unknown }>();
   readonly #client: RpcClient;
+  /** [event_id, arrival] of every event notification, in arrival order. */
+  readonly eventArrivals: Array<[number, number]> = [];
 
   constructor(client: RpcClient) {
     this.#client = client;
@@ -31,11 +41,11 @@ export class DuoCallbackDriver {
   }
 
   construct(params: ConstructParams): void {
-    const record: CallRecord = { sentAt: performance.now() };
+    const record: CallRecord = { sentAt: monotonicMs() };
     this.calls.push(record);
     this.#client.call('ext.duo_callback.construct', { ...params }).then(
       (result) => {
-        record.repliedAt = performance.now();
+        record.repliedAt = monotonicMs();
         const resId = (result as { res_id: string }).res_id;
         record.resId = resId;
         this.#byResId.set(resId, record);
@@ -44,8 +54,9 @@ export class DuoCallbackDriver {
         this.#early.delete(resId);
       },
       (err: unknown) => {
-        record.releasedAt = performance.now();
-        record.error = { code: 'rpc', message: String(err) };
+        record.releasedAt = monotonicMs();
+        const rpc = err as { code?: unknown; data?: unknown };
+        record.error = { code: 'rpc', rpcCode: rpc.code, data: rpc.data, message: String(err) };
       },
     );
   }
@@ -73,12 +84,16 @@ export class DuoCallbackDriver {
   }
 
   #onEvent(method: string, params: Record<string, unknown>): void {
+    const now = monotonicMs();
+    this.eventArrivals.push([params['event_id'] as number, now]);
     const resId = params['res_id'] as string;
-    const now = performance.now();
+    const progress = method === 'ext.duo_callback.on_progress' ? params['progress'] : undefined;
     const update =
-      method === 'ext.duo_callback.on_progress' && params['progress'] === 'connected'
+      progress === 'connected'
         ? { connectedAt: now }
-        : method === 'ext.duo_callback.on_released'
+        : progress === 'answered' && params['party'] === 1
+          ? { party1AnsweredAt: now }
+          : method === 'ext.duo_callback.on_released'
           ? { releasedAt: now, error: params['error'] ?? null }
           : undefined;
     if (!update) return;

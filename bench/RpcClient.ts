@@ -44,12 +44,13 @@ export class RpcClient {
   }
 
   #onMessage(text: string): void {
-    const m = JSON.parse(text) as { id?: number; method?: string; params?: Record<string, unknown>; result?: unknown; error?: { message: string } };
+    const m = JSON.parse(text) as { id?: number; method?: string; params?: Record<string, unknown>; result?: unknown; error?: { code: number; message: string; data?: unknown } };
     if (m.method !== undefined) return this.onNotification(m.method, m.params ?? {});
     const p = m.id === undefined ? undefined : this.#pending.get(m.id);
     if (!p || m.id === undefined) return;
     this.#pending.delete(m.id);
-    if (m.error) p.reject(new Error(m.error.message));
+    // The code and data stay on the error: the bench tells refusals (-32006) from failures.
+    if (m.error) p.reject(Object.assign(new Error(m.error.message), { code: m.error.code, data: m.error.data }));
     else p.resolve(m.result);
   }
 }

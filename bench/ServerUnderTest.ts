@@ -3,10 +3,11 @@
  * pinned to one core, configured through CTI_* variables: the embedded engine
  * and one gateway, the SIPp carrier, with limits high enough for the load.
  */
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { CpuMeter } from './CpuMeter.js';
+import type { ProbeRecord } from './probe/serverProbe.js';
 import type { ProcessGroup } from './ProcessGroup.js';
 import { RpcClient } from './RpcClient.js';
 
@@ -26,6 +27,8 @@ export interface ServerOptions {
   readonly cpuProfile: boolean;
   /** Events committed to the store (SQLite in `dir`) before they are sent, or numbered in memory only. */
   readonly durableEvents: boolean;
+  /** A whole `engine` config (e.g. the drachtio engine's); absent: the embedded engine on sipPort and the RTP range. */
+  readonly engine?: Readonly<Record<string, unknown>>;
 }
 
 export class ServerUnderTest {
@@ -34,9 +37,12 @@ export class ServerUnderTest {
   readonly httpUrl: string;
   readonly cpu: CpuMeter;
   readonly logPath: string;
+  /** Where the probe loaded into the server writes its record when the server exits. */
+  readonly #probePath: string;
 
-  private constructor(child: ChildProcess, url: string, httpUrl: string, logPath: string) {
+  private constructor(child: ChildProcess, url: string, httpUrl: string, logPath: string, probePath: string) {
     this.#child = child;
+    this.#probePath = probePath;
     this.url = url;
     this.httpUrl = httpUrl;
     this.cpu = new CpuMeter(child.pid ?? -1);
@@ -44,6 +50,7 @@ export class ServerUnderTest {
   }
 
   static async start(group: ProcessGroup, o: ServerOptions): Promise<ServerUnderTest> {
+    const probePath = join(o.dir, o.durableEvents ? 'probe-durable.json' : 'probe-memory.json');
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       CTI_LOG_LEVEL: 'warn',
@@ -51,12 +58,16 @@ export class ServerUnderTest {
       CTI_LISTEN__PORT: String(o.wsPort),
       CTI_HTTP__ENABLED: 'true',
       CTI_HTTP__PORT: String(o.httpPort),
-      CTI_ENGINE__TYPE: 'embedded',
-      CTI_ENGINE__SIP_HOST: '127.0.0.1',
-      CTI_ENGINE__SIP_PORT: String(o.sipPort),
-      CTI_ENGINE__RTP_HOST: '127.0.0.1',
-      CTI_ENGINE__RTP_PORT_MIN: String(o.rtpPortMin),
-      CTI_ENGINE__RTP_PORT_MAX: String(o.rtpPortMax),
+      ...(o.engine
+        ? { CTI_ENGINE: JSON.stringify(o.engine) }
+        : {
+            CTI_ENGINE__TYPE: 'embedded',
+            CTI_ENGINE__SIP_HOST: '127.0.0.1',
+            CTI_ENGINE__SIP_PORT: String(o.sipPort),
+            CTI_ENGINE__RTP_HOST: '127.0.0.1',
+            CTI_ENGINE__RTP_PORT_MIN: String(o.rtpPortMin),
+            CTI_ENGINE__RTP_PORT_MAX: String(o.rtpPortMax),
+          }),
       CTI_GATEWAYS: JSON.stringify([
         { name: 'carrier', host: o.carrierHost, port: o.carrierPort, transport: 'udp', maxConcurrentCalls: 10000, callerId: '1000' },
       ]),
@@ -67,11 +78,12 @@ export class ServerUnderTest {
       CTI_RECORDINGS_DIR: join(o.dir, 'recordings'),
       CTI_DATA_DIR: join(o.dir, o.durableEvents ? 'data-durable' : 'data-memory'),
       CTI_DURABLE_EVENTS: String(o.durableEvents),
+      BENCH_PROBE_FILE: probePath,
     };
     const nodeArgs = o.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${o.dir}`] : [];
     const logPath = join(o.dir, o.durableEvents ? 'server.log' : 'server-memory-events.log');
     const log = createWriteStream(logPath);
-    const child = group.spawn('taskset', ['-a', '-c', o.cpu, process.execPath, ...nodeArgs, '--import', 'tsx', 'lib/main.ts'], {
+    const child = group.spawn('taskset', ['-a', '-c', o.cpu, process.execPath, ...nodeArgs, '--import', 'tsx', '--import', './bench/probe/serverProbe.ts', 'lib/main.ts'], {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -89,7 +101,12 @@ export class ServerUnderTest {
         await new Promise((r) => setTimeout(r, 100));
       }
     }
-    return new ServerUnderTest(child, url, `http://127.0.0.1:${o.httpPort}`, logPath);
+    return new ServerUnderTest(child, url, `http://127.0.0.1:${o.httpPort}`, logPath, probePath);
+  }
+
+  /** What the server's probe recorded; null before the server exited or when it was killed (no record written). */
+  probe(): ProbeRecord | null {
+    return existsSync(this.#probePath) ? (JSON.parse(readFileSync(this.#probePath, 'utf8')) as ProbeRecord) : null;
   }
 
   get alive(): boolean {

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { CpuMeter } from './CpuMeter.js';
 import { DuoCallbackDriver, paced, percentile } from './DuoCallbackDriver.js';
 import { IpcChild, type IpcReply } from './IpcChild.js';
+import { monotonicMs } from '../lib/util/diagnostics.js';
+import { LagSampler } from './probe/LagSampler.js';
 import type { ProcessGroup } from './ProcessGroup.js';
 import { RpcClient } from './RpcClient.js';
 import type { ServerUnderTest } from './ServerUnderTest.js';
@@ -68,6 +70,14 @@ export interface SetupRateResult {
   /** construct sent → its reply (the resource's row is committed first when events are durable). */
   readonly replyMs: Percentiles;
   readonly serverCpuPct: number;
+  /** Milliseconds per second the server's event loop waited for its core (other processes had it). */
+  readonly serverWaitedMsPerSec: number;
+  /** The row's span on the host-wide monotonic clock: first construct → every call connected or released. */
+  readonly window: { readonly from: number; readonly to: number };
+  /** [event_id, arrival at this client] of every event of the row (joined with the server probe's commit times). */
+  readonly eventArrivals: ReadonlyArray<readonly [number, number]>;
+  /** How late this client's own event loop ran during the row (is the measurement itself late?). */
+  readonly clientLagMs: Percentiles;
 }
 
 export interface Percentiles {
@@ -77,7 +87,7 @@ export interface Percentiles {
   readonly max: number;
 }
 
-function percentiles(sorted: readonly number[]): Percentiles {
+export function percentiles(sorted: readonly number[]): Percentiles {
   return { p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] ?? NaN };
 }
 
@@ -89,12 +99,18 @@ export async function setupRate(server: ServerUnderTest, o: { rate: number; seco
   const client = await RpcClient.connect(server.url);
   const driver = new DuoCallbackDriver(client);
   const n = Math.round(o.rate * o.seconds);
+  const lag: number[] = [];
+  const sampler = new LagSampler(monotonicMs, (_at, late) => lag.push(late));
+  sampler.start();
+  const from = monotonicMs();
   const cpu0 = server.cpu.sample();
   await paced(o.rate, n, () =>
     driver.construct({ to1_uri: `sip:answer-${o.earPort}@carrier`, to2_uri: `sip:hangup-1-${o.earPort}@carrier`, max_answer_seconds: 60 }),
   );
   await driver.waitFor(() => driver.calls.every((c) => c.connectedAt !== undefined || c.releasedAt !== undefined), 20_000);
   const cpu1 = server.cpu.sample();
+  const to = monotonicMs();
+  sampler.stop();
   await driver.waitFor(() => driver.released === n, 20_000);
   client.close();
   const connectTimes = driver.calls.flatMap((c) => (c.connectedAt === undefined ? [] : [c.connectedAt])).sort((a, b) => a - b);
@@ -112,6 +128,10 @@ export async function setupRate(server: ServerUnderTest, o: { rate: number; seco
     latencyMs: percentiles(latencies),
     replyMs: percentiles(replies),
     serverCpuPct: CpuMeter.percent(cpu0, cpu1),
+    serverWaitedMsPerSec: CpuMeter.waitedMsPerSec(cpu0, cpu1),
+    window: { from, to },
+    eventArrivals: driver.eventArrivals,
+    clientLagMs: percentiles(lag.sort((a, b) => a - b)),
   };
 }
 

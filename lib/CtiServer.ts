@@ -123,6 +123,7 @@ export class CtiServer {
       constructRate: new ConstructRate(),
       eventLog: this.#eventLog,
       ...(this.#cdrs ? { cdrs: this.#cdrs } : {}),
+      ...(this.webhookStore ? { webhooks: { store: this.webhookStore, allowPrivateTargets: config.webhooks.allowPrivateTargets } } : {}),
     });
     const authenticator = new Authenticator(directory, config.auth);
     const api = new RpcApi(new RpcContract(), this.service, hub, authenticator, log.child({ layer: 'api' }), {
@@ -138,6 +139,7 @@ export class CtiServer {
     const metrics = new ServerMetrics({
       registry: this.registry,
       engine,
+      admission: this.service.admission,
       wsConnections: () => this.#ws.sessionCount,
       ...(this.webhooks ? { webhooks: this.webhooks } : {}),
     });
@@ -150,7 +152,6 @@ export class CtiServer {
           directory,
           openAccount: open ? DEFAULT_ACCOUNT : null,
           metrics,
-          webhooks: this.webhookStore,
           readiness: { engine: () => engine.available, store: async () => (storeCheck ? storeCheck.ping().then(() => true) : true) },
           log: log.child({ layer: 'http' }),
         })
@@ -237,7 +238,7 @@ export class CtiServer {
       clearInterval(this.#pruneTimer);
       // The on_released events of the release above go out before the connections close.
       await this.#eventLog.flush();
-      this.webhooks?.stop();
+      await this.webhooks?.stop();
       await this.#http?.close();
       await this.#ws.close();
       await this.#engine.stop();

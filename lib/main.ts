@@ -24,7 +24,7 @@ const log = createLogger(config.logLevel);
 // The store holds the event log and CDRs always, and the API keys unless authentication is off (loopback only).
 let store: Store;
 try {
-  store = await Store.open(config.store, { log: log.child({ layer: 'store' }) });
+  store = await Store.open(config.store, { log: log.child({ layer: 'store' }), backgroundCheckpoints: true });
 } catch (err) {
   if (!(err instanceof StoreError)) throw err;
   console.error(`cti-server: ${err.message}`);

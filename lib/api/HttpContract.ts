@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { ExtDuoCallbackConstructParams, ExtNotifyCallConstructParams } from './generated/types.js';
-import { ServiceError, type ParamProblem } from '../errors/ServiceError.js';
 import type { JsonSchema, OpenRpcDocument } from './OpenRpcDocument.js';
 import { openRpcDocument } from './RpcContract.js';
 
@@ -8,7 +7,7 @@ import { openRpcDocument } from './RpcContract.js';
  * The HTTP API's params (seed 000), derived from the JSON-RPC contract: each
  * HTTP field names the RPC param whose schema it takes, so ranges, patterns
  * and limits have one source (rpc-schema/openrpc.json). Only the seed's own
- * additions (`recording`, `record_mode`) are defined here.
+ * addition (`recording`, a flag where the RPC takes a file name) is defined here.
  */
 
 /** An HTTP body field: its seed 000 name, the RPC param it carries, its seed default. */
@@ -22,6 +21,12 @@ interface Field {
 }
 
 export type HttpRouteName = 'duo_callback' | 'notify_call';
+
+const STATUS_URL_FIELD: Field = {
+  name: 'status_url',
+  rpc: 'status_url',
+  description: 'Receives every event of this call as a signed POST (see Webhooks), besides the account\'s event_url.',
+};
 
 const DUO_FIELDS: readonly Field[] = [
   { name: 'from1', rpc: 'from1_uri', description: 'Caller id shown to party 1; omitted or null: the gateway\'s.' },
@@ -40,16 +45,11 @@ const DUO_FIELDS: readonly Field[] = [
     schema: { type: ['boolean', 'integer', 'null'], enum: [true, false, 1, 0, null] },
     description: 'Record the call (`true` or `1`): a stereo WAV in the server\'s recordings folder, named in the released event\'s `record_file`.',
   },
-  {
-    name: 'record_mode',
-    rpc: null,
-    default: 0,
-    schema: { type: ['integer', 'null'], enum: [0, 1, 2, null] },
-    description: 'When recording starts: 0 when both parties are bridged (the only mode this server implements so far; 1 and 2, from dialling party 1 or 2, are refused).',
-  },
+  { name: 'record_mode', rpc: 'record_mode', default: 0, description: 'When recording starts: 0 when both parties are bridged, 1 when party 1 is dialled, 2 when party 2 is dialled (early media included from then on).' },
   { name: 'countdown_time', rpc: 'countdown_seconds', description: 'Seconds before `max_call_duration` ends the call at which both parties hear the countdown warning (seed 000); less than `max_call_duration`.' },
   { name: 'countdown_voice', rpc: 'countdown_play_file', description: 'Media file of the countdown warning; omitted: a built-in short tone.' },
   { name: 'user_data', rpc: 'user_data', description: 'Echoed in every event of the call.' },
+  STATUS_URL_FIELD,
 ];
 
 const NOTIFY_FIELDS: readonly Field[] = [
@@ -60,6 +60,7 @@ const NOTIFY_FIELDS: readonly Field[] = [
   { name: 'max_dial_duration', rpc: 'max_ring_seconds', description: 'Seconds the callee may ring.' },
   { name: 'collect_dtmf', rpc: 'collect_dtmf', description: 'Collect key presses after or during the prompt (see docs/api.md); the digits arrive in progress events and in the released event\'s `dtmf`.' },
   { name: 'user_data', rpc: 'user_data', description: 'Echoed in every event of the call.' },
+  STATUS_URL_FIELD,
 ];
 
 const ROUTE_FIELDS: Readonly<Record<HttpRouteName, { readonly method: string; readonly fields: readonly Field[] }>> = {
@@ -68,7 +69,7 @@ const ROUTE_FIELDS: Readonly<Record<HttpRouteName, { readonly method: string; re
 };
 
 /** Query strings of the listing routes: the same params as their RPC methods (`after` is the issue's name for `after_event_id`). */
-export type HttpQueryName = 'cdr' | 'events';
+export type HttpQueryName = 'cdr' | 'events' | 'webhook_attempts';
 const QUERY_FIELDS: Readonly<Record<HttpQueryName, { readonly method: string; readonly fields: readonly Field[] }>> = {
   cdr: {
     method: 'sys.cdr.list',
@@ -84,6 +85,13 @@ const QUERY_FIELDS: Readonly<Record<HttpQueryName, { readonly method: string; re
     fields: [
       { name: 'after', rpc: 'after_event_id', description: 'Events with a larger `event_id` than this (0: from the oldest kept).' },
       { name: 'limit', rpc: 'limit', default: 100, description: 'At most this many events.' },
+    ],
+  },
+  webhook_attempts: {
+    method: 'sys.webhooks.attempts',
+    fields: [
+      { name: 'before', rpc: 'before', description: '`next_before` of the previous page: attempts of events older than this `event_id`.' },
+      { name: 'limit', rpc: 'limit', default: 50, description: 'At most this many attempts.' },
     ],
   },
 };
@@ -102,20 +110,19 @@ export class HttpContract {
       duo_callback: this.#schema(ROUTE_FIELDS.duo_callback),
       notify_call: this.#schema(ROUTE_FIELDS.notify_call),
     };
-    this.queries = { cdr: this.#schema(QUERY_FIELDS.cdr), events: this.#schema(QUERY_FIELDS.events) };
+    this.queries = {
+      cdr: this.#schema(QUERY_FIELDS.cdr),
+      events: this.#schema(QUERY_FIELDS.events),
+      webhook_attempts: this.#schema(QUERY_FIELDS.webhook_attempts),
+    };
   }
 
   /**
    * The RPC params of a schema-valid duo_callback body: seed names → RPC
    * names, seed defaults applied, `recording: true` → a new file name.
-   * @throws ServiceError invalid_params naming `record_mode` for modes 1 and 2 (not implemented).
    */
   duoCallbackParams(body: Readonly<Record<string, unknown>>): ExtDuoCallbackConstructParams {
-    const params = this.#rename('duo_callback', body) as unknown as ExtDuoCallbackConstructParams & Record<string, unknown>;
-    const problems: ParamProblem[] = [];
-    const mode = body.record_mode ?? 0;
-    if (mode !== 0) problems.push({ param: 'record_mode', message: 'only 0 (record from the bridge) is implemented on this server' });
-    if (problems.length) throw ServiceError.invalidParams(problems);
+    const params = this.#rename('duo_callback', body) as unknown as ExtDuoCallbackConstructParams;
     // The seed's flag has no file name: one per call, unguessable, in the account's folder.
     return body.recording === true || body.recording === 1 ? { ...params, record_file: `http/${randomUUID()}.wav` } : params;
   }

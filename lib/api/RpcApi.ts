@@ -129,6 +129,7 @@ export class RpcApi {
           ...(p.cursor != null ? { cursor: p.cursor } : {}),
           limit: p.limit ?? 50,
         }),
+      'sys.webhooks.attempts': (p, c) => service.webhookAttempts(accountOf(c), p.limit ?? 50, p.before ?? undefined),
       'sys.unsubscribe': (p, c) => hub.unsubscribe(c.sessionId, p.subscription_id),
       'sys.authenticate': async (p, c) => {
         const outcome = await authenticator.authenticate(p.api_key, c.peer);

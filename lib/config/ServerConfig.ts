@@ -86,6 +86,8 @@ export interface EmbeddedEngineConfig {
   readonly sipMaxServerTransactions?: number;
   /** After an answer or a new SDP, how long RTP from the signalling peer's IP may move where we send (NAT latch); 0: never. */
   readonly rtpLatchSeconds?: number;
+  /** Admission control (issue 11, kind 8); defaults: EMBEDDED_ADMISSION_DEFAULTS. */
+  readonly admission?: { readonly maxPendingInvites?: number };
 }
 
 export interface FreeswitchServerConfig {
@@ -103,6 +105,14 @@ export interface DrachtioEngineConfig {
   /** Folder of media/recordings as FreeSWITCH sees it, when it runs elsewhere. Default: the same paths. */
   readonly freeswitchMediaDir?: string;
   readonly freeswitchRecordingsDir?: string;
+  /** Endpoints created at once per FreeSWITCH; more wait in turn (default DRACHTIO_ADMISSION_DEFAULTS). */
+  readonly endpointCreateConcurrency?: number;
+  /** Admission control (issue 11, kind 8); defaults: DRACHTIO_ADMISSION_DEFAULTS. */
+  readonly admission?: {
+    readonly maxEndpointsPerSecond?: number;
+    readonly maxEndpointsPending?: number;
+    readonly maxPendingInvites?: number;
+  };
 }
 
 /** Refuses every call with the engine-unavailable error; for API-only deployments. */

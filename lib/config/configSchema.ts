@@ -34,6 +34,39 @@ export const EMBEDDED_LIMIT_DEFAULTS = {
   rtpLatchSeconds: 5,
 } as const;
 
+/**
+ * Admission control defaults (issue 11, kind 8; docs/performance.md has the
+ * measurements). An INVITE is pending until its final response: ringing
+ * phones count, so the bound is far above what one node rings at once.
+ */
+export const EMBEDDED_ADMISSION_DEFAULTS = { maxPendingInvites: 2000 } as const;
+export const DRACHTIO_ADMISSION_DEFAULTS = {
+  /**
+   * One FreeSWITCH on 2 cores set up ~40 callbacks/s (80 endpoints/s) at
+   * best with both the bare app and this server; its default
+   * sessions-per-second is 30, raise that too (docs/deploy.md).
+   */
+  maxEndpointsPerSecond: 80,
+  /**
+   * Endpoints created at once per FreeSWITCH, a safety valve: a burst
+   * beyond it waits here instead of inside FreeSWITCH, where each new
+   * channel's outbound event socket must connect within drachtio-fsmrf's
+   * fixed 4 s. Creation takes 50-1000 ms (idle to saturated); 8, 24 and 48
+   * queued creations at 20 callbacks/s on the loaded machine and fell below
+   * the bare app (which has no limit), so by default it equals
+   * maxEndpointsPending: with one FreeSWITCH nothing waits before admission
+   * control refuses.
+   */
+  endpointCreateConcurrency: 96,
+  /**
+   * Endpoints being created or waiting for a creation slot, all servers
+   * (rate × creation time): 96 is 80/s taking 1.2 s each, a FreeSWITCH
+   * falling behind. Refusing then keeps creation under fsmrf's 4 s.
+   */
+  maxEndpointsPending: 96,
+  maxPendingInvites: 2000,
+} as const;
+
 const count = (dflt: number, min: number, max: number) => ({ type: 'integer', minimum: min, maximum: max, default: dflt }) as const;
 
 export const embeddedEngineSchema = {
@@ -55,6 +88,12 @@ export const embeddedEngineSchema = {
     sipTcpIdleSeconds: seconds(EMBEDDED_LIMIT_DEFAULTS.sipTcpIdleSeconds, 3600),
     sipMaxServerTransactions: count(EMBEDDED_LIMIT_DEFAULTS.sipMaxServerTransactions, 1, 1_000_000),
     rtpLatchSeconds: count(EMBEDDED_LIMIT_DEFAULTS.rtpLatchSeconds, 0, 60),
+    admission: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: { maxPendingInvites: count(EMBEDDED_ADMISSION_DEFAULTS.maxPendingInvites, 2, 1_000_000) },
+    },
   },
 } as const;
 
@@ -86,6 +125,18 @@ export const drachtioEngineSchema = {
     eslListenHost: { ...host, default: '127.0.0.1' },
     freeswitchMediaDir: host,
     freeswitchRecordingsDir: host,
+    endpointCreateConcurrency: count(DRACHTIO_ADMISSION_DEFAULTS.endpointCreateConcurrency, 1, 1000),
+    admission: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        // At least 2: a duo_callback asks for two endpoints at once, and a limit below that would refuse every one forever.
+        maxEndpointsPerSecond: count(DRACHTIO_ADMISSION_DEFAULTS.maxEndpointsPerSecond, 2, 100_000),
+        maxEndpointsPending: count(DRACHTIO_ADMISSION_DEFAULTS.maxEndpointsPending, 2, 100_000),
+        maxPendingInvites: count(DRACHTIO_ADMISSION_DEFAULTS.maxPendingInvites, 2, 1_000_000),
+      },
+    },
   },
 } as const;
 

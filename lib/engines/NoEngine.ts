@@ -1,4 +1,4 @@
-import type { CallLeg, MediaBridge, TelephonyEngine, TelephonyEngineEvents } from '../telephony/TelephonyEngine.js';
+import type { CallLeg, EngineSaturation, MediaBridge, ReserveResult, TelephonyEngine, TelephonyEngineEvents } from '../telephony/TelephonyEngine.js';
 import { TypedEventEmitter } from '../util/TypedEmitter.js';
 
 /**
@@ -16,6 +16,15 @@ export class NoEngine extends TypedEventEmitter<TelephonyEngineEvents> implement
 
   dial(): CallLeg {
     throw new Error('engine "none" places no calls');
+  }
+
+  async reserve(): Promise<ReserveResult> {
+    return { ok: false, reason: 'engine "none" places no calls' };
+  }
+
+  /** Never saturated: it is never available, which constructs are refused for first. */
+  saturation(): EngineSaturation | undefined {
+    return undefined;
   }
 
   bridge(): Promise<MediaBridge> {

@@ -1,7 +1,10 @@
 import type { ResourceClass, ResourceContext } from '../api/generated/types.js';
 import type { ResourceEvent } from '../resources/ResourceRegistry.js';
+import type { Selectable, Transaction } from 'kysely';
 import type { Store } from '../store/Store.js';
+import type { EventsTable, StoreTables } from '../store/StoreTables.js';
 import type { Clock } from '../util/Clock.js';
+import { eventCommittedChannel, monotonicMs, type EventCommittedMessage } from '../util/diagnostics.js';
 import type { Logger } from '../util/logger.js';
 import { TypedEventEmitter } from '../util/TypedEmitter.js';
 
@@ -34,6 +37,8 @@ export interface ResourceRecord {
   readonly userData: string | null;
   /** Unix milliseconds. */
   readonly createdAt: number;
+  /** The call's own webhook URL (checked), stored with the row so a restart resumes its delivery; absent: none. */
+  readonly statusUrl?: string;
 }
 
 /** What a released resource's row keeps (JSON in `resources.cdr`); lib/cdr adds the row's identity columns. */
@@ -47,6 +52,8 @@ export interface StoredFinalRecord {
 export type EventLogEvents = {
   /** Each event once, after its commit, in event_id order per account. */
   committed: (event: LoggedEvent) => void;
+  /** A new resource's row (and its status_url target) was committed; before any of its events. */
+  stored: (record: ResourceRecord) => void;
 };
 
 export interface EventLogOptions {
@@ -59,15 +66,15 @@ export interface EventLogOptions {
 interface Batch {
   readonly records: ResourceRecord[];
   readonly events: ResourceEvent[];
+  /** When each of `events` was queued ({@link monotonicMs}): the bench's event delivery latency starts there. */
+  readonly queuedAt: number[];
   /** Resources whose dialog states changed: their `dialogs` column is rewritten. */
   readonly dialogs: Set<string>;
   readonly done: Array<() => void>;
 }
 
-const emptyBatch = (): Batch => ({ records: [], events: [], dialogs: new Set(), done: [] });
+const emptyBatch = (): Batch => ({ records: [], events: [], queuedAt: [], dialogs: new Set(), done: [] });
 
-/** How long the first queued item waits for others to share its commit. */
-const GROUP_COMMIT_MS = 2;
 /** Rows per INSERT: far below SQLite's and PostgreSQL's bound-parameter limits. */
 const INSERT_CHUNK = 200;
 /** After a failed commit (database down), the batch is retried this often; nothing is sent meanwhile. */
@@ -78,9 +85,11 @@ export const MAX_REPLAY_LIMIT = 1000;
 /**
  * The durable event log (issue 9). Every resource event is committed before
  * it is sent: {@link append} queues it, the queue is committed as one
- * transaction (group commit: the first queued item waits 2 ms for others,
- * and whatever arrives while a commit runs goes in the next one), and only
- * then is `committed` emitted, in order (measured: docs/performance.md).
+ * transaction at the end of the current event-loop turn (group commit:
+ * everything the turn's I/O produced shares one commit, and whatever arrives
+ * while a commit runs goes in the next one), and only then is `committed`
+ * emitted, in order. No timer waits for companions: a construct's reply
+ * waits for its row's commit (measured: docs/performance.md).
  *
  * event_id: the account's row in `event_sequences` is advanced by the number
  * of its events inside the committing transaction. That row lock orders
@@ -127,6 +136,7 @@ export class EventLog extends TypedEventEmitter<EventLogEvents> {
    */
   append(event: ResourceEvent): void {
     this.#queue.events.push(event);
+    this.#queue.queuedAt.push(monotonicMs());
     this.#schedule();
   }
 
@@ -176,20 +186,25 @@ export class EventLog extends TypedEventEmitter<EventLogEvents> {
       .orderBy('event_id')
       .limit(count)
       .execute();
-    return rows.map((row) => {
-      const [resourceClass, name] = splitMethod(row.method);
-      return {
-        accountId: row.account_id,
-        eventId: Number(row.event_id),
-        resId: row.res_id,
-        resourceClass,
-        name,
-        method: row.method,
-        params: JSON.parse(row.params) as Record<string, unknown>,
-        ownerId: null,
-        time: Number(row.created_at),
-      };
-    });
+    return rows.map(eventOfRow);
+  }
+
+  /** The resource's events after `afterEventId`, oldest first, at most `limit` (a status_url's delivery reads them). */
+  async replayResource(accountId: string, resId: string, afterEventId: number, limit: number): Promise<LoggedEvent[]> {
+    const count = Math.max(1, Math.min(limit, MAX_REPLAY_LIMIT));
+    if (!this.#store) {
+      return this.#memory.filter((e) => e.accountId === accountId && e.resId === resId && e.eventId > afterEventId).slice(0, count);
+    }
+    const rows = await this.#store.db
+      .selectFrom('events')
+      .selectAll()
+      .where('account_id', '=', accountId)
+      .where('res_id', '=', resId)
+      .where('event_id', '>', afterEventId)
+      .orderBy('event_id')
+      .limit(count)
+      .execute();
+    return rows.map(eventOfRow);
   }
 
   /** Deletes events older than `beforeMs` (Unix milliseconds); resolves to how many. */
@@ -201,7 +216,8 @@ export class EventLog extends TypedEventEmitter<EventLogEvents> {
 
   #schedule(): void {
     if (this.#running) return;
-    this.#running = new Promise<void>((resolve) => setTimeout(resolve, GROUP_COMMIT_MS)).then(() => this.#drain());
+    // setImmediate: after the I/O callbacks of this turn, so a burst (one poll of many datagrams) is one commit.
+    this.#running = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#drain());
   }
 
   /** Commits batches one after another until the queue is empty. */
@@ -218,6 +234,14 @@ export class EventLog extends TypedEventEmitter<EventLogEvents> {
           await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
         }
       }
+      if (eventCommittedChannel.hasSubscribers) {
+        const committedAt = monotonicMs();
+        logged.forEach((e, i) => {
+          const message: EventCommittedMessage = { accountId: e.accountId, eventId: e.eventId, queuedAt: batch.queuedAt[i]!, committedAt };
+          eventCommittedChannel.publish(message);
+        });
+      }
+      for (const record of batch.records) this.emit('stored', record);
       for (const event of logged) this.emit('committed', event);
       for (const done of batch.done) done();
     }
@@ -248,6 +272,7 @@ export class EventLog extends TypedEventEmitter<EventLogEvents> {
           )
           .execute();
       }
+      for (const r of batch.records) if (r.statusUrl) await insertCallTarget(trx, r, r.statusUrl, now);
       for (const resId of batch.dialogs) {
         const legs = this.#dialogs.get(resId);
         await trx
@@ -322,6 +347,43 @@ export class EventLog extends TypedEventEmitter<EventLogEvents> {
     if (this.#memory.length > this.#memoryLimit) this.#memory.splice(0, this.#memory.length - this.#memoryLimit);
     return logged;
   }
+}
+
+function eventOfRow(row: Selectable<EventsTable>): LoggedEvent {
+  const [resourceClass, name] = splitMethod(row.method);
+  return {
+    accountId: row.account_id,
+    eventId: Number(row.event_id),
+    resId: row.res_id,
+    resourceClass,
+    name,
+    method: row.method,
+    params: JSON.parse(row.params) as Record<string, unknown>,
+    ownerId: null,
+    time: Number(row.created_at),
+  };
+}
+
+/**
+ * A status_url's delivery target, in the transaction that stores its
+ * resource: it starts after the account's last committed event, since the
+ * resource's own events are committed later with larger ids.
+ */
+async function insertCallTarget(trx: Transaction<StoreTables>, record: ResourceRecord, url: string, now: number): Promise<void> {
+  const last = await trx.selectFrom('event_sequences').select('last_event_id').where('account_id', '=', record.accountId).executeTakeFirst();
+  await trx
+    .insertInto('webhook_call_targets')
+    .values({
+      res_id: record.resId,
+      account_id: record.accountId,
+      url,
+      delivered_event_id: Number(last?.last_event_id ?? 0),
+      pending_attempts: 0,
+      next_attempt_at: 0,
+      done: 0,
+      updated_at: now,
+    })
+    .execute();
 }
 
 function loggedEvent(event: ResourceEvent, eventId: number, time: number): LoggedEvent {

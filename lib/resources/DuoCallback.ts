@@ -1,14 +1,21 @@
 import type { DuoCallbackReleased, ResourceContext } from '../api/generated/types.js';
 import { ServiceError } from '../errors/ServiceError.js';
-import type { LegEnd, MediaBridge, TelephonyEngine } from '../telephony/TelephonyEngine.js';
+import type { LegEnd, LegRecording, MediaBridge, TelephonyEngine } from '../telephony/TelephonyEngine.js';
 import { unixSeconds, type Clock } from '../util/Clock.js';
 import type { Logger } from '../util/logger.js';
 import type { Party } from './Party.js';
-import { droppedByFor, engineError, errorForEndedCall, errorForFailedLeg } from './releaseError.js';
+import { droppedByFor, engineError, errorForEndedCall, errorForFailedLeg, withoutServerPaths } from './releaseError.js';
 import { Resource, type ReleaseBase, type ResourceIdentity, type Unlogged } from './Resource.js';
 import { Timers } from './Timers.js';
 
 export type RingPlayMode = 0 | 1 | 2 | 3;
+
+/**
+ * When recording starts (seed 000 `record_mode`): 0 once both parties are
+ * bridged, 1 when party 1 is dialled, 2 when party 2 is dialled. Always
+ * party 1 left, party 2 right.
+ */
+export type RecordMode = 0 | 1 | 2;
 
 export interface DuoCallbackPlan {
   readonly maxAnswerSeconds: number;
@@ -21,8 +28,8 @@ export interface DuoCallbackPlan {
   readonly ringbackFile: string;
   /** The warning played to both parties `seconds` before the talk limit (absolute path), or null. */
   readonly countdown: { readonly seconds: number; readonly file: string } | null;
-  /** Absolute path of the recording, and the name the client gave (echoed in on_released). */
-  readonly record: { readonly path: string; readonly name: string } | null;
+  /** Absolute path of the recording, the name the client gave (echoed in on_released), when it starts. */
+  readonly record: { readonly path: string; readonly name: string; readonly mode: RecordMode } | null;
 }
 
 /** What party 1 hears while party 2 is dialled. */
@@ -44,6 +51,9 @@ export class DuoCallback extends Resource<Unlogged<DuoCallbackReleased>> {
   readonly #timers: Timers<'ring1' | 'ring2' | 'talk' | 'countdown'>;
   #party1Hears: Party1Hears = 'silence';
   #bridge: Promise<MediaBridge> | undefined;
+  #recording: Promise<LegRecording> | undefined;
+  /** Whose leg #recording is on: a redirect of that party moves it to the new leg. */
+  #recordedParty: Party | undefined;
   #connectTime: number | null = null;
 
   constructor(
@@ -70,8 +80,35 @@ export class DuoCallback extends Resource<Unlogged<DuoCallbackReleased>> {
     this.party1.on('answered', () => this.#onParty1Answered());
     this.party2.on('progress', (state) => this.#onParty2Ringing(state === 'EARLY_MEDIA'));
     this.party2.on('answered', () => this.#onParty2Answered());
-    this.party2.on('redirected', () => this.#onParty2Redirected());
+    this.party1.on('redirected', () => this.#onRedirected(this.party1));
+    this.party2.on('redirected', () => this.#onRedirected(this.party2));
+    void this.#reserveThenDial();
+  }
+
+  /**
+   * Never ring a person the call cannot reach (issue 11, kind 8): both
+   * parties' media (FreeSWITCH endpoint, RTP port) is obtained before party 1
+   * is dialled; if either cannot be had, the resource ends before any INVITE
+   * (`engine_error`, docs/errors.md).
+   */
+  async #reserveThenDial(): Promise<void> {
+    const results = await Promise.all([this.engine.reserve(this.resId), this.engine.reserve(this.resId)]);
+    const failed = results.findIndex((r) => !r.ok);
+    if (this.released || failed >= 0) {
+      for (const r of results) if (r.ok) r.reservation.release();
+      const result = results[failed];
+      if (this.released || !result || result.ok) return;
+      const party = failed === 0 ? 1 : 2;
+      return this.release(
+        { code: 'engine_error', message: `nobody was called: media for party ${party} could not be had (${withoutServerPaths(result.reason)})`, party },
+        'sys',
+      );
+    }
+    const [r1, r2] = results;
+    if (r1?.ok) this.party1.hold(r1.reservation);
+    if (r2?.ok) this.party2.hold(r2.reservation);
     this.#dial(this.party1, 'ring1');
+    if (this.plan.record?.mode === 1) void this.#record(this.party1);
   }
 
   /** Allowed until party 2 answers. */
@@ -114,12 +151,43 @@ export class DuoCallback extends Resource<Unlogged<DuoCallbackReleased>> {
       this.#play(file, 0).then((completed) => {
         if (!completed || this.released) return;
         this.#party1Hears = 'silence';
-        this.#dial(this.party2, 'ring2');
+        this.#dialParty2();
       });
       return;
     }
-    this.#dial(this.party2, 'ring2');
+    this.#dialParty2();
     if (file && (mode === 1 || mode === 2)) this.#hear('ring_play_file');
+  }
+
+  #dialParty2(): void {
+    this.#dial(this.party2, 'ring2');
+    if (this.plan.record?.mode === 2) void this.#record(this.party2);
+  }
+
+  /**
+   * Records `party`'s leg from now on, party 1 left whichever leg it is: on
+   * party 1's leg its voice is what the far end sends, on party 2's what that
+   * leg hears. Resolves false (and releases the call) when it cannot start.
+   */
+  async #record(party: Party): Promise<boolean> {
+    const record = this.plan.record;
+    const leg = party.leg;
+    if (!record || !leg || this.#recording) return true;
+    this.#recordedParty = party;
+    const recording = leg.record(record.path, party.number === 1 ? 'left' : 'right');
+    this.#recording = recording;
+    try {
+      await recording;
+      return true;
+    } catch (err) {
+      // A leg that ended meanwhile fails the recording too: its `ended`
+      // (emitted on a later tick) names the real cause, so wait for it.
+      await new Promise((resolve) => setImmediate(resolve));
+      // A leg a 3xx ended: the recording restarts on the new leg (#onRedirected).
+      if (party.redialling || this.#recording !== recording) return true;
+      this.release(engineError('starting the recording failed', err), 'sys');
+      return false;
+    }
   }
 
   /** Party 2's ringback arrived (with or without early media). */
@@ -130,6 +198,21 @@ export class DuoCallback extends Resource<Unlogged<DuoCallbackReleased>> {
     if (file && mode === 2) return;
     // Mode 1 from ringback on, mode 3 and no file: the real ringback.
     this.#hear(earlyMedia ? 'party2' : 'ringback_tone');
+  }
+
+  /**
+   * A party's new leg (a followed 3xx) rings afresh. The recording follows
+   * it (record_mode 1 or 2 record from dialling): it restarts on the new leg
+   * into the same file, which then holds the new callee, not the redirected
+   * attempt's early media (docs/errors.md, "Redirects").
+   */
+  #onRedirected(party: Party): void {
+    if (this.released) return;
+    if (this.#recordedParty === party) {
+      this.#recording = undefined;
+      void this.#record(party);
+    }
+    if (party === this.party2) this.#onParty2Redirected();
   }
 
   /** Party 2's new leg rings afresh: a bridge to the old leg's early media went with that leg. */
@@ -151,11 +234,11 @@ export class DuoCallback extends Resource<Unlogged<DuoCallbackReleased>> {
 
   async #connect(): Promise<void> {
     try {
-      const bridge = await this.#bridge;
-      if (this.plan.record && bridge) await bridge.record(this.plan.record.path);
+      await this.#bridge;
     } catch (err) {
       return this.release(engineError('connecting the parties failed', err), 'sys');
     }
+    if (this.plan.record?.mode === 0 && !(await this.#record(this.party1))) return;
     if (this.released) return;
     this.#connectTime = this.clock.now();
     this.setState('Connected');
@@ -217,15 +300,15 @@ export class DuoCallback extends Resource<Unlogged<DuoCallbackReleased>> {
 
   protected async teardown(): Promise<void> {
     this.#timers.cancelAll();
-    // The recording is finished while both channels are still up (a media
-    // server may only finalize the file on an explicit stop), but a bridge
-    // that does not close in time must not keep the calls up.
+    // The recording is finished while the channels are still up (a media
+    // server may only finalize the file on an explicit stop), then the bridge
+    // closes; neither may keep the calls up beyond the limit.
     let limit: NodeJS.Timeout | undefined;
-    const closing = this.#bridge?.then((bridge) => bridge.close()).catch(() => undefined);
+    const recorded = this.#recording?.then((recording) => recording.stop()).catch((err: unknown) => this.log.error({ err }, 'finishing the recording failed'));
+    const closing = Promise.resolve(recorded).then(() => this.#bridge?.then((bridge) => bridge.close())).catch(() => undefined);
     await Promise.race([closing, new Promise((resolve) => (limit = setTimeout(resolve, BRIDGE_CLOSE_LIMIT_MS)))]);
     clearTimeout(limit);
-    this.party1.hangup();
-    this.party2.hangup();
+    await Promise.all([this.party1.hangup(), this.party2.hangup()]);
   }
 
   protected releaseParams(base: ReleaseBase): Unlogged<DuoCallbackReleased> {

@@ -190,7 +190,7 @@ export class NotifyCall extends Resource<Unlogged<NotifyCallReleased>> {
 
   protected async teardown(): Promise<void> {
     this.#timers.cancelAll();
-    this.party.hangup();
+    await this.party.hangup();
   }
 
   protected releaseParams(base: ReleaseBase): Unlogged<NotifyCallReleased> {

@@ -2,7 +2,7 @@ import { TypedEventEmitter } from '../util/TypedEmitter.js';
 import type { ChannelState, DroppedBy, PartyContext, Redirect } from '../api/generated/types.js';
 import type { Route } from '../routing/GatewayRouter.js';
 import { chooseRedirect } from '../routing/Redirect.js';
-import type { CallLeg, DtmfKey, LegEnd, LegProgress, PlayResult, TelephonyEngine } from '../telephony/TelephonyEngine.js';
+import type { CallLeg, DtmfKey, LegEnd, LegProgress, MediaReservation, PlayResult, TelephonyEngine } from '../telephony/TelephonyEngine.js';
 import { unixSeconds, type Clock } from '../util/Clock.js';
 import { droppedByFor } from './releaseError.js';
 
@@ -33,8 +33,11 @@ export type PartyEvents = {
 export class Party extends TypedEventEmitter<PartyEvents> {
   #state: ChannelState = 'NONE';
   #leg: CallLeg | undefined;
+  /** Media obtained before the party is dialled (TelephonyEngine.reserve); the leg takes it. */
+  #reservation: MediaReservation | undefined;
   #sipStatus: number | null = null;
   #dialTime: number | null = null;
+  #ringTime: number | null = null;
   #answerTime: number | null = null;
   #endTime: number | null = null;
   #releaseInitiator: DroppedBy | null = null;
@@ -45,6 +48,8 @@ export class Party extends TypedEventEmitter<PartyEvents> {
   readonly #usersDialled: Set<string>;
   /** Set by hangup(): a 3xx that crossed it is not followed. */
   #hungUp = false;
+  /** A 3xx is being followed: the old leg has ended and the new one waits for its media. */
+  #redialling = false;
 
   constructor(
     readonly number: 1 | 2,
@@ -69,20 +74,34 @@ export class Party extends TypedEventEmitter<PartyEvents> {
     return this.#leg;
   }
 
-  dial(): void {
-    if (this.#state !== 'NONE') return;
-    this.#state = 'CREATED';
-    this.#dialTime = this.clock.now();
-    this.#dialLeg();
+  /** True between a followed 3xx and its new leg (media being reserved). */
+  get redialling(): boolean {
+    return this.#redialling;
   }
 
-  #dialLeg(): void {
+  /** Holds media reserved for this party until dial() hands it to the leg, or hangup() gives it back. */
+  hold(reservation: MediaReservation): void {
+    if (this.#state !== 'NONE' || this.#reservation) return reservation.release();
+    this.#reservation = reservation;
+  }
+
+  dial(): void {
+    if (this.#state !== 'NONE') return;
+    const reservation = this.#reservation;
+    this.#reservation = undefined;
+    this.#state = 'CREATED';
+    this.#dialTime = this.clock.now();
+    this.#dialLeg(reservation);
+  }
+
+  #dialLeg(reservation: MediaReservation | undefined): void {
     const leg = this.engine.dial({
       requestUri: this.#requestUri,
       fromUri: this.route.fromUri,
       gateway: this.route.target.gateway,
       label: `${this.group}#${this.number}`,
       group: this.group,
+      ...(reservation ? { reservation } : {}),
     });
     this.#leg = leg;
     leg.on('progress', (p) => this.#onProgress(p));
@@ -102,15 +121,30 @@ export class Party extends TypedEventEmitter<PartyEvents> {
     this.#leg?.stopPlay();
   }
 
-  /** Ends the call (CANCEL or BYE), or gives back the slot of a party never dialled. */
-  hangup(): void {
+  /**
+   * Ends the call (CANCEL or BYE), or gives back the slot and reserved media
+   * of a party never dialled. Resolves once the leg's `ended` has been
+   * handled (engines emit it a tick after hangup(), not after the BYE's
+   * answer), so that the party's end time and initiator are in the context a
+   * CDR keeps. Between a followed 3xx and its new INVITE (media being
+   * reserved) it resolves when the party ends instead of dialling.
+   */
+  hangup(): Promise<void> {
     this.#hungUp = true;
-    if (this.#leg) {
-      if (this.#state !== 'RELEASED') this.#leg.hangup();
-    } else if (this.#state === 'NONE') {
-      this.#state = 'RELEASED';
-      this.route.release();
+    const leg = this.#leg;
+    if (!leg) {
+      if (this.#state === 'NONE') {
+        this.#state = 'RELEASED';
+        this.route.release();
+        this.#reservation?.release();
+        this.#reservation = undefined;
+      }
+      return Promise.resolve();
     }
+    if (this.#state === 'RELEASED') return Promise.resolve();
+    const ended = new Promise<void>((resolve) => this.once('ended', () => resolve()));
+    if (!this.#redialling) leg.hangup();
+    return ended;
   }
 
   context(): PartyContext {
@@ -119,9 +153,11 @@ export class Party extends TypedEventEmitter<PartyEvents> {
       party: this.number,
       from_uri: this.#leg ? this.route.fromUri : null,
       to_uri: this.#leg ? this.route.target.requestUri : null,
+      gateway: this.#leg ? this.route.target.gateway.name : null,
       state: this.#state,
       sip_status: this.#sipStatus,
       dial_time: time(this.#dialTime),
+      ring_time: time(this.#ringTime),
       answer_time: time(this.#answerTime),
       end_time: time(this.#endTime),
       release_initiator: this.#releaseInitiator,
@@ -135,6 +171,7 @@ export class Party extends TypedEventEmitter<PartyEvents> {
     // Only CREATED → RINGING → EARLY_MEDIA moves: repeated 180s, or a 180 after early media, change nothing.
     const moves = this.#state === 'CREATED' || (this.#state === 'RINGING' && state === 'EARLY_MEDIA');
     if (!moves) return;
+    this.#ringTime ??= this.clock.now();
     this.#state = state;
     this.emit('progress', state, progress);
   }
@@ -158,6 +195,10 @@ export class Party extends TypedEventEmitter<PartyEvents> {
       if (refused === undefined) return;
       end = { by: end.by, sipStatus: end.sipStatus, reason: `${end.reason} (redirect not followed: ${refused})` };
     }
+    this.#end(end);
+  }
+
+  #end(end: LegEnd): void {
     this.#state = 'RELEASED';
     if (end.sipStatus !== undefined) this.#sipStatus = end.sipStatus;
     this.#endTime = this.clock.now();
@@ -176,8 +217,30 @@ export class Party extends TypedEventEmitter<PartyEvents> {
     this.#usersDialled.add(choice.user);
     this.#requestUri = choice.requestUri;
     this.#state = 'CREATED';
-    this.#dialLeg();
-    this.emit('redirected', redirect);
+    void this.#redial(redirect);
     return undefined;
+  }
+
+  /**
+   * The redirect's new leg gets fresh media the way the first dial did
+   * (TelephonyEngine.reserve for the group; the old leg gave its own back
+   * when it ended). No media: the party ends as an engine failure
+   * (`engine_error`, like a resource that could not reserve before
+   * dialling, docs/errors.md). A hang-up while reserving ends the party
+   * without the new INVITE.
+   */
+  async #redial(redirect: Redirect): Promise<void> {
+    this.#redialling = true;
+    const result = await this.engine.reserve(this.group);
+    this.#redialling = false;
+    if (this.#hungUp) {
+      if (result.ok) result.reservation.release();
+      return this.#end({ by: 'local', reason: `hung up before the redirect to ${redirect.to_uri} was dialled` });
+    }
+    if (!result.ok) {
+      return this.#end({ by: 'engine', reason: `media for the redirect to ${redirect.to_uri} could not be had (${result.reason})` });
+    }
+    this.#dialLeg(result.reservation);
+    this.emit('redirected', redirect);
   }
 }

@@ -8,16 +8,19 @@ import type {
   PlayContent,
   ResourceContext,
   SysEventsReplayResult,
+  WebhookAttemptsPage,
 } from '../api/generated/types.js';
 import type { Account, AccountDirectory } from '../accounts/Account.js';
 import type { ConstructRate } from '../accounts/ConstructRate.js';
 import type { CdrPage, CdrStore } from '../cdr/CdrStore.js';
 import type { LimitsConfig } from '../config/ServerConfig.js';
 import type { EventLog, LoggedEvent } from '../events/EventLog.js';
+import { attemptsPage, type WebhookStore } from '../events/webhooks/WebhookStore.js';
+import { InvalidWebhookUrl, checkWebhookUrl, isPrivateHost } from '../events/webhooks/targetAddress.js';
 import type { FileFolder } from '../media/FileFolder.js';
 import { playContentFileNames } from '../media/playContent.js';
 import { playSeconds } from '../media/playDuration.js';
-import { DuoCallback, type DuoCallbackPlan, type RingPlayMode } from '../resources/DuoCallback.js';
+import { DuoCallback, type DuoCallbackPlan, type RecordMode, type RingPlayMode } from '../resources/DuoCallback.js';
 import { NotifyCall, type DtmfCollection } from '../resources/NotifyCall.js';
 import { Party } from '../resources/Party.js';
 import type { ResourceIdentity } from '../resources/Resource.js';
@@ -28,6 +31,7 @@ import type { TelephonyEngine } from '../telephony/TelephonyEngine.js';
 import type { Clock } from '../util/Clock.js';
 import type { Logger } from '../util/logger.js';
 import { ServiceError, type ParamProblem } from '../errors/ServiceError.js';
+import { EngineAdmission } from './EngineAdmission.js';
 
 export interface CallServiceDeps {
   readonly limits: LimitsConfig;
@@ -49,6 +53,8 @@ export interface CallServiceDeps {
   readonly eventLog?: EventLog;
   /** Final records of released resources; absent without a store. */
   readonly cdrs?: CdrStore;
+  /** Webhook targets and delivery attempts, and whether calls' status_url may name private addresses; absent without a store. */
+  readonly webhooks?: { readonly store: WebhookStore; readonly allowPrivateTargets: boolean };
 }
 
 /** Who constructs: the connection whose events it gets, and its account as admitted by `admit`. */
@@ -64,7 +70,12 @@ export interface ResourceOwner {
  * the resources.
  */
 export class CallService {
-  constructor(private readonly deps: CallServiceDeps) {}
+  /** Refuses constructs while the engine is saturated (issue 11, kind 8); its `refused` events feed the metrics. */
+  readonly admission: EngineAdmission;
+
+  constructor(private readonly deps: CallServiceDeps) {
+    this.admission = new EngineAdmission(deps.engine, deps.log);
+  }
 
   /**
    * Admits one construct of an authenticated connection: reads the account as
@@ -105,6 +116,7 @@ export class CallService {
     // Each account records in its own folder: the same record_file of two accounts is two files.
     const recordings = recordName ? this.deps.recordings.subfolder(owner.account.accountId) : null;
     const recordPath = recordName && recordings ? check(() => recordings.newFile(recordName, 'record_file')) : null;
+    const statusUrl = this.#statusUrl(params.status_url, problems);
     if (problems.length) throw ServiceError.invalidParams(problems);
 
     const routes = this.#takeRoutes(owner.account, [[target1!], [target2!]], [params.from1_uri ?? null, params.from2_uri ?? null]);
@@ -124,14 +136,14 @@ export class CallService {
         ringPlayMode: (params.ring_play_mode ?? 3) as RingPlayMode,
         ringbackFile: this.deps.ringbackFile,
         countdown,
-        record: recordName && recordPath ? { path: recordPath, name: recordName } : null,
+        record: recordName && recordPath ? { path: recordPath, name: recordName, mode: (params.record_mode ?? 0) as RecordMode } : null,
       },
       this.deps.engine,
       this.deps.clock,
       log,
     );
     log.info({ to1: route1!.target.requestUri, to2: route2!.target.requestUri, account: owner.account.accountId, owner: owner.sessionId }, 'constructed');
-    return this.#launch(resource);
+    return this.#launch(resource, statusUrl);
   }
 
   /**
@@ -180,6 +192,7 @@ export class CallService {
     const files = this.#promptFiles(params.play_content, playRepeat, problems);
     const maxRingSeconds = atMost(problems, 'max_ring_seconds', params.max_ring_seconds ?? limits.notifyRingSeconds, limits.ringSecondsCap);
     const collection = params.collect_dtmf ? this.#collection(params.collect_dtmf, problems) : null;
+    const statusUrl = this.#statusUrl(params.status_url, problems);
     if (problems.length) throw ServiceError.invalidParams(problems);
 
     const [route] = this.#takeRoutes(owner.account, [targets as DialTarget[]], [params.from_uri ?? null]);
@@ -193,7 +206,7 @@ export class CallService {
       log,
     );
     log.info({ to: route!.target.requestUri, account: owner.account.accountId, owner: owner.sessionId }, 'constructed');
-    return this.#launch(resource);
+    return this.#launch(resource, statusUrl);
   }
 
   /**
@@ -298,6 +311,12 @@ export class CallService {
   }
 
   /** The account's CDRs, newest first; `since`/`until` in Unix seconds. */
+  /** One page of the account's webhook attempts, newest event first (an empty page without a store). */
+  async webhookAttempts(accountId: string, limit: number, before: number | undefined): Promise<WebhookAttemptsPage> {
+    if (!this.deps.webhooks) return { attempts: [], next_before: null };
+    return attemptsPage(this.deps.webhooks.store, accountId, limit, before);
+  }
+
   async listCdrs(accountId: string, query: { since?: number; until?: number; cursor?: string; limit: number }): Promise<CdrPage> {
     if (!this.deps.cdrs) return { cdrs: [], next_cursor: null };
     return this.deps.cdrs.list(accountId, {
@@ -318,7 +337,11 @@ export class CallService {
     return resource as DuoCallback | NotifyCall;
   }
 
-  /** All routes or none: a request never holds half its gateway slots. */
+  /**
+   * All routes or none: a request never holds half its gateway slots.
+   * @throws ServiceError engine_unavailable, capacity_exceeded (server, account or gateway full),
+   *   rate_limited (the engine is saturated: `data.retry_after_ms`).
+   */
   #takeRoutes(account: Account, candidates: readonly (readonly DialTarget[])[], froms: readonly (string | null)[]): Route[] {
     if (!this.deps.engine.available) {
       throw new ServiceError('engine_unavailable', `the ${this.deps.engine.name} engine cannot place calls now`, {
@@ -327,6 +350,8 @@ export class CallService {
     }
     this.deps.registry.assertRoom();
     this.deps.registry.assertAccountRoom(account.accountId, account.limits.maxLiveResources);
+    // One leg per party: a duo_callback's two are started together, before anyone rings.
+    this.admission.admit(candidates.length);
     const routes: Route[] = [];
     for (const [i, list] of candidates.entries()) {
       const route = this.deps.router.take(list, froms[i] ?? null);
@@ -384,7 +409,36 @@ export class CallService {
     return new Party(number, route, this.deps.engine, this.deps.clock, identity.resId, this.deps.limits.maxRedirects);
   }
 
-  #launch(resource: DuoCallback | NotifyCall): ConstructResult {
+  /**
+   * A construct's `status_url` (issue 10), checked like an event_url
+   * (checkWebhookUrl) and, unless the operator allows private targets, not
+   * naming a loopback/private/link-local address or `localhost` (names are
+   * checked again at each connect, where DNS answers). Refused without a
+   * durable event log (no store, `durableEvents: false`): nothing would
+   * deliver it. Undefined: none.
+   */
+  #statusUrl(text: string | null | undefined, problems: ParamProblem[]): string | undefined {
+    if (!text) return undefined;
+    const webhooks = this.deps.webhooks;
+    if (!webhooks || !this.deps.eventLog?.durable) {
+      problems.push({ param: 'status_url', message: 'needs the server\'s store: webhooks are delivered from the durable event log' });
+      return undefined;
+    }
+    try {
+      const url = checkWebhookUrl(text);
+      if (!webhooks.allowPrivateTargets && isPrivateHost(url.hostname)) {
+        problems.push({ param: 'status_url', message: `${url.hostname} is a loopback, private or link-local address` });
+        return undefined;
+      }
+      return url.href;
+    } catch (err) {
+      if (!(err instanceof InvalidWebhookUrl)) throw err;
+      problems.push({ param: 'status_url', message: err.message });
+      return undefined;
+    }
+  }
+
+  #launch(resource: DuoCallback | NotifyCall, statusUrl: string | undefined): ConstructResult {
     const { registry, eventLog, clock } = this.deps;
     registry.add(resource);
     // Dial after the reply is on its way, so no event precedes the res_id it names.
@@ -405,6 +459,7 @@ export class CallService {
           ownerId: identity.ownerId,
           userData: identity.userData,
           createdAt: clock.now(),
+          ...(statusUrl ? { statusUrl } : {}),
         })
         .then(start);
     }

@@ -8,6 +8,7 @@ import type { Logger } from '../util/logger.js';
 import { migrations } from './migrations/index.js';
 import { SqliteStoreDialect } from './SqliteStoreDialect.js';
 import type { StoreTables } from './StoreTables.js';
+import { FALLBACK_AUTOCHECKPOINT_PAGES, WalCheckpointer } from './WalCheckpointer.js';
 
 /** The store could not be opened or migrated; the message is one line and never carries a password. */
 export class StoreError extends Error {
@@ -17,6 +18,12 @@ export class StoreError extends Error {
 export interface StoreOptions {
   /** Where connection losses noticed outside a query are reported (PostgreSQL); the pool reconnects on the next query. */
   readonly log?: Logger;
+  /**
+   * SQLite: checkpoint the WAL in a worker thread instead of inside commits
+   * on the event loop ({@link WalCheckpointer}). The server sets it; the
+   * admin command, whose few writes never fill the WAL, does not.
+   */
+  readonly backgroundCheckpoints?: boolean;
 }
 
 /** PostgreSQL type OID of `bigint` (int8). */
@@ -29,6 +36,8 @@ const INT8_OID = 20;
  * schema to the latest migration before anything else uses it.
  */
 export class Store {
+  #checkpointer: WalCheckpointer | null = null;
+
   private constructor(
     /** The query builder; every layer above uses only portable Kysely queries. */
     readonly db: Kysely<StoreTables>,
@@ -44,7 +53,7 @@ export class Store {
   static async open(config: StoreConfig, options: StoreOptions = {}): Promise<Store> {
     let dialect: Dialect;
     try {
-      dialect = createDialect(config, options.log);
+      dialect = createDialect(config, options);
     } catch (err) {
       throw new StoreError(`cannot open the ${config.type} store: ${oneLine(err)}`);
     }
@@ -67,6 +76,7 @@ export class Store {
       await db.destroy().catch(() => undefined);
       throw err;
     }
+    if (config.type === 'sqlite' && options.backgroundCheckpoints) store.#checkpointer = WalCheckpointer.start(config.path, options.log);
     return store;
   }
 
@@ -77,11 +87,12 @@ export class Store {
 
   /** Closes every connection; the store cannot be used afterwards. */
   async close(): Promise<void> {
+    await this.#checkpointer?.stop();
     await this.db.destroy();
   }
 }
 
-function createDialect(config: StoreConfig, log: Logger | undefined): Dialect {
+function createDialect(config: StoreConfig, { log, backgroundCheckpoints = false }: StoreOptions): Dialect {
   if (config.type === 'sqlite') {
     createPrivateFile(config.path);
     return new SqliteStoreDialect({
@@ -94,6 +105,8 @@ function createDialect(config: StoreConfig, log: Logger | undefined): Dialect {
         // last commits since the WAL was last synced (docs/operations.md#event-log). FULL would fsync every
         // group commit on the event loop's thread.
         db.pragma('synchronous = NORMAL');
+        // Checkpoints (copy the WAL into the file and sync it) run in a worker; this connection only past a bound.
+        if (backgroundCheckpoints) db.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
         db.pragma('foreign_keys = ON');
         return db;
       },

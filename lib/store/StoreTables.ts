@@ -98,10 +98,31 @@ export interface WebhookTargetsTable {
   updated_at: number;
 }
 
-/** `webhook_attempts`: one row per POST of an event (issue 10). */
+/**
+ * `webhook_call_targets`: a resource's status_url and its delivery cursor,
+ * written with the resource's row (issue 10, migration 0005).
+ */
+export interface WebhookCallTargetsTable {
+  res_id: string;
+  account_id: string;
+  url: string;
+  /** The resource's events up to this id (of the account's log) are done. */
+  delivered_event_id: number;
+  pending_attempts: number;
+  next_attempt_at: number;
+  /** 1 once its on_released was delivered or failed: nothing more to send. */
+  done: number;
+  updated_at: number;
+}
+
+/** Where an attempt went: the account's event_url or the call's status_url. */
+export type WebhookTargetKind = 'event_url' | 'status_url';
+
+/** `webhook_attempts`: one row per POST of an event to one target (issue 10). */
 export interface WebhookAttemptsTable {
   account_id: string;
   event_id: number;
+  target: WebhookTargetKind;
   /** 1, 2, 3 … per event. */
   attempt: number;
   /** HTTP status, null when no answer (refused, timeout, connection error). */
@@ -121,4 +142,5 @@ export interface StoreTables {
   resources: ResourcesTable;
   webhook_targets: WebhookTargetsTable;
   webhook_attempts: WebhookAttemptsTable;
+  webhook_call_targets: WebhookCallTargetsTable;
 }

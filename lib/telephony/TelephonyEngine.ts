@@ -11,6 +11,10 @@
  *   the engine loses its media server or signaling connection.
  * - `hangup()` is idempotent: CANCEL before a final response, BYE after
  *   answer, nothing once ended.
+ * - Never ring a person the call cannot reach (issue 11, kind 8): a resource
+ *   that dials a second party after the first answered `reserve()`s that
+ *   party's media first, and admission control asks `saturation()` before
+ *   any work is accepted.
  */
 import type { TypedEmitter } from '../util/TypedEmitter.js';
 
@@ -39,6 +43,47 @@ export interface DialRequest {
    * several media servers keeps a group on one of them. Absent: a group of one.
    */
   readonly group?: string;
+  /**
+   * Media obtained earlier by {@link TelephonyEngine.reserve} for this leg:
+   * the leg uses it instead of obtaining its own, and from then on releases
+   * it. One of another engine, or one already used, is ignored.
+   */
+  readonly reservation?: MediaReservation;
+}
+
+/**
+ * What one leg of a call needs from the engine before its INVITE can go
+ * out, obtained ahead of time: the drachtio engine's FreeSWITCH endpoint,
+ * the embedded engine's RTP port.
+ */
+export interface MediaReservation {
+  /** Gives the media back unless a dial() took it; idempotent. */
+  release(): void;
+}
+
+/** The outcome of {@link TelephonyEngine.reserve}: never a rejected promise. */
+export type ReserveResult =
+  | { readonly ok: true; readonly reservation: MediaReservation }
+  /** `reason`: e.g. `cannot create media endpoint: Connection timeout`, `no free RTP port`. */
+  | { readonly ok: false; readonly reason: string };
+
+/** Why an engine should take no new call now (admission control, issue 11 kind 8). */
+export type SaturationCause =
+  /** drachtio: FreeSWITCH endpoints being created (or queued for creation) reached `admission.maxEndpointsPending`. */
+  | 'endpoints_pending'
+  /** drachtio: endpoints started in the last second reached `admission.maxEndpointsPerSecond`. */
+  | 'endpoint_rate'
+  /** Both: INVITEs without a final response reached `admission.maxPendingInvites`. */
+  | 'pending_invites'
+  /** embedded: fewer free RTP ports than the new call's legs. */
+  | 'rtp_ports';
+
+export interface EngineSaturation {
+  readonly cause: SaturationCause;
+  /** For the client and logs, e.g. `24 FreeSWITCH endpoints pending (limit 24)`. */
+  readonly message: string;
+  /** When asking again may succeed, ms (at least 1). */
+  readonly retryAfterMs: number;
 }
 
 /** How a leg ended. */
@@ -107,6 +152,19 @@ export type CallLegEvents = {
 /** Key presses per second a leg passes on: a person presses at most ~10 (ITU-T Q.24 minimum 40 ms tone + 40 ms pause ≈ 12). */
 export const MAX_DTMF_PER_SECOND = 20;
 
+/** Which channel of a leg recording carries what the far end sends; the other carries what it hears. */
+export type FarEndChannel = 'left' | 'right';
+
+/** A running recording of one leg ({@link CallLeg.record}). */
+export interface LegRecording {
+  /**
+   * Stops recording and finishes the file (WAV sizes written); resolves once
+   * the file is complete. Idempotent; after the leg ended it resolves at once
+   * (the engine finished the file with the leg).
+   */
+  stop(): Promise<void>;
+}
+
 export interface PlayResult {
   /** False when stopPlay(), hangup or the leg's end cut the playback short. */
   readonly completed: boolean;
@@ -124,15 +182,23 @@ export interface CallLeg extends TypedEmitter<CallLegEvents> {
   play(files: readonly string[], repeat: number): Promise<PlayResult>;
   /** Stops the current playback, if any. */
   stopPlay(): void;
+  /**
+   * Starts a stereo WAV recording (8 kHz, 16-bit PCM) of this leg at `path`
+   * (absolute): what the far end sends (early media, then its voice) in
+   * `farEnd`'s channel, what it hears (files played to it, the bridged
+   * party) in the other. Allowed from `dial()` on: it runs on wall-clock
+   * time, silence while no media flows, until `stop()` or the leg's end,
+   * through any bridge. Seed 000 `record_mode` 1/2 start it at dialling.
+   * Rejects when the leg has ended or the file cannot be written.
+   */
+  record(path: string, farEnd: FarEndChannel): Promise<LegRecording>;
   /** CANCEL before answer, BYE after; idempotent. */
   hangup(): void;
 }
 
-/** Media connection between two legs. */
+/** Media connection between two legs (record it with {@link CallLeg.record} on either leg). */
 export interface MediaBridge {
-  /** Starts a stereo WAV recording (party a left, party b right) at `path`. */
-  record(path: string): Promise<void>;
-  /** Stops relaying and finishes any recording; idempotent. */
+  /** Stops relaying; idempotent. */
   close(): Promise<void>;
 }
 
@@ -155,6 +221,19 @@ export interface TelephonyEngine extends TypedEmitter<TelephonyEngineEvents> {
   /** Ends every leg and releases the engine's sockets and connections. */
   stop(): Promise<void>;
   dial(request: DialRequest): CallLeg;
+  /**
+   * Obtains now the media a leg of `group` dialled later will need, so that
+   * a second party is only called once the first's call can be completed.
+   * Never rejects; the reservation is held until a dial() takes it or
+   * release() gives it back.
+   */
+  reserve(group: string): Promise<ReserveResult>;
+  /**
+   * Admission control: undefined when a new call of `legs` legs may start
+   * now, else why not and when to ask again. Cheap (counters only): asked
+   * at every construct.
+   */
+  saturation(legs: number): EngineSaturation | undefined;
   /**
    * Connects the media of two legs both ways. `b` may still be in early
    * media: `a` then hears `b`'s ringback. The bridge ends by itself when

@@ -5,6 +5,7 @@ import type { RpcApi, RpcCaller } from '../api/RpcApi.js';
 import { RpcErrorCode } from '../api/RpcErrorCode.js';
 import type { ListenConfig } from '../config/ServerConfig.js';
 import type { EventSink } from '../events/EventSink.js';
+import { frameAnsweredChannel, monotonicMs, type FrameAnsweredMessage } from '../util/diagnostics.js';
 import type { Logger } from '../util/logger.js';
 
 export interface ClientSessionOptions {
@@ -95,6 +96,7 @@ export class ClientSession implements EventSink, RpcCaller {
   }
 
   async #onMessage(data: RawData, isBinary: boolean): Promise<void> {
+    const receivedAt = frameAnsweredChannel.hasSubscribers ? monotonicMs() : 0;
     const bytes = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
     if (isBinary) return this.#refuse('binary frames are not accepted: send JSON-RPC as text');
     if (bytes > this.limits.maxFrameBytes) return this.#refuse(`frame of ${bytes} bytes exceeds the limit of ${this.limits.maxFrameBytes}`);
@@ -102,6 +104,10 @@ export class ClientSession implements EventSink, RpcCaller {
     try {
       const reply = await this.api.handleText(text, this);
       if (reply !== null) this.#sendText(reply);
+      if (reply !== null && receivedAt) {
+        const message: FrameAnsweredMessage = { receivedAt, answeredAt: monotonicMs() };
+        frameAnsweredChannel.publish(message);
+      }
     } catch (err) {
       this.#log.error({ err }, 'request handling failed');
       this.#send({ jsonrpc: '2.0', id: null, error: { code: RpcErrorCode.InternalError, message: 'Internal error' } });

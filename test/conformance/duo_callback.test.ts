@@ -9,39 +9,22 @@ import { readWav } from '../support/audio/wav.js';
 import { dominantFrequency } from '../support/audio/signal.js';
 import type { RtpEar } from '../support/sipp/RtpEar.js';
 import {
+  EARLY_SECS,
   RING_FILE_MS,
   TONE,
   carrierCall,
   receivedCount,
   carrierCallWhen,
   checkEnd,
+  checkCdr,
   checkResource,
   describeHearing,
   forEachTarget,
   hearing,
   setup,
+  talkOnceAnswered,
   toneOf,
-  type Fixture,
 } from './support.js';
-
-const EARLY_SECS = 1.5;
-
-/** Makes an ear talk its tone to the media address the server offered in its INVITE to `user`. */
-async function talkToServer(t: Test, fx: Fixture, ear: RtpEar, user: string, freq: number): Promise<void> {
-  const call = await carrierCall(fx.carrier, user);
-  const to = call.offer();
-  if (!to) {
-    t.fail(`no SDP offer in the INVITE to ${user}`);
-    return;
-  }
-  await ear.talk({ to, freq });
-}
-
-/** Waits for the party's answer and starts its ear talking; both parties talk during the call. */
-async function talkOnceAnswered(t: Test, fx: Fixture, resId: string, party: 1 | 2, ear: RtpEar, user: string): Promise<void> {
-  await fx.progress(resId, 'answered', party);
-  await talkToServer(t, fx, ear, user, party === 1 ? TONE.party1Talks : TONE.party2Talks);
-}
 
 /** Checks both directions of the bridge in a window after `from` (epoch ms). */
 function checkBothWays(t: Test, ear1: RtpEar, ear2: RtpEar, from: number, to: number): void {
@@ -90,6 +73,9 @@ forEachTarget(t, 'duo_callback full flow: early media passed through, then audio
   const params = await checkResource(t, fx, resId, 'duo-full');
   t.match(params, { error: null, dropped_by: 'sys', answer_time: Number, connect_time: Number });
   t.notOk('record_file' in params, 'no record_file without recording');
+  const cdr = await checkCdr(t, fx, resId, [user1, user2]);
+  t.type(cdr.parties[1]!.ring_time, 'number', "party 2's CDR has the time its 183 came");
+  t.notOk('record_file' in cdr.released, 'no record_file in the CDR');
 
   const [c1, c2] = [await carrierCall(fx.carrier, user1), await carrierCall(fx.carrier, user2)];
   t.match(c1.invite?.firstLine, /^INVITE sip:answer-/, 'party 1 dialled');
@@ -160,46 +146,6 @@ for (const mode of [0, 1, 2, 3] as const) {
     await checkEnd(t, fx, 2);
   });
 }
-
-forEachTarget(t, 'duo_callback recording: stereo WAV, party 1 left, party 2 right', async (t, target) => {
-  const fx = await setup(t, target);
-  if (!fx) return;
-  const [ear1, ear2] = [await fx.ear(), await fx.ear()];
-  const user1 = `answer-${ear1.port}`;
-  const user2 = `answer-${ear2.port}`;
-  const resId = await fx.construct('ext.duo_callback.construct', {
-    to1_uri: `sip:${user1}@carrier`,
-    to2_uri: `sip:${user2}@carrier`,
-    max_answer_seconds: 2,
-    record_file: 'calls/rec-1.wav',
-    user_data: 'rec',
-  });
-  await Promise.all([talkOnceAnswered(t, fx, resId, 1, ear1, user1), talkOnceAnswered(t, fx, resId, 2, ear2, user2)]);
-  const params = await checkResource(t, fx, resId, 'rec');
-  t.match(params, { error: null, dropped_by: 'sys', record_file: 'calls/rec-1.wav', connect_time: Number });
-  const path = join(fx.ts.config.recordingsDir, fx.ts.accountId, 'calls', 'rec-1.wav');
-  t.ok(existsSync(path), `the recording exists once on_released is sent (${path})`);
-  if (existsSync(path)) {
-    const wav = await readWav(path);
-    t.equal(wav.channels, 2, 'stereo');
-    t.equal(wav.rate, 8000, '8 kHz');
-    const complete = wav.durationMs >= 1200 && wav.durationMs <= 3000;
-    t.ok(complete, `when on_released arrives the recording is complete: about max_answer_seconds long (${wav.durationMs.toFixed(0)} ms)`);
-    if (!complete) {
-      // Diagnosis only: does the engine finish the file after on_released?
-      await new Promise((r) => setTimeout(r, 3000));
-      const later = await readWav(path).catch((err: Error) => err);
-      t.comment(`3 s after on_released the recording is ${later instanceof Error ? later.message : `${later.durationMs.toFixed(0)} ms long`}`);
-    }
-    const candidates = [TONE.party1Talks, TONE.party2Talks, TONE.early, TONE.ringFile, TONE.prompt];
-    const [left, right] = wav.channelData;
-    // Skip the first 300 ms (the talkers start a moment after connection).
-    const cut = (x: Int16Array | undefined): Int16Array => (x ?? new Int16Array()).subarray(2400);
-    t.equal(dominantFrequency(cut(left), { candidates }), TONE.party1Talks, 'left channel carries party 1');
-    t.equal(dominantFrequency(cut(right), { candidates }), TONE.party2Talks, 'right channel carries party 2');
-  }
-  await checkEnd(t, fx, 2);
-});
 
 forEachTarget(t, 'duo_callback max_answer_seconds: both hung up by the system; cancel once connected → invalid state', async (t, target) => {
   const fx = await setup(t, target);

@@ -14,7 +14,7 @@ import { RpcTestClient, type RpcMessage } from '../support/RpcTestClient.js';
 import { RtpEar, type RtpPacket } from '../support/sipp/RtpEar.js';
 import { SippCarrier } from '../support/sipp/SippCarrier.js';
 import { startTestServer, type TestServer } from '../support/startTestServer.js';
-import { isSkip, selectedTargets, targetLogger, type EngineTarget } from './targets.js';
+import { isSkip, selectedTargets, targetLogger, type EngineTarget, type EngineTuning } from './targets.js';
 import { decodeAlaw, decodeUlaw } from '../support/audio/g711.js';
 import { concatSamples, silence, toneSamples } from '../support/audio/signal.js';
 
@@ -36,6 +36,8 @@ const ALL_TONES = [TONE.prompt, TONE.ringFile, TONE.early, TONE.party1Talks, TON
 export const PROMPT_TONE_MS = 300;
 export const PROMPT_GAP_MS = 500;
 export const RING_FILE_MS = 800;
+/** Seconds of early media of the carrier's `early-<secs>-<ear>` users in the duo_callback flows. */
+export const EARLY_SECS = 1.5;
 
 /** Media files every test server gets (8 kHz mono 16-bit PCM). */
 export const MEDIA: Record<string, Buffer> = {
@@ -230,6 +232,8 @@ export interface SetupOptions {
   tcp?: boolean;
   /** More server env (limits etc.). */
   env?: Record<string, string>;
+  /** Engine settings beyond the target's defaults. */
+  tuning?: EngineTuning;
 }
 
 export interface Fixture {
@@ -283,7 +287,7 @@ export async function setup(t: Test, target: EngineTarget, opts: SetupOptions = 
   mkdirSync(recordingsDir, { recursive: true });
   const gateways = gatewaysFor(carrier, tcpCarrier);
   const log = targetLogger();
-  const prepared = await target.prepare({ gateways, mediaDir, recordingsDir, log });
+  const prepared = await target.prepare({ gateways, mediaDir, recordingsDir, log, ...(opts.tuning ? { tuning: opts.tuning } : {}) });
   if (isSkip(prepared)) {
     t.pass(`${target.name} target skipped`, { skip: prepared.skip });
     return undefined;
@@ -488,4 +492,51 @@ async function checkIdleCarrier(t: Test, carrier: SippCarrier, calls: number, ms
   t.equal(stats.currentCalls, 0, `${label}: no call left up`);
   t.equal(stats.totalCalls, calls, `${label}: ${calls} call(s) reached it`);
   t.equal(stats.failedCalls, 0, `${label}: no dialog failed${stats.failedCalls ? ` (see ${carrier.logDir}/errors.log)` : ''}`);
+}
+
+/** Makes an ear talk its tone to the media address the server offered in its INVITE to `user`. */
+export async function talkToServer(t: Test, fx: Fixture, ear: RtpEar, user: string, freq: number): Promise<void> {
+  const call = await carrierCall(fx.carrier, user);
+  const to = call.offer();
+  if (!to) {
+    t.fail(`no SDP offer in the INVITE to ${user}`);
+    return;
+  }
+  await ear.talk({ to, freq });
+}
+
+/** Waits for the party's answer and starts its ear talking; both parties talk during the call. */
+export async function talkOnceAnswered(t: Test, fx: Fixture, resId: string, party: 1 | 2, ear: RtpEar, user: string): Promise<void> {
+  await fx.progress(resId, 'answered', party);
+  await talkToServer(t, fx, ear, user, party === 1 ? TONE.party1Talks : TONE.party2Talks);
+}
+
+export interface CdrParty {
+  party: number;
+  from_uri: string | null;
+  to_uri: string | null;
+  gateway: string | null;
+  sip_status: number | null;
+  dial_time: number | null;
+  ring_time: number | null;
+  answer_time: number | null;
+  end_time: number | null;
+}
+
+/**
+ * The CDR (sys.cdr.get) of a finished two-party call through gateway
+ * `carrier`: per party the numbers, the gateway, 200, and dial ≤ ring ≤
+ * answer ≤ end (ring only when a 18x came). Returns it for further checks.
+ */
+export async function checkCdr(t: Test, fx: Fixture, resId: string, users: readonly [string, string]): Promise<{ released: Record<string, unknown>; parties: CdrParty[] }> {
+  const cdr = (await fx.client.call('sys.cdr.get', [resId])).result as { released: Record<string, unknown>; context: { parties: CdrParty[] } };
+  const parties = cdr.context.parties;
+  t.equal(parties.length, 2, 'the CDR has both parties');
+  for (const [i, p] of parties.entries()) {
+    t.match(p, { party: i + 1, to_uri: new RegExp(`^sip:${users[i]}@`), from_uri: String, gateway: 'carrier', sip_status: 200 }, `party ${i + 1}: numbers, gateway, SIP status`);
+    const times = [p.dial_time, p.ring_time, p.answer_time, p.end_time].filter((x): x is number => x !== null);
+    t.ok(p.dial_time !== null && p.answer_time !== null && p.end_time !== null, `party ${i + 1}: dial, answer and end times: ${JSON.stringify(p)}`);
+    t.ok(times.every((x, j) => j === 0 || x >= times[j - 1]!), `party ${i + 1}: dial ≤ ring ≤ answer ≤ end: ${JSON.stringify(times)}`);
+  }
+  return { released: cdr.released, parties };
 }

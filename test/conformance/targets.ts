@@ -9,7 +9,7 @@ import { DrachtioEngine } from '../../lib/engines/drachtio/DrachtioEngine.js';
 import { EmbeddedEngine } from '../../lib/engines/embedded/EmbeddedEngine.js';
 import { freeSipPort, waitAvailable } from '../support/engineTestKit.js';
 import { findServices, type ServicesOrSkip } from '../engines/drachtio/services.js';
-import type { GatewayConfig } from '../../lib/config/ServerConfig.js';
+import type { DrachtioEngineConfig, GatewayConfig } from '../../lib/config/ServerConfig.js';
 import type { TelephonyEngine } from '../../lib/telephony/TelephonyEngine.js';
 
 /** What a target is given: the gateways (pointing at the SIPp carriers) and the server's folders. */
@@ -18,6 +18,15 @@ export interface TargetContext {
   readonly mediaDir: string;
   readonly recordingsDir: string;
   readonly log: Logger;
+  readonly tuning?: EngineTuning;
+}
+
+/** Engine settings a flow needs beyond a target's defaults (the overload flows: tiny capacity). */
+export interface EngineTuning {
+  /** embedded: even RTP ports in the range (default 100). */
+  readonly rtpPorts?: number;
+  /** drachtio: admission control settings. */
+  readonly drachtioAdmission?: DrachtioEngineConfig['admission'];
 }
 
 /** A started engine plus the server config overrides (startTestServer env) it needs. */
@@ -59,7 +68,7 @@ const embedded: EngineTarget = {
         sipPort: await freeSipPort('127.0.0.1'),
         rtpHost: '127.0.0.1',
         rtpPortMin: rtpBase,
-        rtpPortMax: rtpBase + 199,
+        rtpPortMax: rtpBase + 2 * (ctx.tuning?.rtpPorts ?? 100) - 1,
         mediaTimeoutSeconds: 30,
       },
       ctx.log,
@@ -80,7 +89,9 @@ const drachtio: EngineTarget = {
     drachtioServices ??= findServices();
     const services = await drachtioServices;
     if ('skip' in services) return { skip: `drachtio target: ${services.skip}` };
-    const engine = new DrachtioEngine(services.config, ctx.log, { mediaDir: ctx.mediaDir, recordingsDir: ctx.recordingsDir });
+    const admission = ctx.tuning?.drachtioAdmission;
+    const config = admission ? { ...services.config, admission } : services.config;
+    const engine = new DrachtioEngine(config, ctx.log, { mediaDir: ctx.mediaDir, recordingsDir: ctx.recordingsDir });
     await engine.start(); // CtiServer.start() calls it again (idempotent); calls need the connections up first
     await waitAvailable(engine).catch(async (err: unknown) => {
       await engine.stop();

@@ -2,71 +2,159 @@
  * Issue 9 with a real process: calls up at a SIPp carrier, `kill -9` of the
  * server, restart on the same store: every constructed res_id has exactly
  * one on_released after the restart (`internal`, "server restarted"), none
- * missing, and the restarted server BYEs every dialog the dead one left up at
- * the carrier, from the dialog state it stored.
+ * missing, and the restarted server ends every call the dead one left up:
+ * the carrier sees a BYE for every dialog, and on the drachtio engine
+ * FreeSWITCH holds no channel. Embedded engine on SQLite and PostgreSQL;
+ * drachtio engine (real drachtio-server + FreeSWITCH) on SQLite.
  */
 import dgram from 'node:dgram';
-import t from 'tap';
-import { RpcTestClient, type RpcMessage } from '../support/RpcTestClient.js';
-import { embeddedServerEnv, startServerProcess } from '../support/serverProcess.js';
-import { SippCarrier } from '../support/sipp/SippCarrier.js';
+import t, { type Test } from 'tap';
+import type { StoreConfig } from '../../lib/config/ServerConfig.js';
+import { findServices } from '../engines/drachtio/services.js';
+import { eslApi } from '../engines/drachtio/eslApi.js';
 import { SIPP_MISSING, sippInstalled } from '../engines/embedded/harness.js';
+import { RpcTestClient, type RpcMessage } from '../support/RpcTestClient.js';
+import { drachtioServerEnv, embeddedServerEnv, startServerProcess } from '../support/serverProcess.js';
+import { SippCarrier } from '../support/sipp/SippCarrier.js';
+import { storeBackends } from '../support/storeBackends.js';
 
 const CALLS = 6;
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface Scenario {
+  readonly carrier: SippCarrier;
+  /** The server's settings (same store for both runs). */
+  readonly env: NodeJS.ProcessEnv;
+  /** The phone's RTP port (SDP of the carrier's answers). */
+  readonly earPort: number;
+  /** Right after the kill: what must still hold the calls (so that checkAfter is not vacuous). */
+  readonly checkKilled?: (t: Test) => Promise<void>;
+  /** After the restart and the carrier's stop: what else must hold no call. */
+  readonly checkAfter?: (t: Test) => Promise<void>;
+}
+
+/** Every event of the account, paged from the start. */
+async function allEvents(client: RpcTestClient): Promise<RpcMessage[]> {
+  const events: RpcMessage[] = [];
+  for (let after = 0, more = true; more; ) {
+    const page = (await client.call('sys.events.replay', { after_event_id: after, limit: 100 })).result as { events: RpcMessage[]; more: boolean };
+    events.push(...page.events);
+    more = page.more;
+    after = (page.events[page.events.length - 1]?.params!.event_id as number | undefined) ?? after;
+  }
+  return events;
+}
+
+/** A construct, retried while the engine is still connecting (the drachtio engine becomes available after `listening`). */
+async function construct(client: RpcTestClient, params: Record<string, unknown>): Promise<{ res_id: string; ipsc_info: { process_id: number } }> {
+  const until = Date.now() + 20_000;
+  for (;;) {
+    const reply = await client.call('ext.duo_callback.construct', params);
+    if (reply.result) return reply.result as { res_id: string; ipsc_info: { process_id: number } };
+    if ((reply.error as { data?: { reason?: string } } | undefined)?.data?.reason === undefined || Date.now() > until) {
+      throw new Error(`construct refused: ${JSON.stringify(reply.error)}`);
+    }
+    await sleep(250);
+  }
+}
+
+async function killAndRestart(t: Test, { carrier, env, earPort, checkKilled, checkAfter }: Scenario): Promise<void> {
+  const first = await startServerProcess(env);
+  t.teardown(() => first.kill());
+  const client = await RpcTestClient.connect(first.url, null);
+  const resIds: string[] = [];
+  for (let i = 0; i < CALLS; i++) {
+    const { res_id } = await construct(client, { to1_uri: carrier.uri(`answer-${earPort}`), to2_uri: carrier.uri(`ringans-0.1-${earPort}`), max_answer_seconds: 120 });
+    resIds.push(res_id);
+  }
+  await client.until(() => (resIds.every((id) => client.events('ext.duo_callback.on_progress', id).some((e) => e.params!.progress === 'connected')) ? true : undefined), 30_000);
+  await first.kill();
+  await client.close();
+  await checkKilled?.(t);
+
+  const second = await startServerProcess(env);
+  t.teardown(() => void second.child.kill('SIGTERM'));
+  const back = await RpcTestClient.connect(second.url, null);
+  t.teardown(() => back.close());
+  const events = await allEvents(back);
+  const released = new Map<string, RpcMessage[]>();
+  for (const e of events.filter((e) => e.method === 'ext.duo_callback.on_released')) {
+    released.set(e.params!.res_id as string, [...(released.get(e.params!.res_id as string) ?? []), e]);
+  }
+  const once = resIds.filter((id) => released.get(id)?.length === 1).length;
+  const missing = resIds.filter((id) => !released.has(id)).length;
+  const dupes = resIds.filter((id) => (released.get(id)?.length ?? 0) > 1).length;
+  t.comment(`constructed ${CALLS}, released once ${once}, missing ${missing}, more than once ${dupes}`);
+  t.equal(once, CALLS, 'exactly one on_released per res_id');
+  t.ok(resIds.every((id) => (released.get(id)?.[0]?.params!.error as { message: string } | undefined)?.message === 'server restarted'), 'each with internal "server restarted"');
+  t.same(events.map((e) => e.params!.event_id), events.map((_, i) => i + 1), 'event ids 1…n without gaps across the crash');
+  const after = await construct(back, { to1_uri: carrier.uri('busy'), to2_uri: carrier.uri(`answer-${earPort}`) });
+  t.ok(after.ipsc_info.process_id > Number(resIds[CALLS - 1]!.split('-').pop()), 'process ids continue');
+  // The restart BYEs the 2 × CALLS dialogs; the new call (busy + never dialled party 2) adds none.
+  const until = Date.now() + 15_000;
+  while (Date.now() < until && (await carrier.stats()).currentCalls > 0) await sleep(500);
+  await carrier.stop();
+  const stats = await carrier.stats();
+  t.comment(`carrier: ${stats.totalCalls} calls, ${stats.currentCalls} still up after the restart`);
+  t.equal(stats.currentCalls, 0, 'no dialog left up at the carrier');
+  await checkAfter?.(t);
+}
+
+async function openEar(t: Test): Promise<number> {
+  const ear = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => ear.bind(0, '127.0.0.1', resolve));
+  t.teardown(() => ear.close());
+  return ear.address().port;
+}
+
+async function startCarrier(t: Test): Promise<SippCarrier> {
+  const carrier = await SippCarrier.start();
+  t.teardown(() => carrier.stop());
+  return carrier;
+}
 
 if (!sippInstalled()) {
   t.fail(SIPP_MISSING);
 } else {
-  t.test(`kill -9 with ${CALLS} calls up, restart: exactly one on_released per res_id, none missing`, { timeout: 90_000 }, async (t) => {
-    const carrier = await SippCarrier.start();
-    t.teardown(() => carrier.stop());
-    const ear = dgram.createSocket('udp4');
-    await new Promise<void>((resolve) => ear.bind(0, '127.0.0.1', resolve));
-    t.teardown(() => ear.close());
-    const env = await embeddedServerEnv(carrier, { rtpPortMin: 52000 + 2 * Math.floor(Math.random() * 2000), rtpPorts: 200 });
+  for (const backend of storeBackends(t)) {
+    t.test(`embedded engine, ${backend.name}: kill -9 with ${CALLS} calls up, restart: one on_released per res_id, every dialog BYEd`, { timeout: 120_000 }, async (t) => {
+      let store: StoreConfig;
+      try {
+        store = await backend.newStore();
+      } catch (err) {
+        return void t.pass(`${backend.name} skipped`, { skip: `${backend.name} unavailable: ${(err as Error).message}` });
+      }
+      const carrier = await startCarrier(t);
+      const earPort = await openEar(t);
+      const env = await embeddedServerEnv(carrier, { rtpPortMin: 52000 + 2 * Math.floor(Math.random() * 2000), rtpPorts: 200, store });
+      await killAndRestart(t, { carrier, env, earPort });
+    });
+  }
 
-    const first = await startServerProcess(env);
-    t.teardown(() => first.kill());
-    const client = await RpcTestClient.connect(first.url, null);
-    const port = ear.address().port;
-    const resIds: string[] = [];
-    for (let i = 0; i < CALLS; i++) {
-      const reply = await client.call('ext.duo_callback.construct', { to1_uri: carrier.uri(`answer-${port}`), to2_uri: carrier.uri(`ringans-0.1-${port}`), max_answer_seconds: 120 });
-      resIds.push((reply.result as { res_id: string }).res_id);
-    }
-    await client.until(() => (resIds.every((id) => client.events('ext.duo_callback.on_progress', id).some((e) => e.params!.progress === 'connected')) ? true : undefined), 20_000);
-    await first.kill();
-    await client.close();
-
-    const second = await startServerProcess(env);
-    t.teardown(() => void second.child.kill('SIGTERM'));
-    const back = await RpcTestClient.connect(second.url, null);
-    t.teardown(() => back.close());
-    const events: RpcMessage[] = [];
-    for (let after = 0, more = true; more; ) {
-      const page = (await back.call('sys.events.replay', { after_event_id: after, limit: 100 })).result as { events: RpcMessage[]; more: boolean };
-      events.push(...page.events);
-      more = page.more;
-      after = (page.events[page.events.length - 1]?.params!.event_id as number | undefined) ?? after;
-    }
-    const released = new Map<string, RpcMessage[]>();
-    for (const e of events.filter((e) => e.method === 'ext.duo_callback.on_released')) {
-      released.set(e.params!.res_id as string, [...(released.get(e.params!.res_id as string) ?? []), e]);
-    }
-    const once = resIds.filter((id) => released.get(id)?.length === 1).length;
-    const missing = resIds.filter((id) => !released.has(id)).length;
-    const dupes = resIds.filter((id) => (released.get(id)?.length ?? 0) > 1).length;
-    t.comment(`constructed ${CALLS}, released once ${once}, missing ${missing}, more than once ${dupes}`);
-    t.equal(once, CALLS, 'exactly one on_released per res_id');
-    t.ok(resIds.every((id) => (released.get(id)?.[0]?.params!.error as { message: string } | undefined)?.message === 'server restarted'), 'each with internal "server restarted"');
-    t.same(events.map((e) => e.params!.event_id), events.map((_, i) => i + 1), 'event ids 1…n without gaps across the crash');
-    const after = await back.call('ext.duo_callback.construct', { to1_uri: carrier.uri('busy'), to2_uri: carrier.uri(`answer-${port}`) });
-    t.ok(((after.result as { ipsc_info: { process_id: number } }).ipsc_info.process_id) > Number(resIds[CALLS - 1]!.split('-').pop()), 'process ids continue');
-    // The restart BYEs the 2 × CALLS dialogs; the new call (busy + never dialled party 2) adds none.
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-    await carrier.stop();
-    const stats = await carrier.stats();
-    t.comment(`carrier: ${stats.totalCalls} calls, ${stats.currentCalls} still up after the restart`);
-    t.equal(stats.currentCalls, 0, 'no dialog left up at the carrier');
+  t.test(`drachtio engine: kill -9 with ${CALLS} calls up, restart: party dialogs BYEd, no FreeSWITCH channel left`, { timeout: 180_000 }, async (t) => {
+    const services = await findServices();
+    if ('skip' in services) return void t.pass('drachtio skipped', { skip: services.skip });
+    if (!services.local) return void t.pass('drachtio skipped', { skip: 'counts FreeSWITCH channels: needs servers started by the test (unset DRACHTIO_HOST)' });
+    t.teardown(() => services.local?.stop());
+    const carrier = await startCarrier(t);
+    const earPort = await openEar(t);
+    const env = drachtioServerEnv(carrier, services.config);
+    const fs = services.config.freeswitch[0]!;
+    const channels = async (): Promise<number> => Number(/(\d+) total/.exec(await eslApi(fs, 'show channels count'))?.[1] ?? NaN);
+    await killAndRestart(t, {
+      carrier,
+      env,
+      earPort,
+      checkKilled: async (t) => void t.equal(await channels(), 2 * CALLS, 'FreeSWITCH still holds every endpoint after the kill'),
+      checkAfter: async (t) => {
+        const until = Date.now() + 10_000;
+        let left = await channels();
+        while (Date.now() < until && left !== 0) {
+          await sleep(500);
+          left = await channels();
+        }
+        t.equal(left, 0, 'FreeSWITCH `show channels count`: 0');
+      },
+    });
   });
 }

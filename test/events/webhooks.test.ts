@@ -4,7 +4,7 @@
  * across a restart, attempts stored; the default refuses private targets.
  */
 import { once } from 'node:events';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { Webhook } from 'standardwebhooks';
@@ -17,36 +17,15 @@ import { checkWebhookUrl, isPrivateAddress } from '../../lib/events/webhooks/tar
 import { Store } from '../../lib/store/Store.js';
 import { systemClock } from '../../lib/util/Clock.js';
 import { storeBackends } from '../support/storeBackends.js';
+import { startWebhookReceiver, type ReceivedWebhook } from '../support/webhookReceiver.js';
 
 const log = pino({ level: 'silent' });
 const FAST = { firstDelayMs: 50, maxDelayMs: 200, retryForMs: 60_000 };
 
-interface Received {
-  readonly body: string;
-  readonly headers: IncomingHttpHeaders;
-}
+type Received = ReceivedWebhook;
 
 /** A receiver that answers 500 to its first `failFirst` requests, then 204. */
-async function receiver(failFirst: number): Promise<{ server: Server; url: string; received: Received[]; requests: () => number }> {
-  const received: Received[] = [];
-  let requests = 0;
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      requests++;
-      if (requests <= failFirst) {
-        res.writeHead(500).end('not yet');
-        return;
-      }
-      received.push({ body: Buffer.concat(chunks).toString(), headers: req.headers });
-      res.writeHead(204).end();
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, received, requests: () => requests };
-}
+const receiver = (failFirst: number) => startWebhookReceiver((n) => n <= failFirst);
 
 function event(accountId: string, resId: string, n: number) {
   return { resId, resourceClass: 'ext.notify_call' as const, name: 'on_progress' as const, accountId, ownerId: 'o', params: { res_id: resId, n } };
@@ -130,26 +109,31 @@ for (const backend of storeBackends(t)) {
     const targets = new WebhookStore(store);
     const { secret } = await targets.setUrl('acc', r.url, Date.now());
     t.match(secret, /^whsec_/);
-    let dispatcher = start(store, eventLog, true);
-    await dispatcher.start();
+    const firstRun = start(store, eventLog, true);
+    let recorded = 0;
+    // Stopped as the second failed attempt is stored: no attempt is in flight (and still recording) when the store closes.
+    firstRun.on('attempt', () => {
+      if (++recorded === 2) firstRun.stop();
+    });
+    await firstRun.start();
     for (let n = 1; n <= 3; n++) {
       eventLog.append(event('acc', 'r1', n));
       eventLog.append(event('acc', 'r2', n));
     }
     await eventLog.flush();
-    await until(() => r.requests() >= 2); // failing: retries pending
-    dispatcher.stop();
+    await until(() => recorded >= 2); // failing: retries pending
+    await firstRun.stop();
     await store.close();
 
     // Restart: new store handle, new log, new dispatcher; delivery resumes from the stored cursor.
     store = await Store.open(config);
     eventLog = new EventLog(store, { clock: systemClock, log });
-    dispatcher = start(store, eventLog, true);
+    const dispatcher = start(store, eventLog, true);
     await dispatcher.start();
     eventLog.append(event('acc', 'r1', 4));
     await eventLog.flush();
     await until(() => r.received.length >= 7);
-    dispatcher.stop();
+    await dispatcher.stop();
 
     const wh = new Webhook(secret);
     const bodies = r.received.map((m) => {
@@ -193,5 +177,82 @@ for (const backend of storeBackends(t)) {
     const attempts = await new WebhookStore(store).attempts('acc', 100);
     t.same(attempts.filter((a) => a.event_id === 1).map((a) => a.outcome).sort(), ['failed', 'retrying']);
     t.equal(JSON.parse(r.received[0]!.body).data.n, 2, 'the next event was delivered after the failed one');
+  });
+}
+
+for (const backend of storeBackends(t)) {
+  t.test(`${backend.name}: a call's status_url: its events only, verified, in order, resumed after a restart; event_url gets them too`, async (t) => {
+    const config = await backend.newStore();
+    const account = await receiver(0);
+    const call = await receiver(3);
+    t.teardown(() => account.server.close());
+    t.teardown(() => call.server.close());
+    const record = (resId: string, statusUrl?: string) => ({
+      resId,
+      accountId: 'acc',
+      nodeId: 'n1',
+      resourceClass: 'ext.notify_call' as const,
+      processId: 1,
+      ownerId: 'o',
+      userData: null,
+      createdAt: Date.now(),
+      ...(statusUrl ? { statusUrl } : {}),
+    });
+    const released = (resId: string) => ({ ...event('acc', resId, 9), name: 'on_released' as const });
+
+    let store = await Store.open(config);
+    let eventLog = new EventLog(store, { clock: systemClock, log });
+    eventLog.append(event('acc', 'older', 0));
+    await eventLog.flush();
+    const { secret } = await new WebhookStore(store).setUrl('acc', account.url, Date.now());
+    let dispatcher = start(store, eventLog, true);
+    await dispatcher.start();
+    await eventLog.constructed(record('c1', call.url));
+    await eventLog.constructed(record('c2'));
+    for (let n = 1; n <= 2; n++) {
+      eventLog.append(event('acc', 'c1', n));
+      eventLog.append(event('acc', 'c2', n));
+    }
+    await eventLog.flush();
+    await until(() => call.requests() >= 2); // the status_url fails: its retries are pending
+    await dispatcher.stop();
+    await store.close();
+
+    store = await Store.open(config);
+    eventLog = new EventLog(store, { clock: systemClock, log });
+    dispatcher = start(store, eventLog, true);
+    await dispatcher.start();
+    t.same(await new WebhookStore(store).openCallTargets(), [['acc', 'c1']], 'the pending status_url is resumed after the restart');
+    eventLog.append(released('c1'));
+    eventLog.append(released('c2'));
+    await eventLog.flush();
+    await until(() => call.received.length >= 3 && account.received.length >= 6);
+    await new Promise((r) => setTimeout(r, 200)); // nothing more may come
+    await dispatcher.stop();
+
+    const wh = new Webhook(secret);
+    // At least once: a POST cut short by the stop is sent again; receivers drop repeats by webhook-id.
+    const verified = (list: Received[]) => {
+      const byId = new Map(list.map((m) => [m.headers['webhook-id'], m]));
+      return [...byId.values()].map((m) => (wh.verify(m.body, m.headers as Record<string, string>) as { data: { res_id: string; n: number; event_id: number } }).data);
+    };
+    const toCall = verified(call.received);
+    t.same(toCall.map((d) => [d.res_id, d.n]), [['c1', 1], ['c1', 2], ['c1', 9]], "the status_url got its call's events only, in order, signed with the account's secret");
+    const ids = toCall.map((d) => d.event_id);
+    t.same(ids, [...ids].sort((a, b) => a - b));
+    t.same(verified(account.received).map((d) => d.res_id), ['c1', 'c2', 'c1', 'c2', 'c1', 'c2'], 'the event_url got every event (both targets, as Twilio does)');
+
+    const webhooks = new WebhookStore(store);
+    t.match(await webhooks.callTarget('c1'), { done: 1, delivered_event_id: ids.at(-1) }, 'done after on_released');
+    t.same(await webhooks.openCallTargets(), []);
+    t.equal(await webhooks.callTarget('c2'), undefined, 'no target without status_url');
+    const attempts = (await webhooks.attempts('acc', 100)).filter((a) => a.event_id === ids[0]).sort((a, b) => a.attempt - b.attempt);
+    t.match(attempts.filter((a) => a.target === 'event_url'), [{ attempt: 1, status: 204, outcome: 'delivered' }], 'event_url: delivered at once');
+    const toStatus = attempts.filter((a) => a.target === 'status_url');
+    t.same(toStatus.map((a) => a.attempt), toStatus.map((_, i) => i + 1), 'status_url attempts numbered 1, 2, 3 …');
+    t.ok(toStatus.length >= 3, `status_url: ${toStatus.length} attempts, stored per target beside the event_url's`);
+    t.ok(toStatus.slice(0, -1).every((a) => a.status === 500 && a.outcome === 'retrying'), 'failed ones retried');
+    t.match(toStatus.at(-1), { status: 204, outcome: 'delivered' }, 'then delivered');
+    await store.close();
   });
 }

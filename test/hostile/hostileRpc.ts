@@ -112,13 +112,31 @@ const badString = (max: number) => (r: () => number): unknown =>
   r() < 0.5 ? 'u'.repeat(max + int(r, 1, 1000)) : pick(r, [1, true, [], { a: 'b' }, deep(r, 100)]);
 const badResId = (r: () => number): unknown => pick(r, ['', 'r'.repeat(129), 7, null, true, [], { id: 1 }, deep(r, 300)]);
 const badEventId = (r: () => number): unknown => pick(r, [-1, -1e6, 1.5, 2 ** 53, 1e300, '10', true, [], {}, deep(r, 50)]);
+/** Refused by the schema (type, length) or at construct (grammar, private targets: the test server does not allow them). */
+const badStatusUrl = (r: () => number): unknown =>
+  pick(r, [
+    'ftp://hooks.example/x',
+    'http://127.0.0.1:9/x',
+    'https://[::1]/x',
+    'http://localhost/x',
+    'http://169.254.169.254/latest/meta-data',
+    'https://u:p@hooks.example/x',
+    'https://hooks.example/x#f',
+    'hooks.example/x',
+    'javascript:alert(1)',
+    `https://hooks.example/${'a'.repeat(int(r, 2048, 5000))}`,
+    1,
+    true,
+    [],
+    deep(r, 50),
+  ]);
 const badFile = (r: () => number): unknown => (r() < 0.8 ? pick(r, BAD_FILE_NAMES) : pick(r, [1, true, {}, [PROMPT]]));
 
 const METHODS: readonly MethodSpec[] = [
   {
     name: 'ext.duo_callback.construct',
     base: { to1_uri: '13900000001', to2_uri: '13900000002' },
-    order: ['from1_uri', 'to1_uri', 'from2_uri', 'to2_uri', 'max_answer_seconds', 'max_ring_seconds', 'ring_play_file', 'ring_play_mode', 'record_file', 'user_data', 'countdown_seconds', 'countdown_play_file'],
+    order: ['from1_uri', 'to1_uri', 'from2_uri', 'to2_uri', 'max_answer_seconds', 'max_ring_seconds', 'ring_play_file', 'ring_play_mode', 'record_file', 'user_data', 'countdown_seconds', 'countdown_play_file', 'record_mode', 'status_url'],
     bad: {
       to1_uri: (r) => badUri(r, true),
       to2_uri: (r) => badUri(r, true),
@@ -128,6 +146,8 @@ const METHODS: readonly MethodSpec[] = [
       max_ring_seconds: badInt(1, 600),
       ring_play_file: badFile,
       ring_play_mode: (r) => pick(r, [4, -1, 1.5, '3', true, [], {}]),
+      record_mode: (r) => pick(r, [3, -1, 1.5, '1', true, [], {}]),
+      status_url: badStatusUrl,
       record_file: (r) => pick(r, BAD_FILE_NAMES.filter((n) => n !== 'missing-file.wav')),
       user_data: badString(4096),
       countdown_seconds: badInt(1, 86_399),
@@ -137,7 +157,7 @@ const METHODS: readonly MethodSpec[] = [
   {
     name: 'ext.notify_call.construct',
     base: { to_uri: '13900000003', play_content: PROMPT },
-    order: ['from_uri', 'to_uri', 'play_content', 'play_repeat', 'max_ring_seconds', 'user_data', 'collect_dtmf'],
+    order: ['from_uri', 'to_uri', 'play_content', 'play_repeat', 'max_ring_seconds', 'user_data', 'collect_dtmf', 'status_url'],
     bad: {
       to_uri: (r) => (r() < 0.8 ? badUri(r, true) : [pick(r, BAD_ASCII_URIS)]),
       from_uri: (r) => badUri(r, false),
@@ -157,6 +177,7 @@ const METHODS: readonly MethodSpec[] = [
       play_repeat: badInt(0, 100),
       max_ring_seconds: badInt(1, 600),
       user_data: badString(4096),
+      status_url: badStatusUrl,
       collect_dtmf: (r) =>
         pick(r, [
           { max_digits: badInt(1, 32)(r) },
@@ -204,6 +225,12 @@ const METHODS: readonly MethodSpec[] = [
       cursor: (r) => pick(r, ['', "1:x' OR '1'='1", '1:../../etc', `1:${'r'.repeat(129)}`, '12345678901234567:a', 'a:b', 7, [], deep(r, 100)]),
       limit: badInt(1, 500),
     },
+  },
+  {
+    name: 'sys.webhooks.attempts',
+    base: {},
+    order: ['before', 'limit'],
+    bad: { before: badEventId, limit: badInt(1, 200) },
   },
   {
     name: 'sys.unsubscribe',

@@ -143,10 +143,9 @@ t.test("one account's record_file can never name another account's recording (re
     await until(() => s.engine.legs.length > legs);
     s.engine.legs[legs]!.answer();
     await until(() => s.engine.legs.length > legs + 1);
-    const bridges = s.engine.bridges.length;
     s.engine.legs[legs + 1]!.answer();
-    await until(() => s.engine.bridges.length > bridges && s.engine.bridges[bridges]!.recordings.length > 0);
-    return s.engine.bridges[bridges]!.recordings[0];
+    await until(() => s.engine.legs[legs]!.recordings.length > 0);
+    return s.engine.legs[legs]!.recordings[0]!.path;
   };
   const mine = await recordedPath(s.client, 'order-77.wav');
   const theirs = await recordedPath(other, 'order-77.wav');

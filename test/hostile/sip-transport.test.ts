@@ -10,9 +10,9 @@ import vm from 'node:vm';
 import t from 'tap';
 import type tap from 'tap';
 import type { EmbeddedEngine } from '../../lib/engines/embedded/EmbeddedEngine.js';
-import { ENGINE_HOST, Ear, SIPP_MISSING, next, requestTo, runSipp, sippInstalled, startEngine, type Teardown } from '../engines/embedded/harness.js';
+import { ENGINE_HOST, Ear, SIPP_MISSING, ScriptedCarrier, earSdp, ended, next, requestTo, runSipp, sippInstalled, startEngine, type Teardown } from '../engines/embedded/harness.js';
 import { freeSipPort, sleep } from '../support/engineTestKit.js';
-import { newBranch, newCallId } from '../support/sipp/sipMessage.js';
+import { buildSipMessage, newBranch, newCallId } from '../support/sipp/sipMessage.js';
 
 const ATTACKER = '127.0.0.6';
 
@@ -224,5 +224,71 @@ if (!sippInstalled()) {
     tt.equal(engine.sipState.serverTransactions, 0, 'no transaction per OPTIONS');
     const grown = (collectedHeap() - heapBefore) / 1024 / 1024;
     tt.ok(grown < 5, `heap kept ${grown.toFixed(1)} MB more after the flood (the issue saw 50 MB)`);
+  });
+
+  t.test('in-dialog requests match Call-ID and both tags (RFC 3261 §12.2.2): wrong tags get 481 and never reach the call; forked early dialogs each match', async (tt) => {
+    const { engine, port } = await engineOn(tt);
+    const ear = await Ear.open(tt);
+    const carrier = await ScriptedCarrier.open(tt, ATTACKER, port);
+    const leg = engine.dial(requestTo({ host: ATTACKER, port: carrier.port }, {}, 'tags'));
+    let legEnded = false;
+    leg.once('ended', () => (legEnded = true));
+    const invite = await carrier.waitFor((m) => m.method === 'INVITE');
+    tt.ok(invite, 'the INVITE reaches the carrier');
+    if (!invite) return;
+    const callId = invite.header('call-id') ?? '';
+    const ours = invite.header('from') ?? ''; // the engine's From, with its tag
+    const ourTag = /;tag=([^;]+)/.exec(ours)?.[1] ?? '';
+    tt.ok(ourTag, 'the INVITE carries our From tag');
+    const to = `<sip:13800000000@${ATTACKER}>`;
+    let cseq = 100;
+    /** Sends an in-dialog request with the given tags and returns the engine's final answer to it. */
+    const inDialog = async (method: string, tags: { from?: string; to?: string }, id = callId): Promise<number | undefined> => {
+      const seq = ++cseq;
+      await carrier.send(buildSipMessage(`${method} sip:cti@${ENGINE_HOST}:${port} SIP/2.0`, [
+        `Via: SIP/2.0/UDP ${ATTACKER}:${carrier.port};branch=${newBranch()}`,
+        `From: ${to}${tags.from === undefined ? '' : `;tag=${tags.from}`}`,
+        `To: <sip:075500000000@cti.test>${tags.to === undefined ? '' : `;tag=${tags.to}`}`,
+        `Call-ID: ${id}`, `CSeq: ${seq} ${method}`, 'Max-Forwards: 70',
+      ]));
+      return (await carrier.waitFor((m) => m.cseq === seq && m.method === method && (m.status ?? 0) >= 200))?.status;
+    };
+
+    // Forking: two early dialogs share our Call-ID and From tag, each with its own remote tag.
+    await carrier.reply(invite, '180 Ringing', 'fork-a');
+    await carrier.reply(invite, '180 Ringing', 'fork-b');
+    await next(leg, 'progress');
+    tt.equal(await inDialog('OPTIONS', { from: 'fork-b', to: ourTag }), 200, 'an early dialog of the second fork matches');
+    tt.equal(await inDialog('OPTIONS', { from: 'fork-a', to: ourTag }), 200, 'and the first');
+    tt.equal(await inDialog('OPTIONS', { from: 'fork-c', to: ourTag }), 481, 'a remote tag no 1xx/2xx gave: 481');
+    tt.equal(await inDialog('BYE', { from: 'fork-c', to: ourTag }), 481, 'a BYE on an early dialog that does not exist: 481');
+    tt.notOk(legEnded, 'the forged early BYE did not end the attempt');
+
+    await carrier.reply(invite, '200 OK', 'fork-a', [], earSdp(ear));
+    await next(leg, 'answered');
+    tt.ok(await carrier.waitFor((m) => m.method === 'ACK' && m.status === undefined), 'our ACK of the 2xx');
+
+    const heldBefore = engine.sipState.serverTransactions; // the OPTIONS above, kept for Timer J
+    const forged: [string, { from?: string; to?: string }, string?][] = [
+      ['a wrong To tag', { from: 'fork-a', to: `${ourTag}x` }],
+      ['a wrong From tag', { from: 'fork-a-x', to: ourTag }],
+      ['no To tag', { from: 'fork-a' }],
+      ['no From tag', { to: ourTag }],
+      ['the tags swapped', { from: ourTag, to: 'fork-a' }],
+      ['the right tags on another Call-ID', { from: 'fork-a', to: ourTag }, `x${callId}`],
+    ];
+    for (const [name, tags, id] of forged) tt.equal(await inDialog('BYE', tags, id), 481, `BYE with ${name}: 481`);
+    tt.equal(await inDialog('INVITE', { from: 'fork-a', to: `${ourTag}x` }), 481, 'a re-INVITE with a wrong To tag: 481, not 403');
+    await carrier.send(buildSipMessage(`ACK sip:cti@${ENGINE_HOST}:${port} SIP/2.0`, [
+      `Via: SIP/2.0/UDP ${ATTACKER}:${carrier.port};branch=${newBranch()}`, `From: ${to};tag=evil`, `To: <sip:075500000000@cti.test>;tag=${ourTag}`,
+      `Call-ID: ${callId}`, `CSeq: ${invite.cseq} ACK`, 'Max-Forwards: 70',
+    ]));
+    await sleep(300);
+    tt.notOk(legEnded, 'the call is still up after every forged request');
+    tt.equal(engine.sipState.serverTransactions, heldBefore, 'the 481s are stateless');
+
+    const end = ended(leg);
+    tt.equal(await inDialog('BYE', { from: 'fork-a', to: ourTag }), 200, 'the right BYE: 200');
+    tt.same(await end, { by: 'remote', reason: 'BYE' }, 'and it ends the call');
   });
 }

@@ -150,8 +150,8 @@ t.test('400 names every bad field, by the names the client sent', async (t) => {
   const service = await ts.request('POST', ts.call('/duo_callback'), { to1: '1001', to2: '1001', ring_tone: 'missing.wav', max_call_duration: 86_400 });
   t.equal(service.status, 400);
   t.match(fields(service.body), { to2: /same number/, ring_tone: /./ });
-  const mode = await ts.request('POST', ts.call('/duo_callback'), { to1: '1001', to2: '1002', recording: true, record_mode: 1 });
-  t.match(fields(mode.body), { record_mode: /only 0/ });
+  const mode = await ts.request('POST', ts.call('/duo_callback'), { to1: '1001', to2: '1002', recording: true, record_mode: 3 });
+  t.match(fields(mode.body), { record_mode: String });
   const countdown = await ts.request('POST', ts.call('/duo_callback'), { to1: '1001', to2: '1002', max_call_duration: 60, countdown_time: 60, countdown_voice: 'missing.wav' });
   t.equal(countdown.status, 400);
   t.match(fields(countdown.body), { countdown_time: /less than/, countdown_voice: /missing\.wav/ }, 'seed 000 countdown fields named as sent');
@@ -204,15 +204,22 @@ t.test('409 invalid state, 429 with Retry-After, 503 engine unavailable', async 
   t.match(down.body, { error: { code: 'engine_unavailable' } });
 });
 
-t.test("recording: true records the bridge into a new file of the account's recordings folder", async (t) => {
+t.test("recording: true records from the bridge (record_mode 0) or party 2's dialling (2) into a new file of the account's recordings folder", async (t) => {
   const ts = await server(t);
   await ts.request('POST', ts.call('/duo_callback'), { to1: '1001', to2: '1002', ring_tone_mode: 0, recording: true, record_mode: 0 });
   await new Promise((r) => setImmediate(r));
   ts.engine.legs[0]!.answer();
   for (let i = 0; i < 50 && ts.engine.legs.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+  t.same(ts.engine.legs[0]!.recordings, [], 'mode 0: not while party 2 rings');
   ts.engine.legs[1]!.answer();
-  for (let i = 0; i < 50 && !ts.engine.bridges[0]?.recordings.length; i++) await new Promise((r) => setTimeout(r, 10));
-  t.match(ts.engine.bridges[0]?.recordings[0], new RegExp(`^${ts.config.recordingsDir}/${ts.accountId}/http/[0-9a-f-]{36}\\.wav$`));
+  for (let i = 0; i < 50 && !ts.engine.legs[0]!.recordings.length; i++) await new Promise((r) => setTimeout(r, 10));
+  t.match(ts.engine.legs[0]!.recordings, [{ path: new RegExp(`^${ts.config.recordingsDir}/${ts.accountId}/http/[0-9a-f-]{36}\\.wav$`), farEnd: 'left' }]);
+  await ts.request('POST', ts.call('/duo_callback'), { to1: '1005', to2: '1006', ring_tone_mode: 0, recording: true, record_mode: 2 });
+  for (let i = 0; i < 50 && ts.engine.legs.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+  ts.engine.legs[2]!.answer();
+  for (let i = 0; i < 50 && ts.engine.legs.length < 4; i++) await new Promise((r) => setTimeout(r, 10));
+  await new Promise((r) => setImmediate(r));
+  t.match(ts.engine.legs[3]!.recordings, [{ farEnd: 'right', stopped: false }], 'mode 2: party 2\'s leg from its dialling, party 1 left');
   const off = await ts.request('POST', ts.call('/duo_callback'), { to1: '1003', to2: '1004', recording: 0, record_mode: 0 });
   t.equal(off.status, 200, 'the seed SDK\'s recording=0 is accepted');
 });
@@ -235,6 +242,13 @@ t.test('health, readiness, metrics and the OpenAPI document', async (t) => {
   for (let i = 0; i < 50 && (await ts.request('GET', ts.call(`/${answered}`))).status === 200; i++) await new Promise((r) => setTimeout(r, 10));
   for (let i = 0; i < 50 && (await ts.request('GET', ts.call(`/${id}`))).status === 200; i++) await new Promise((r) => setTimeout(r, 10));
   await ts.request('POST', ts.call('/duo_callback'), { to1: '1001', to2: '1002' });
+  // A saturated engine: 429 with Retry-After, counted by cause (issue 11, kind 8).
+  ts.engine.saturated = { cause: 'endpoint_rate', message: 'FreeSWITCH endpoints are started at 80 per second at most', retryAfterMs: 1200 };
+  const refused = await ts.request('POST', ts.call('/duo_callback'), { to1: '1001', to2: '1002' });
+  t.equal(refused.status, 429, 'a saturated engine answers 429');
+  t.match(refused.body, { error: { code: 'rate_limited', retry_after_ms: 1200 } });
+  t.equal(refused.headers.get('retry-after'), '2', 'Retry-After: 1200 ms rounded up to seconds');
+  ts.engine.saturated = undefined;
   const client = await ts.connect();
   t.teardown(() => client.close());
   const metrics = await fetch(`${ts.httpUrl}/metrics`);
@@ -245,6 +259,7 @@ t.test('health, readiness, metrics and the OpenAPI document', async (t) => {
   t.match(text, /cti_live_resources\{class="ext.duo_callback",state="Initiated"\} 1/);
   t.match(text, /cti_engine_available\{engine="scripted"\} 1/);
   t.match(text, /cti_ws_connections 1/);
+  t.match(text, /cti_engine_refusals_total\{cause="endpoint_rate"\} 1/, 'the refusal counted by cause');
   t.match(text, /cti_setup_latency_seconds_count\{class="ext.notify_call"\} 1/, 'the answered call\'s setup time');
 
   const doc = (await ts.request('GET', '/openapi.json')).body;
@@ -260,7 +275,7 @@ t.test('health, readiness, metrics and the OpenAPI document', async (t) => {
     '/account/{account_id}/webhooks/attempts',
   ]);
   const duo = doc.paths['/account/{account_id}/call/duo_callback'].post.requestBody.content['application/json'].schema;
-  t.same(Object.keys(duo.properties), ['from1', 'to1', 'from2', 'to2', 'ring_tone', 'ring_tone_mode', 'max_dial_duration', 'max_call_duration', 'recording', 'record_mode', 'countdown_time', 'countdown_voice', 'user_data']);
+  t.same(Object.keys(duo.properties), ['from1', 'to1', 'from2', 'to2', 'ring_tone', 'ring_tone_mode', 'max_dial_duration', 'max_call_duration', 'recording', 'record_mode', 'countdown_time', 'countdown_voice', 'user_data', 'status_url']);
   t.match(duo.properties, { ring_tone_mode: { default: 3 }, max_dial_duration: { default: 45, maximum: 600 } }, 'ranges from rpc-schema, defaults from the seed');
   t.ok(doc.components.schemas.ResId, 'the $refs resolve inside the document');
 });

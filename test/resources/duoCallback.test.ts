@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { ServiceError } from '../../lib/errors/ServiceError.js';
 import { ACCOUNT_ID, OWNER, serviceHarness, type Harness } from '../support/serviceHarness.js';
 import type { ExtDuoCallbackConstructParams } from '../../lib/api/generated/types.js';
+import type { ScriptedLeg } from '../support/ScriptedTelephonyEngine.js';
 
 
 async function construct(h: Harness, params: Partial<ExtDuoCallbackConstructParams> = {}) {
@@ -345,18 +346,70 @@ t.test('exactly one on_released even when the engine reports an end twice', asyn
   t.equal(h.released(res_id).length, 1);
 });
 
-t.test('recording starts at connection and is named in on_released', async (t) => {
+t.test('recording (record_mode 0) starts at connection on party 1\'s leg, stops before hang-up, is named in on_released', async (t) => {
   const h = serviceHarness();
   const { res_id } = await construct(h, { record_file: 'calls/a.wav' });
   await answerParty1(h);
   h.engine.legs[1]!.ring(true);
-  t.same(h.engine.bridges[0]!.recordings, [], 'not recording during ringback');
+  t.same(h.engine.legs[0]!.recordings, [], 'not recording during ringback');
   h.engine.legs[1]!.answer();
   await h.tick();
-  t.same(h.engine.bridges[0]!.recordings, [join(h.recordingsDir, OWNER.account.accountId, 'calls/a.wav')], "in the account's own folder");
+  t.match(h.engine.legs[0]!.recordings, [{ path: join(h.recordingsDir, OWNER.account.accountId, 'calls/a.wav'), farEnd: 'left', stopped: false }], "in the account's own folder");
+  t.same(h.engine.legs[1]!.recordings, [], 'one recording');
   h.engine.legs[0]!.hangUpRemotely();
   await h.tick();
   t.match(h.released(res_id), [{ record_file: 'calls/a.wav' }]);
+  t.equal(h.engine.legs[0]!.recordings[0]!.stopped, true, 'stopped at release');
+});
+
+t.test('record_mode 1 records party 1 from its dialling; 2 records party 2\'s leg from its dialling, party 1 left', async (t) => {
+  const h = serviceHarness();
+  await construct(h, { record_file: 'm1.wav', record_mode: 1 });
+  t.match(h.engine.legs[0]!.recordings, [{ farEnd: 'left', stopped: false }], 'mode 1: from the INVITE to party 1');
+  await connect(h);
+  t.equal(h.engine.legs[0]!.recordings.length, 1, 'not started again at connection');
+  t.same(h.engine.legs[1]!.recordings, []);
+
+  await construct(h, { record_file: 'm2.wav', record_mode: 2 });
+  const leg1 = h.engine.legs.at(-1)!;
+  t.same(leg1.recordings, [], 'mode 2: not while party 1 is dialled');
+  await answerParty1(h);
+  const leg2 = h.engine.legs.at(-1)!;
+  t.not(leg2, leg1);
+  t.match(leg2.recordings, [{ path: join(h.recordingsDir, OWNER.account.accountId, 'm2.wav'), farEnd: 'right' }], 'party 2\'s leg from its INVITE, its far end right');
+  const h2 = serviceHarness();
+  await construct(h2, { record_mode: 1 });
+  t.same(h2.engine.legs[0]!.recordings, [], 'record_mode alone records nothing');
+});
+
+t.test('a recording that cannot start releases the call as engine_error; a leg that ended first keeps its own cause', async (t) => {
+  const h = serviceHarness();
+  const dial = h.engine.dial.bind(h.engine);
+  let onRecord: (leg: ScriptedLeg) => void = () => {
+    throw new Error('disk full');
+  };
+  h.engine.dial = (request) => {
+    const leg = dial(request);
+    leg.record = async () => {
+      onRecord(leg);
+      throw new Error('unreachable');
+    };
+    return leg;
+  };
+  const { res_id } = await construct(h, { record_file: 'f.wav', record_mode: 1 });
+  await new Promise((r) => setImmediate(r));
+  await h.tick();
+  t.match(h.released(res_id), [{ error: { code: 'engine_error', message: 'starting the recording failed: disk full' }, dropped_by: 'sys' }]);
+
+  // As the real engines do: the leg's end is decided first, its `ended` follows on the next tick.
+  onRecord = (leg) => {
+    process.nextTick(() => leg.reject(486));
+    throw new Error('cannot record a leg that has ended');
+  };
+  const busy = await construct(h, { record_file: 'g.wav', record_mode: 1 });
+  await new Promise((r) => setImmediate(r));
+  await h.tick();
+  t.match(h.released(busy.res_id), [{ error: { code: 'busy', party: 1 } }]);
 });
 
 t.test('invalid params name each bad param', async (t) => {

@@ -31,7 +31,7 @@ t.test('countdown_seconds before max_answer_seconds: both parties hear the file,
   leg2.playing!.finish();
   await h.tick();
   t.equal(h.released(res_id).length, 0, 'the warning does not end the call');
-  t.same(h.engine.bridges[0]!.recordings, [join(h.recordingsDir, OWNER.account.accountId, 'c.wav')], 'recording untouched');
+  t.match(h.engine.legs[0]!.recordings, [{ path: join(h.recordingsDir, OWNER.account.accountId, 'c.wav'), stopped: false }], 'recording untouched');
   h.clock.advance(10_000);
   await h.tick();
   t.match(h.released(res_id), [{ error: null, dropped_by: 'sys' }]);

@@ -7,9 +7,14 @@ import type {
   CallLeg,
   CallLegEvents,
   DialRequest,
+  EngineSaturation,
+  FarEndChannel,
   LegEnd,
+  LegRecording,
   MediaBridge,
+  MediaReservation,
   PlayResult,
+  ReserveResult,
   TelephonyEngine,
   TelephonyEngineEvents,
 } from '../../lib/telephony/TelephonyEngine.js';
@@ -38,8 +43,17 @@ export class ScriptedPlay {
   }
 }
 
+/** A recording a resource started on a scripted leg. */
+export interface ScriptedRecording {
+  readonly path: string;
+  readonly farEnd: FarEndChannel;
+  stopped: boolean;
+}
+
 export class ScriptedLeg extends TypedEventEmitter<CallLegEvents> implements CallLeg {
   readonly plays: ScriptedPlay[] = [];
+  readonly recordings: ScriptedRecording[] = [];
+
   hangups = 0;
   ended: LegEnd | undefined;
   answered = false;
@@ -95,6 +109,13 @@ export class ScriptedLeg extends TypedEventEmitter<CallLegEvents> implements Cal
     this.#settlePlays(false);
   }
 
+  async record(path: string, farEnd: FarEndChannel): Promise<LegRecording> {
+    if (this.ended) throw new Error('cannot record a leg that has ended');
+    const recording: ScriptedRecording = { path, farEnd, stopped: false };
+    this.recordings.push(recording);
+    return { stop: async () => void (recording.stopped = true) };
+  }
+
   hangup(): void {
     this.hangups++;
     if (!this.ended) this.end({ by: 'local', reason: 'hung up by us' });
@@ -105,18 +126,23 @@ export class ScriptedLeg extends TypedEventEmitter<CallLegEvents> implements Cal
   }
 }
 
+export class ScriptedReservation implements MediaReservation {
+  released = false;
+
+  constructor(readonly group: string) {}
+
+  release(): void {
+    this.released = true;
+  }
+}
+
 export class ScriptedBridge implements MediaBridge {
-  readonly recordings: string[] = [];
   closed = false;
 
   constructor(
     readonly a: CallLeg,
     readonly b: CallLeg,
   ) {}
-
-  async record(path: string): Promise<void> {
-    this.recordings.push(path);
-  }
 
   async close(): Promise<void> {
     this.closed = true;
@@ -130,6 +156,14 @@ export class ScriptedTelephonyEngine extends TypedEventEmitter<TelephonyEngineEv
   readonly bridges: ScriptedBridge[] = [];
   /** When set, bridge() rejects with it. */
   bridgeFailure: Error | undefined;
+  readonly reservations: ScriptedReservation[] = [];
+  /** When set, reserve() fails with it as the reason. */
+  reserveFailure: string | undefined;
+  /** When set, reserve() answers only once it resolves (media still being created). */
+  reserveGate: Promise<void> | undefined;
+  /** What saturation() answers (and the `legs` it was asked about). */
+  saturated: EngineSaturation | undefined;
+  saturationAsked: number[] = [];
 
   async start(): Promise<void> {}
 
@@ -141,6 +175,19 @@ export class ScriptedTelephonyEngine extends TypedEventEmitter<TelephonyEngineEv
     const leg = new ScriptedLeg(`leg-${this.legs.length + 1}`, request);
     this.legs.push(leg);
     return leg;
+  }
+
+  async reserve(group: string): Promise<ReserveResult> {
+    await this.reserveGate;
+    if (this.reserveFailure !== undefined) return { ok: false, reason: this.reserveFailure };
+    const reservation = new ScriptedReservation(group);
+    this.reservations.push(reservation);
+    return { ok: true, reservation };
+  }
+
+  saturation(legs: number): EngineSaturation | undefined {
+    this.saturationAsked.push(legs);
+    return this.saturated;
   }
 
   async bridge(a: CallLeg, b: CallLeg): Promise<MediaBridge> {

@@ -89,7 +89,8 @@ export async function startTestServer<E extends TelephonyEngine = ScriptedTeleph
     setEnabled: async (accountId, enabled) => void (await directory.setEnabled(accountId, enabled)),
     setLimits: async (accountId, limits) => void (await directory.setLimits(accountId, limits)),
   };
-  const apiKey = await accounts.create(TEST_ACCOUNT);
+  // A store given again (a restart) already has the account: a new key of it.
+  const apiKey = (await directory.get(TEST_ACCOUNT)) ? await createKey(TEST_ACCOUNT) : await accounts.create(TEST_ACCOUNT);
   const engine = options.engine ?? (new ScriptedTelephonyEngine() as unknown as E);
   const server = new CtiServer({ config, engine, log: pino({ level: config.logLevel }), accounts: directory, store });
   for (const [name, content] of Object.entries(options.media ?? { 'prompt.wav': 'RIFF', 'ring.wav': 'RIFF' })) {

@@ -120,12 +120,20 @@ export interface PartyContext {
    * Request-URI dialled; null before dialling.
    */
   to_uri: string | null;
+  /**
+   * Name of the configured gateway the call went through (`gateways[].name`); null before dialling.
+   */
+  gateway: string | null;
   state: ChannelState;
   /**
    * Last SIP status seen on this party's call.
    */
   sip_status: number | null;
   dial_time: UnixTime;
+  /**
+   * Unix seconds when the first 180–183 arrived (ringing or early media); null if the party answered without one or never got that far.
+   */
+  ring_time: number | null;
   answer_time: UnixTime;
   end_time: UnixTime;
   release_initiator: DroppedBy | null;
@@ -232,7 +240,7 @@ export interface EventNotification {
   params: ProgressEvent | DuoCallbackReleased | NotifyCallReleased;
 }
 /**
- * The final record of a resource (call detail record): its on_released params and its final context, whose parties carry each call's numbers, last SIP status and dial/answer/end times.
+ * The final record of a resource (call detail record): its on_released params and its final context, whose parties carry each call's numbers, gateway, last SIP status and dial/ring/answer/end times; `released.record_file` names the recording, if one was asked for.
  */
 export interface Cdr {
   res_id: ResId;
@@ -245,6 +253,41 @@ export interface Cdr {
    */
   released: DuoCallbackReleased | NotifyCallReleased;
   context: ResourceContext;
+}
+/**
+ * One POST of one event to one webhook URL.
+ */
+export interface WebhookAttempt {
+  event_id: EventId;
+  /**
+   * 1 for the first POST of this event to this target, then counting retries.
+   */
+  attempt: number;
+  /**
+   * `event_url`: the account's URL; `status_url`: the URL the event's call named at construct.
+   */
+  target: "event_url" | "status_url";
+  /**
+   * HTTP status; null: no answer (refused, timeout, connection error).
+   */
+  status: number | null;
+  latency_ms: number;
+  error: string | null;
+  /**
+   * `delivered`: a 2xx ended it; `retrying`: another attempt follows; `failed`: the retries ran out.
+   */
+  outcome: "delivered" | "retrying" | "failed";
+  /**
+   * Unix seconds of the attempt.
+   */
+  time: number;
+}
+export interface WebhookAttemptsPage {
+  attempts: WebhookAttempt[];
+  /**
+   * Pass as `before` for the next page; null on the last page.
+   */
+  next_before: number | null;
 }
 export interface ExtDuoCallbackConstructParams {
   from1_uri?: OptionalCallUri;
@@ -271,6 +314,14 @@ export interface ExtDuoCallbackConstructParams {
    */
   countdown_seconds?: number | null;
   countdown_play_file?: OptionalFileName;
+  /**
+   * When the recording (`record_file`) starts (seed 000): 0 when both parties are bridged; 1 when party 1 is dialled; 2 when party 2 is dialled. From that moment the file holds what the party sends and hears, ringing and early media included (ringback, a `ring_play_file`). Null: 0. Ignored without `record_file`.
+   */
+  record_mode?: 0 | 1 | 2 | null;
+  /**
+   * Null or empty: none. Else an http(s) URL (at most 2048 characters, no user name or password, no fragment) that receives every event of this call as a signed POST, like the account's event_url (Standard Webhooks, the account's webhook secret; in order, retried, resumed after a restart; attempts in `sys.webhooks.attempts` with `target: "status_url"`). The account's event_url, if any, gets the events too. Loopback, private and link-local addresses are refused unless the operator allows them (`webhooks.allowPrivateTargets`); needs the server's store.
+   */
+  status_url?: string | null;
 }
 export interface ExtDuoCallbackCancelParams {
   res_id: ResId;
@@ -292,6 +343,10 @@ export interface ExtNotifyCallConstructParams {
   max_ring_seconds?: number | null;
   user_data?: UserData;
   collect_dtmf?: CollectDtmf;
+  /**
+   * Null or empty: none. Else an http(s) URL (at most 2048 characters, no user name or password, no fragment) that receives every event of this call as a signed POST, like the account's event_url (Standard Webhooks, the account's webhook secret; in order, retried, resumed after a restart; attempts in `sys.webhooks.attempts` with `target: "status_url"`). The account's event_url, if any, gets the events too. Loopback, private and link-local addresses are refused unless the operator allows them (`webhooks.allowPrivateTargets`); needs the server's store.
+   */
+  status_url?: string | null;
 }
 export interface ExtNotifyCallCancelParams {
   res_id: ResId;
@@ -365,6 +420,16 @@ export interface SysCdrListResult {
    */
   next_cursor: string | null;
 }
+export interface SysWebhooksAttemptsParams {
+  /**
+   * `next_before` of the previous page: attempts of events older than this `event_id`. Null: from the newest.
+   */
+  before?: number | null;
+  /**
+   * At most this many attempts (default 50).
+   */
+  limit?: number | null;
+}
 export interface SysUnsubscribeParams {
   subscription_id: string;
 }
@@ -384,6 +449,7 @@ export type ExtDuoCallbackConstructResult = ConstructResult;
 export type ExtNotifyCallConstructResult = ConstructResult;
 export type SysResourceGetResult = ResourceContext;
 export type SysCdrGetResult = Cdr;
+export type SysWebhooksAttemptsResult = WebhookAttemptsPage;
 export type ExtDuoCallbackOnProgressParams = ProgressEvent;
 export type ExtDuoCallbackOnReleasedParams = DuoCallbackReleased;
 export type ExtNotifyCallOnProgressParams = ProgressEvent;
@@ -401,6 +467,7 @@ export interface RpcMethods {
   'sys.events.replay': { params: SysEventsReplayParams; result: SysEventsReplayResult };
   'sys.cdr.get': { params: SysCdrGetParams; result: SysCdrGetResult };
   'sys.cdr.list': { params: SysCdrListParams; result: SysCdrListResult };
+  'sys.webhooks.attempts': { params: SysWebhooksAttemptsParams; result: SysWebhooksAttemptsResult };
   'sys.unsubscribe': { params: SysUnsubscribeParams; result: SysUnsubscribeResult };
   'sys.authenticate': { params: SysAuthenticateParams; result: SysAuthenticateResult };
   'rpc.discover': { params: RpcDiscoverParams; result: RpcDiscoverResult };

@@ -12,15 +12,36 @@ import Srf from 'drachtio-srf';
 import Mrf from 'drachtio-fsmrf';
 import { TypedEventEmitter } from '../../util/TypedEmitter.js';
 import type { DrachtioEngineConfig } from '../../config/ServerConfig.js';
-import type { CallLeg, DialRequest, MediaBridge, TelephonyEngine, TelephonyEngineEvents } from '../../telephony/TelephonyEngine.js';
+import { DRACHTIO_ADMISSION_DEFAULTS } from '../../config/configSchema.js';
+import type {
+  CallLeg,
+  DialRequest,
+  EngineSaturation,
+  MediaBridge,
+  ReserveResult,
+  TelephonyEngine,
+  TelephonyEngineEvents,
+} from '../../telephony/TelephonyEngine.js';
+import { EventWindow } from '../../util/EventWindow.js';
 import { DrachtioLeg, type LegContext } from './DrachtioLeg.js';
 import { EndpointBridge } from './EndpointBridge.js';
+import { EndpointReservation } from './EndpointReservation.js';
 import { FreeswitchLink } from './FreeswitchLink.js';
+import { byeStaleDialog, parseDialogState } from './StaleCall.js';
+import { withTimeout } from './withTimeout.js';
+import { reportDialog } from '../reportDialog.js';
 
-/** Where media and recordings live for the CTI server, to map them to FreeSWITCH's view. */
-export interface LocalDirs {
+/** What the engine takes from the server's settings. */
+export interface DrachtioHostSettings {
+  /** Where media and recordings live for the CTI server, to map them to FreeSWITCH's view. */
   readonly mediaDir: string;
   readonly recordingsDir: string;
+  /**
+   * The server's `nodeId`: tags this node's FreeSWITCH channels, which are
+   * hung up whenever a FreeSWITCH connection comes up (StaleCall.ts).
+   * Absent: no tag, no such clean-up.
+   */
+  readonly nodeId?: string;
 }
 
 /**
@@ -31,6 +52,9 @@ export interface LocalDirs {
  * BYE and the endpoint.
  */
 const STOP_GRACE_MS = 32_000 + 4_000;
+/** After a restart: how long endStaleDialogs waits for drachtio-server, then for each BYE's answer (and uuid_kill's reply). */
+const STALE_CONNECT_WAIT_MS = 30_000;
+const STALE_BYE_TIMEOUT_MS = 5000;
 /** drachtio-srf's reconnect backoff grows without bound unless capped. */
 const DRACHTIO_RETRY_MAX_MS = 5000;
 
@@ -46,21 +70,32 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
   readonly name = 'drachtio';
   readonly #config: DrachtioEngineConfig;
   readonly #log: Logger;
-  readonly #dirs: LocalDirs | undefined;
+  readonly #host: DrachtioHostSettings | undefined;
   readonly #legs = new Set<DrachtioLeg>();
-  /** Replaced on stop(): a disconnected Srf does not reconnect. */
+  /** Endpoints reserved for legs not dialled yet (they pin their group to a server). */
+  readonly #reservations = new Set<EndpointReservation>();
+  /** Endpoint creations started in the last second (admission: FreeSWITCH sessions per second). */
+  readonly #endpointStarts = new EventWindow(1000);
+  readonly #admission: Required<NonNullable<DrachtioEngineConfig['admission']>>;  /** Replaced on stop(): a disconnected Srf does not reconnect. */
   #srf = new Srf();
   #links: FreeswitchLink[] = [];
   #drachtioUp = false;
   #available = false;
   #running = false;
+  /** endStaleDialogs calls waiting for drachtio-server. */
+  #onDrachtioUp: (() => void)[] = [];
 
-  /** `dirs` maps local media/recording paths to `freeswitchMediaDir`/`freeswitchRecordingsDir`. */
-  constructor(config: DrachtioEngineConfig, logger: Logger, dirs?: LocalDirs) {
+  /** `host.mediaDir`/`host.recordingsDir` map local media/recording paths to `freeswitchMediaDir`/`freeswitchRecordingsDir`. */
+  constructor(config: DrachtioEngineConfig, logger: Logger, host?: DrachtioHostSettings) {
     super();
     this.#config = config;
     this.#log = logger.child({ engine: 'drachtio' });
-    this.#dirs = dirs;
+    this.#host = host;
+    this.#admission = {
+      maxEndpointsPerSecond: config.admission?.maxEndpointsPerSecond ?? DRACHTIO_ADMISSION_DEFAULTS.maxEndpointsPerSecond,
+      maxEndpointsPending: config.admission?.maxEndpointsPending ?? DRACHTIO_ADMISSION_DEFAULTS.maxEndpointsPending,
+      maxPendingInvites: config.admission?.maxPendingInvites ?? DRACHTIO_ADMISSION_DEFAULTS.maxPendingInvites,
+    };
   }
 
   get available(): boolean {
@@ -77,6 +112,7 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
       if (err) return this.#log.error({ err: err.message }, 'drachtio-server refused us');
       this.#drachtioUp = true;
       this.#log.info({ sip: hostport }, 'connected to drachtio-server');
+      for (const waiter of this.#onDrachtioUp.splice(0)) waiter();
       this.#update();
     });
     srf.on('error', (err: Error) => this.#log.debug({ err: err.message }, 'drachtio-server connection error'));
@@ -94,7 +130,8 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
 
     const mrf = new Mrf(srf);
     this.#links = this.#config.freeswitch.map((fs) => {
-      const link = new FreeswitchLink(mrf, fs, this.#config.eslListenHost, this.#log);
+      const concurrency = this.#config.endpointCreateConcurrency ?? DRACHTIO_ADMISSION_DEFAULTS.endpointCreateConcurrency;
+      const link = new FreeswitchLink(mrf, fs, this.#config.eslListenHost, concurrency, this.#log, this.#nodeTag);
       link.on('up', () => this.#update());
       link.on('down', (reason) => {
         this.#endLegs((leg) => leg.link === link, `media server ${link.name} lost: ${reason}`);
@@ -111,6 +148,7 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
     this.#running = false;
     this.#update();
     const legs = [...this.#legs];
+    for (const reservation of this.#reservations) reservation.release();
     this.#endLegs(() => true, 'engine stopped');
     let grace: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -132,33 +170,139 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
   dial(request: DialRequest): CallLeg {
     const ctx: LegContext = {
       srf: this.#srf,
-      pickServer: () => (this.#available ? this.#pickServer(request.group) : undefined),
+      reserve: () => this.#reserve(request.group),
       mediaPath: (path) => this.#mapPath(path, 'media'),
+      recordingPath: (path) => this.#mapPath(path, 'recordings'),
     };
     const leg = new DrachtioLeg(request, ctx, this.#log.child({ leg: request.label }));
     this.#legs.add(leg);
     void leg.settled.then(() => this.#legs.delete(leg));
+    reportDialog(this, leg, request.group, () => {
+      const state = leg.dialogState;
+      return state && JSON.stringify(state);
+    });
     return leg;
+  }
+
+  /**
+   * After a crash and restart: BYEs, through drachtio-server, the party
+   * dialogs of `states` (waiting up to 30 s for drachtio-server), and
+   * `uuid_kill`s their endpoints on FreeSWITCH servers connected by then
+   * (the node-tag clean-up at connection has usually ended them already).
+   * Resolves with how many BYEs drachtio-server sent; unreadable states are
+   * skipped, dialogs drachtio-server no longer knows are counted out.
+   */
+  async endStaleDialogs(states: readonly string[]): Promise<number> {
+    const stale = states.flatMap((text) => parseDialogState(text) ?? []);
+    if (stale.length === 0) return 0;
+    if (!(await this.#drachtioConnected(STALE_CONNECT_WAIT_MS))) {
+      this.#log.error({ dialogs: stale.length }, 'drachtio-server not connected: cannot BYE the calls a previous run left up');
+      return 0;
+    }
+    const outcomes = await Promise.all(
+      stale.map(async (s) => {
+        const outcome = await byeStaleDialog(this.#srf, s, STALE_BYE_TIMEOUT_MS);
+        this.#log.info({ callId: s.callId, ...outcome }, 'BYE for a dialog a previous run left up');
+        const server = this.#links.find((link) => link.name === s.freeswitch)?.server;
+        if (server) await withTimeout(server.api(`uuid_kill ${s.uuid}`), STALE_BYE_TIMEOUT_MS, 'no reply').catch(() => undefined);
+        return outcome;
+      }),
+    );
+    return outcomes.filter((outcome) => 'status' in outcome).length;
+  }
+
+  async reserve(group: string): Promise<ReserveResult> {
+    const reservation = this.#reserve(group);
+    if (!reservation) return { ok: false, reason: 'no media server available' };
+    const endpoint = await reservation.endpoint;
+    if (endpoint instanceof Error) return { ok: false, reason: `cannot create media endpoint: ${endpoint.message}` };
+    return { ok: true, reservation };
+  }
+
+  /**
+   * Refuses while FreeSWITCH is saturated: endpoints pending (being created
+   * or queued: the direct sign that creation is slower than demand), the
+   * endpoint creation rate (FreeSWITCH's sessions per second), and INVITEs
+   * without a final response. One leg is one endpoint.
+   */
+  saturation(legs: number): EngineSaturation | undefined {
+    const limits = this.#admission;
+    const now = performance.now();
+    const pending = this.#links.reduce((n, link) => n + link.pendingEndpoints, 0);
+    if (pending + legs > limits.maxEndpointsPending) {
+      const createMs = Math.max(...this.#links.map((link) => link.createMs));
+      return {
+        cause: 'endpoints_pending',
+        message: `${pending} FreeSWITCH endpoints are being created (limit ${limits.maxEndpointsPending})`,
+        retryAfterMs: Math.max(100, Math.ceil(createMs)),
+      };
+    }
+    const retryAfterMs = this.#endpointStarts.msUntilRoom(now, legs, limits.maxEndpointsPerSecond);
+    if (retryAfterMs > 0) {
+      return {
+        cause: 'endpoint_rate',
+        message: `FreeSWITCH endpoints are started at ${limits.maxEndpointsPerSecond} per second at most`,
+        retryAfterMs,
+      };
+    }
+    let inviting = 0;
+    for (const leg of this.#legs) if (leg.inviting) inviting++;
+    if (inviting + legs > limits.maxPendingInvites) {
+      return { cause: 'pending_invites', message: `${inviting} INVITEs await their final response (limit ${limits.maxPendingInvites})`, retryAfterMs: 1000 };
+    }
+    return undefined;
   }
 
   async bridge(a: CallLeg, b: CallLeg): Promise<MediaBridge> {
     if (!(a instanceof DrachtioLeg) || !(b instanceof DrachtioLeg) || !this.#legs.has(a) || !this.#legs.has(b) || a === b) {
       throw new Error('bridge needs two distinct legs of this engine');
     }
-    return EndpointBridge.open(a, b, (path) => this.#mapPath(path, 'recordings'), this.#log);
+    return EndpointBridge.open(a, b, this.#log);
   }
 
-  /** The connected FreeSWITCH with the fewest endpoints of ours. */
-  /** The server another leg of the group is on (uuid_bridge needs both on one), else the least loaded. */
+  /** Starts creating an endpoint for a leg of `group`; undefined while the engine is unavailable. */
+  #reserve(group: string | undefined): EndpointReservation | undefined {
+    const link = this.#available ? this.#pickServer(group) : undefined;
+    if (!link) return undefined;
+    const reservation = new EndpointReservation(link, group, this.#log);
+    this.#endpointStarts.record(performance.now());
+    this.#reservations.add(reservation);
+    void reservation.done.then(() => this.#reservations.delete(reservation));
+    return reservation;
+  }
+
+  /** The server another leg or reservation of the group is on (uuid_bridge needs both on one), else the least loaded. */
   #pickServer(group: string | undefined): FreeswitchLink | undefined {
-    for (const leg of this.#legs) {
-      if (group !== undefined && leg.group === group && leg.link?.server) return leg.link;
+    if (group !== undefined) {
+      for (const leg of this.#legs) if (leg.group === group && leg.link?.server) return leg.link;
+      for (const r of this.#reservations) if (r.group === group && r.link.server) return r.link;
     }
     let best: FreeswitchLink | undefined;
     for (const link of this.#links) {
       if (link.server && (!best || link.endpoints < best.endpoints)) best = link;
     }
     return best;
+  }
+
+  /** The tag value of this node's channels: the node id (safe in a SIP header and an ESL command, configSchema). */
+  get #nodeTag(): string | undefined {
+    return this.#host?.nodeId;
+  }
+
+  /** Resolves true once drachtio-server is connected, false after `ms`. */
+  #drachtioConnected(ms: number): Promise<boolean> {
+    if (this.#drachtioUp) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const waiter = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.#onDrachtioUp = this.#onDrachtioUp.filter((w) => w !== waiter);
+        resolve(false);
+      }, ms);
+      this.#onDrachtioUp.push(waiter);
+    });
   }
 
   #endLegs(which: (leg: DrachtioLeg) => boolean, reason: string): void {
@@ -184,7 +328,7 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
   /** A local path under mediaDir/recordingsDir as FreeSWITCH sees it (same path by default). */
   #mapPath(path: string, kind: 'media' | 'recordings'): string {
     const remoteDir = kind === 'media' ? this.#config.freeswitchMediaDir : this.#config.freeswitchRecordingsDir;
-    const localDir = kind === 'media' ? this.#dirs?.mediaDir : this.#dirs?.recordingsDir;
+    const localDir = kind === 'media' ? this.#host?.mediaDir : this.#host?.recordingsDir;
     if (!remoteDir || !localDir) return path;
     const inside = relative(resolve(localDir), resolve(path));
     if (inside.startsWith('..') || isAbsolute(inside)) return path;

@@ -12,21 +12,25 @@ import type Srf from 'drachtio-srf';
 import type Mrf from 'drachtio-fsmrf';
 import { TypedEventEmitter } from '../../util/TypedEmitter.js';
 import { DtmfGate } from '../../telephony/DtmfGate.js';
-import type { CallLeg, CallLegEvents, DialRequest, LegEnd, PlayResult } from '../../telephony/TelephonyEngine.js';
+import type { CallLeg, CallLegEvents, DialRequest, FarEndChannel, LegEnd, LegRecording, PlayResult } from '../../telephony/TelephonyEngine.js';
 import { dtmfKeyOfInfo } from '../dtmfInfo.js';
 import { NO_USABLE_MEDIA, SESSION_EXPIRED, answerHasUsableAudio, dialUriProblem } from '../sipChecks.js';
 import { parseSessionExpires } from '../sessionExpires.js';
 import { redirectContacts } from '../redirectContacts.js';
+import { EndpointReservation } from './EndpointReservation.js';
 import type { FreeswitchLink } from './FreeswitchLink.js';
+import type { DrachtioDialogState } from './StaleCall.js';
 import { withTimeout } from './withTimeout.js';
 
 /** What the engine lends every leg. */
 export interface LegContext {
   readonly srf: Srf;
-  /** The least-loaded connected FreeSWITCH, if any. */
-  pickServer(): FreeswitchLink | undefined;
+  /** Starts creating this leg's endpoint on the group's (or the least-loaded) FreeSWITCH; undefined when none is connected. */
+  reserve(): EndpointReservation | undefined;
   /** A local media path as FreeSWITCH sees it. */
   mediaPath(path: string): string;
+  /** A local recording path as FreeSWITCH sees it. */
+  recordingPath(path: string): string;
 }
 
 /** A leg's media anchor, for bridging. */
@@ -35,7 +39,6 @@ export interface LegMedia {
   readonly link: FreeswitchLink;
 }
 
-const ENDPOINT_TIMEOUT_MS = 10_000;
 const MODIFY_TIMEOUT_MS = 5000;
 const TEARDOWN_TIMEOUT_MS = 3000;
 /** What a party may send us inside the dialog. */
@@ -69,7 +72,13 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
   #link: FreeswitchLink | undefined;
   #endpoint: Mrf.Endpoint | undefined;
   #endpointReleased = false;
+  /** Settles once FreeSWITCH hung up the endpoint's channel (it then closes any recording itself). */
+  #endpointGone: Promise<unknown> = Promise.resolve();
+  /** The file FreeSWITCH records this leg into, while it does. */
+  #recording: string | undefined;
   #invite: Srf.SrfRequest | undefined;
+  /** Our INVITE is out and has no final response yet. */
+  #inviting = false;
   #dialog: Srf.Dialog | undefined;
   #end: LegEnd | undefined;
   /** Serializes SDP updates of the endpoint and the events that wait for them. */
@@ -113,6 +122,20 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
 
   get ended(): boolean {
     return this.#end !== undefined;
+  }
+
+  /** What ends this call after a crash (the engine's `dialog` state), once the party's dialog is confirmed. */
+  get dialogState(): DrachtioDialogState | undefined {
+    const dialog = this.#dialog as (Srf.Dialog & { readonly id: string }) | undefined;
+    const endpoint = this.#endpoint;
+    if (!dialog || !endpoint || !this.#link || this.#end) return undefined;
+    const { callId, localTag, remoteTag } = dialog.sip;
+    return { engine: 'drachtio', dialogId: dialog.id, remoteTarget: dialog.remote.uri, callId, localTag, remoteTag, freeswitch: this.#link.name, uuid: endpoint.uuid };
+  }
+
+  /** True while the leg's INVITE waits for its final response (admission control counts these). */
+  get inviting(): boolean {
+    return this.#inviting;
   }
 
   /** The leg's endpoint once created; undefined if the leg ended first. */
@@ -161,6 +184,47 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
     this.terminate({ by: 'local', reason: 'hangup' });
   }
 
+  /**
+   * FreeSWITCH `uuid_record` on the leg's endpoint channel with
+   * RECORD_STEREO: it writes what it reads from the party (the far end) left
+   * and what it writes to it right; RECORD_STEREO_SWAP swaps them. The
+   * channel exists from dialling on (the endpoint is made before the
+   * INVITE), so the file covers ringing and early media.
+   */
+  async record(path: string, farEnd: FarEndChannel): Promise<LegRecording> {
+    const media = await this.media();
+    if (!media) throw new Error('cannot record a leg that has ended');
+    if (this.#recording) throw new Error('leg is already recording');
+    const uuid = media.endpoint.uuid;
+    const file = this.#ctx.recordingPath(path);
+    this.#recording = file;
+    try {
+      await this.#mustApi(`uuid_setvar ${uuid} ${farEnd === 'left' ? 'RECORD_STEREO' : 'RECORD_STEREO_SWAP'} true`);
+      await this.#mustApi(`uuid_record ${uuid} start ${file}`);
+    } catch (err) {
+      this.#recording = undefined;
+      throw err;
+    }
+    this.#log.info({ path, farEnd }, 'recording');
+    return { stop: () => this.#stopRecording(uuid, file) };
+  }
+
+  /** Stopping closes the file (WAV sizes written); once the channel is gone FreeSWITCH has closed it. */
+  async #stopRecording(uuid: string, file: string): Promise<void> {
+    if (this.#recording !== file) return;
+    this.#recording = undefined;
+    if (this.#end) {
+      await this.#endpointGone;
+      return;
+    }
+    await this.#mustApi(`uuid_record ${uuid} stop ${file}`);
+  }
+
+  async #mustApi(command: string): Promise<void> {
+    const reply = await this.api(command);
+    if (!reply.startsWith('+OK')) throw new Error(`FreeSWITCH refused ${command.split(' ')[0]}: ${reply.trim() || 'no reply'}`);
+  }
+
   /** Ends the leg with `end`: BYE after answer, CANCEL before, and releases the endpoint. */
   terminate(end: LegEnd): void {
     if (this.#end) return;
@@ -170,12 +234,21 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
     // Neither yet: #dial sees #end, and an INVITE sent later is cancelled in #onInviteSent.
   }
 
-  /** A FreeSWITCH API command on this leg's server; resolves with the reply, '' on failure. */
+  /**
+   * A FreeSWITCH API command about this leg; resolves with the reply, '' on
+   * failure. It goes over the endpoint's own (outbound) event socket while
+   * the endpoint lives: FreeSWITCH runs the `api` commands of one event
+   * socket one after another, so sending every leg's commands over the one
+   * inbound connection queued all calls behind each other (issue 11, kind 8).
+   */
   async api(command: string): Promise<string> {
     const server = this.#link?.server;
+    const endpoint = this.#endpoint;
     if (!server) return '';
     try {
-      const reply = await withTimeout(server.api(command), TEARDOWN_TIMEOUT_MS, 'no reply');
+      const [name, ...args] = command.split(' ');
+      const sent = endpoint && !this.#endpointReleased ? endpoint.api(name!, args.join(' ')).then((evt) => evt.getBody()) : server.api(command);
+      const reply = await withTimeout(sent, TEARDOWN_TIMEOUT_MS, 'no reply');
       this.#log.debug({ command, reply: reply.trim() }, 'FreeSWITCH API');
       return reply;
     } catch (err) {
@@ -185,39 +258,35 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
   }
 
   async #createEndpoint(): Promise<LegMedia | undefined> {
+    const given = this.#request.reservation instanceof EndpointReservation && this.#request.reservation.held ? this.#request.reservation : undefined;
     // drachtio-srf writes the URIs into its text protocol and the INVITE: nothing unsafe goes further.
     const problem = dialUriProblem(this.#request.requestUri, 'request URI') ?? dialUriProblem(this.#request.fromUri, 'From URI');
     if (problem) {
+      given?.release();
       this.#finish({ by: 'engine', reason: problem });
       return undefined;
     }
-    const link = this.#ctx.pickServer();
-    const server = link?.server;
-    if (!link || !server) {
+    const reservation = given ?? this.#ctx.reserve();
+    const taking = reservation?.take();
+    if (!reservation || !taking) {
       this.#finish({ by: 'engine', reason: 'no media server available' });
       return undefined;
     }
-    this.#link = link;
-    link.endpoints++;
-    const pending = server.createEndpoint();
-    let endpoint: Mrf.Endpoint;
-    try {
-      endpoint = await withTimeout(pending, ENDPOINT_TIMEOUT_MS, 'timed out');
-    } catch (err) {
-      // One that arrives after we gave up is hung up at once.
-      pending.then((late) => late.destroy(), () => undefined).catch(() => undefined);
-      link.endpoints--;
-      this.#log.error({ err: (err as Error).message, freeswitch: link.name }, 'cannot create media endpoint');
-      this.#finish({ by: 'engine', reason: `cannot create media endpoint: ${(err as Error).message}` });
+    this.#link = reservation.link;
+    const endpoint = await taking;
+    if (endpoint instanceof Error) {
+      this.#finish({ by: 'engine', reason: `cannot create media endpoint: ${endpoint.message}` });
       return undefined;
     }
     this.#endpoint = endpoint;
     endpoint.on('destroy', () => this.terminate({ by: 'engine', reason: 'media endpoint hung up by FreeSWITCH' }));
+    // A reserved endpoint may have been hung up while it waited (its 'destroy' came before our listener): no INVITE then.
+    if (!endpoint.connected) this.terminate({ by: 'engine', reason: 'media endpoint hung up by FreeSWITCH' });
     if (this.#end) {
       this.#releaseEndpoint();
       return undefined;
     }
-    return { endpoint, link };
+    return { endpoint, link: reservation.link };
   }
 
   async #dial(endpoint: Mrf.Endpoint): Promise<void> {
@@ -251,6 +320,7 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
       });
     };
     let dialog: Srf.Dialog;
+    this.#inviting = true;
     try {
       dialog = await this.#ctx.srf.createUAC(requestUri, options, {
         cbRequest: onInviteSent as unknown as (req: Srf.SrfRequest) => void,
@@ -259,6 +329,8 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
     } catch (err) {
       this.#onInviteFailed(err);
       return;
+    } finally {
+      this.#inviting = false;
     }
     this.#log.debug('< 200 OK');
     if (this.#end) {
@@ -435,6 +507,7 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
         await this.api(`uuid_kill ${endpoint.uuid}`);
       })
       .finally(() => link.endpoints--);
+    this.#endpointGone = released;
     this.#cleanups.push(released);
   }
 }

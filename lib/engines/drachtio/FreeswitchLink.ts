@@ -1,13 +1,24 @@
 /**
  * One configured FreeSWITCH server: keeps a drachtio-fsmrf MediaServer
- * connected, reconnecting with capped backoff, and counts the endpoints this
- * engine holds there (the load used to pick a server).
+ * connected, reconnecting with capped backoff, counts the endpoints this
+ * engine holds there (the load used to pick a server), and creates endpoints
+ * at most `createConcurrency` at a time. With a node tag, each connection
+ * first hangs up the channels a previous run of this node (or this run,
+ * before the connection was lost) left there (StaleCall.ts), and every
+ * endpoint's INVITE carries the tag.
+ *
+ * Why the limit (issue 11, kind 8): an endpoint is an INVITE to FreeSWITCH
+ * whose channel then connects back over an outbound event socket, and
+ * drachtio-fsmrf waits a fixed 4 s for that connection. When FreeSWITCH
+ * falls behind, channels start late and creations fail with "Connection
+ * timeout"; a burst beyond the limit waits here instead.
  */
 import { connect as tcpConnect } from 'node:net';
 import type { Logger } from 'pino';
 import type Mrf from 'drachtio-fsmrf';
 import type { FreeswitchServerConfig } from '../../config/ServerConfig.js';
 import { TypedEventEmitter } from '../../util/TypedEmitter.js';
+import { NODE_TAG_HEADER } from './StaleCall.js';
 import { withTimeout } from './withTimeout.js';
 
 export type FreeswitchLinkEvents = {
@@ -19,32 +30,75 @@ export type FreeswitchLinkEvents = {
 const FIRST_RETRY_MS = 500;
 const MAX_RETRY_MS = 10_000;
 const CONNECT_TIMEOUT_MS = 5000;
+/** Longest wait for one endpoint once its creation started (fsmrf's own 4 s for the event socket, plus the INVITE). */
+const ENDPOINT_TIMEOUT_MS = 10_000;
+/** Weight of the newest creation time in the running average. */
+const LATENCY_WEIGHT = 0.2;
 
 export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
   readonly name: string;
   /** Endpoints of ours on this server (being created or live). */
   endpoints = 0;
+  /** Running average of one endpoint's creation, ms (admission control's retry hint). */
+  createMs = 100;
   readonly #mrf: Mrf;
+  readonly #createConcurrency: number;
+  #creating = 0;
+  /** Creations waiting for a slot, first come first served. */
+  readonly #waiting: (() => void)[] = [];
   readonly #config: FreeswitchServerConfig;
   readonly #listenAddress: string;
   readonly #log: Logger;
+  readonly #nodeTag: string | undefined;
   #server: Mrf.MediaServer | undefined;
   #retryMs = FIRST_RETRY_MS;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
 
-  constructor(mrf: Mrf, config: FreeswitchServerConfig, listenAddress: string, log: Logger) {
+  constructor(mrf: Mrf, config: FreeswitchServerConfig, listenAddress: string, createConcurrency: number, log: Logger, nodeTag?: string) {
     super();
     this.#mrf = mrf;
+    this.#createConcurrency = createConcurrency;
     this.#config = config;
     this.#listenAddress = listenAddress;
     this.name = `${config.host}:${config.port}`;
     this.#log = log.child({ freeswitch: this.name });
+    this.#nodeTag = nodeTag;
   }
 
   /** The connected media server, if any. */
   get server(): Mrf.MediaServer | undefined {
     return this.#server;
+  }
+
+  /** Endpoints being created or waiting to be. */
+  get pendingEndpoints(): number {
+    return this.#creating + this.#waiting.length;
+  }
+
+  /**
+   * Creates an endpoint (3pcc: FreeSWITCH offers its SDP) once a creation
+   * slot is free. Rejects when the server is gone, FreeSWITCH refused, or
+   * it took over 10 s (an endpoint that comes later is hung up).
+   */
+  async createEndpoint(): Promise<Mrf.Endpoint> {
+    if (this.#creating >= this.#createConcurrency) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    this.#creating++;
+    const started = performance.now();
+    try {
+      const server = this.#server;
+      if (!server) throw new Error('media server not connected');
+      const pending = server.createEndpoint({ headers: this.#nodeTag === undefined ? {} : { [NODE_TAG_HEADER]: this.#nodeTag } });
+      const endpoint = await withTimeout(pending, ENDPOINT_TIMEOUT_MS, 'timed out').catch((err: unknown) => {
+        pending.then((late) => late.destroy(), () => undefined).catch(() => undefined);
+        throw err;
+      });
+      this.createMs += LATENCY_WEIGHT * (performance.now() - started - this.createMs);
+      return endpoint;
+    } finally {
+      this.#creating--;
+      this.#waiting.shift()?.();
+    }
   }
 
   start(): void {
@@ -79,6 +133,8 @@ export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
         },
       );
       if (this.#stopped) return server.disconnect();
+      if (this.#nodeTag !== undefined) await this.#hangUpLeftovers(server, this.#nodeTag);
+      if (this.#stopped) return server.disconnect();
       this.#server = server;
       this.#retryMs = FIRST_RETRY_MS;
       // A reset socket emits only 'error', an orderly close only 'end'.
@@ -89,6 +145,22 @@ export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
     } catch (err) {
       this.#log.warn({ err: (err as Error).message, retryMs: this.#retryMs }, 'cannot connect to FreeSWITCH');
       this.#retry();
+    }
+  }
+
+  /**
+   * Before the server is used: no endpoint of this node can be live on it
+   * (legs on a lost connection were ended), so every channel tagged with the
+   * node is a leftover. Cause 41 (NORMAL_TEMPORARY_FAILURE) as on the
+   * restart BYEs. A failure is logged, not fatal: the calls' own timers remain.
+   */
+  async #hangUpLeftovers(server: Mrf.MediaServer, tag: string): Promise<void> {
+    const command = `hupall NORMAL_TEMPORARY_FAILURE sip_h_${NODE_TAG_HEADER} ${tag}`;
+    try {
+      const reply = await withTimeout(server.api(command), CONNECT_TIMEOUT_MS, 'no reply');
+      this.#log.info({ command, reply: reply.trim() }, 'hung up the channels this node left on FreeSWITCH');
+    } catch (err) {
+      this.#log.warn({ command, err: (err as Error).message }, 'cannot hang up the channels this node left on FreeSWITCH');
     }
   }
 

@@ -29,6 +29,8 @@ declare module 'drachtio-fsmrf' {
       bridge(other: Endpoint | string): Promise<void>;
       /** uuid_transfer -both park inline. */
       unbridge(): Promise<void>;
+      /** An API command over this endpoint's own outbound event socket; resolves with FreeSWITCH's reply event. */
+      api(command: string, args?: string): Promise<{ getBody(): string }>;
       /** re-INVITE FreeSWITCH with the far end's SDP. */
       modify(sdp: string): Promise<string>;
       /** hangup, then waits for FreeSWITCH's BYE. */

@@ -21,7 +21,7 @@ import digest, { type DigestContext } from 'sip/digest.js';
 import type { Logger } from 'pino';
 import type { DialRequest } from '../../telephony/TelephonyEngine.js';
 import { MIN_SE_SECONDS } from '../sessionExpires.js';
-import type { SipStack, SipTarget } from './SipStack.js';
+import type { DialogIdentity, SipStack, SipTarget } from './SipStack.js';
 
 const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY';
 /** Extensions we support (RFC 4028 session timers) in the INVITE and our 2xx; the INVITE adds 100rel (RFC 3262, as a UAC only). */
@@ -37,6 +37,12 @@ const MAX_AUTH_ATTEMPTS = 2;
 const T1_MS = 500;
 const T2_MS = 4000;
 const RESEND_FOR_MS = 64 * T1_MS;
+/**
+ * Remote tags (early dialogs of a forked INVITE, RFC 3261 §13.2.2.4) kept per
+ * call: a far end that sends 18x after 18x with new tags cannot grow memory.
+ * Requests on a dialog beyond the bound get 481; the 2xx's dialog always counts.
+ */
+const MAX_REMOTE_TAGS = 16;
 
 /** What a BYE needs once the process that set up the dialog is gone (issue 9): RFC 3261 §12.2.1.1. */
 export interface DialogSnapshot {
@@ -51,9 +57,10 @@ export interface DialogSnapshot {
   readonly target: SipTarget;
 }
 
-export class ClientDialog {
+export class ClientDialog implements DialogIdentity {
   readonly callId = `${nanoid()}@cti`;
-  readonly #localTag = nanoid(10);
+  /** Our From tag (RFC 3261 §8.1.1.3), the local tag of every dialog of this call. */
+  readonly localTag = nanoid(10);
   readonly #stack: SipStack;
   readonly #target: SipTarget;
   readonly #request: DialRequest;
@@ -71,6 +78,8 @@ export class ClientDialog {
   #confirmedTag: string | undefined;
   /** The Allow header of the 2xx that confirmed the dialog (what the far end accepts in it). */
   #peerAllow = '';
+  /** To tags of the 1xx/2xx to our INVITE: the far ends of this call's dialogs (bounded). */
+  readonly #remoteTags = new Set<string>();
   /** To tags of forked 2xx we ACKed and BYEd, to only re-ACK their retransmissions. */
   readonly #forksEnded = new Set<string>();
   #remoteTarget: string;
@@ -98,7 +107,7 @@ export class ClientDialog {
       uri: this.#request.requestUri,
       headers: {
         to: { uri: this.#request.requestUri, params: {} },
-        from: { uri: this.#request.fromUri, params: { tag: this.#localTag } },
+        from: { uri: this.#request.fromUri, params: { tag: this.localTag } },
         'call-id': this.callId,
         cseq: { seq: this.#cseq, method: 'INVITE' },
         contact: this.#contact,
@@ -140,6 +149,10 @@ export class ClientDialog {
     this.#ack = this.#inDialog('ACK', seq);
     this.#stack.ack(this.#ack, this.#target, `z9hG4bK${nanoid()}`);
     return 'confirmed';
+  }
+
+  hasRemoteTag(tag: string): boolean {
+    return tag === this.#confirmedTag || this.#remoteTags.has(tag);
   }
 
   /** Whether the far end's 2xx listed `method` in its Allow header (RFC 3261 §20.5). */
@@ -230,7 +243,7 @@ export class ClientDialog {
     if (!this.#remoteTo) return undefined;
     return {
       callId: this.callId,
-      localTag: this.#localTag,
+      localTag: this.localTag,
       fromUri: this.#request.fromUri,
       remoteTo: this.#remoteTo,
       remoteTarget: this.#remoteTarget,
@@ -362,12 +375,23 @@ export class ClientDialog {
       if (isInvite && rq !== this.#invite) return; // late responses to a challenged INVITE
       const signed = this.#signed(rq, rs, authAttempts);
       if (signed) return this.#sendRequest(signed, onResponse, authAttempts + 1);
+      if (isInvite && (rs.status ?? 0) < 300) this.#rememberRemoteTag(toTag(rs));
       if (isInvite && (rs.status ?? 0) < 200 && !this.#provisional) {
         this.#provisional = true;
         if (this.#cancelPending) this.#sendCancel();
       }
       onResponse(rs);
     });
+  }
+
+  /** A 1xx or 2xx with a To tag made an early or confirmed dialog (RFC 3261 §12.1.2): its requests are ours. */
+  #rememberRemoteTag(tag: string | undefined): void {
+    if (tag === undefined || this.#remoteTags.has(tag)) return;
+    if (this.#remoteTags.size >= MAX_REMOTE_TAGS) {
+      this.#log.warn({ tag }, 'too many early dialogs; requests on this one get 481');
+      return;
+    }
+    this.#remoteTags.add(tag);
   }
 
   /** `rq` again with a new CSeq and credentials when `rs` is a challenge we can still answer. */
@@ -391,7 +415,7 @@ export class ClientDialog {
       uri: dialog.target,
       headers: {
         to: dialog.to,
-        from: { uri: this.#request.fromUri, params: { tag: this.#localTag } },
+        from: { uri: this.#request.fromUri, params: { tag: this.localTag } },
         'call-id': this.callId,
         cseq: { seq, method },
         route: dialog.routeSet,

@@ -5,19 +5,30 @@
  * recording) runs off one shared 20 ms Pacer; media timeouts off one watchdog.
  */
 import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../../util/Clock.js';
 import { TypedEventEmitter } from '../../util/TypedEmitter.js';
 import type { EmbeddedEngineConfig } from '../../config/ServerConfig.js';
-import { EMBEDDED_LIMIT_DEFAULTS as DEFAULTS } from '../../config/configSchema.js';
-import type { CallLeg, DialRequest, MediaBridge, TelephonyEngine, TelephonyEngineEvents } from '../../telephony/TelephonyEngine.js';
+import { EMBEDDED_ADMISSION_DEFAULTS, EMBEDDED_LIMIT_DEFAULTS as DEFAULTS } from '../../config/configSchema.js';
+import type {
+  CallLeg,
+  DialRequest,
+  EngineSaturation,
+  MediaBridge,
+  ReserveResult,
+  TelephonyEngine,
+  TelephonyEngineEvents,
+} from '../../telephony/TelephonyEngine.js';
 import { MediaCache } from './MediaCache.js';
 import { MediaWatchdog } from './MediaWatchdog.js';
 import { ClientDialog, type DialogSnapshot } from './ClientDialog.js';
 import { OutboundCall, type LegContext } from './OutboundCall.js';
 import { Pacer } from './Pacer.js';
+import { PortReservation } from './PortReservation.js';
 import { FRAME_MS } from './Rtp.js';
 import { RtpBridge } from './RtpBridge.js';
 import { RtpPortPool } from './RtpPortPool.js';
 import { SipStack } from './SipStack.js';
+import { reportDialog } from '../reportDialog.js';
 
 /**
  * How long stop() waits for every leg's SIP to finish before closing sockets
@@ -39,7 +50,8 @@ export class EmbeddedEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
   readonly #legs = new Set<OutboundCall>();
   #available = false;
 
-  constructor(config: EmbeddedEngineConfig, logger: Logger) {
+  /** `clock` times the legs' session timers (RFC 4028); tests pass one they drive by hand. */
+  constructor(config: EmbeddedEngineConfig, logger: Logger, clock: Clock = systemClock) {
     super();
     this.#config = config;
     this.#log = logger.child({ engine: 'embedded' });
@@ -71,6 +83,7 @@ export class EmbeddedEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
       rtpHost: config.rtpHost,
       mediaAddress: config.publicHost ?? config.rtpHost,
       latchMs: 1000 * (config.rtpLatchSeconds ?? DEFAULTS.rtpLatchSeconds),
+      clock,
     };
   }
 
@@ -110,16 +123,35 @@ export class EmbeddedEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
     const leg = new OutboundCall(request, this.#ctx, this.#log.child({ leg: request.label }));
     this.#legs.add(leg);
     void leg.settled.then(() => this.#legs.delete(leg));
-    const group = request.group;
-    if (group !== undefined) {
-      // Stored by the server so that a restart after a crash can BYE the call (issue 9).
-      leg.once('answered', () => {
-        const snapshot = leg.dialogSnapshot;
-        if (snapshot) this.emit('dialog', group, leg.id, JSON.stringify(snapshot));
-        leg.once('ended', () => this.emit('dialog', group, leg.id, null));
-      });
-    }
+    reportDialog(this, leg, request.group, () => {
+      const snapshot = leg.dialogSnapshot;
+      return snapshot && JSON.stringify(snapshot);
+    });
     return leg;
+  }
+
+  /** Takes an RTP port now; the leg dialled with it binds it before its INVITE. */
+  async reserve(): Promise<ReserveResult> {
+    const { ports } = this.#ctx;
+    const port = this.#available ? ports.take() : undefined;
+    if (port === undefined) return { ok: false, reason: this.#available ? 'no free RTP port' : 'engine not available' };
+    return { ok: true, reservation: new PortReservation(ports, port) };
+  }
+
+  /** Refuses when fewer RTP ports are free than the call's legs, or too many INVITEs are pending. */
+  saturation(legs: number): EngineSaturation | undefined {
+    const free = this.#ctx.ports.free;
+    if (free < legs) {
+      // Ports come back as calls end; a call lasts long, so ask again in seconds, not milliseconds.
+      return { cause: 'rtp_ports', message: `${free} RTP ports free, ${legs} needed`, retryAfterMs: 5000 };
+    }
+    const limit = this.#config.admission?.maxPendingInvites ?? EMBEDDED_ADMISSION_DEFAULTS.maxPendingInvites;
+    let inviting = 0;
+    for (const leg of this.#legs) if (leg.inviting) inviting++;
+    if (inviting + legs > limit) {
+      return { cause: 'pending_invites', message: `${inviting} INVITEs await their final response (limit ${limit})`, retryAfterMs: 1000 };
+    }
+    return undefined;
   }
 
   async endStaleDialogs(states: readonly string[]): Promise<number> {
@@ -152,8 +184,8 @@ export class EmbeddedEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
     const [sa, sb] = await Promise.all([a.media(), b.media()]);
     if (!sa || !sb || sa.closed || sb.closed) throw new Error('cannot bridge a leg that has ended');
     if (sa.sink || sb.sink) throw new Error('leg is already bridged');
-    const onEnded = (): void => void bridge.close().catch((err: unknown) => this.#log.error({ err }, 'recording not finalized'));
-    const bridge = new RtpBridge(sa, sb, this.#ctx.pacer, () => {
+    const onEnded = (): void => void bridge.close();
+    const bridge = new RtpBridge(sa, sb, () => {
       a.off('ended', onEnded);
       b.off('ended', onEnded);
     });

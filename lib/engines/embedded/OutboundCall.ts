@@ -9,20 +9,23 @@ import { randomInt } from 'node:crypto';
 import { nanoid } from 'nanoid';
 import type { Message } from 'sip';
 import type { Logger } from 'pino';
+import type { Clock } from '../../util/Clock.js';
 import { TypedEventEmitter } from '../../util/TypedEmitter.js';
 import { NO_USABLE_MEDIA, SESSION_EXPIRED, dialUriProblem } from '../sipChecks.js';
 import { dtmfKeyOfInfo } from '../dtmfInfo.js';
 import { redirectContacts } from '../redirectContacts.js';
 import { DtmfGate } from '../../telephony/DtmfGate.js';
-import type { CallLeg, CallLegEvents, DialRequest, LegEnd, PlayResult } from '../../telephony/TelephonyEngine.js';
+import type { CallLeg, CallLegEvents, DialRequest, FarEndChannel, LegEnd, LegRecording, PlayResult } from '../../telephony/TelephonyEngine.js';
 import { ClientDialog, toTag, type DialogSnapshot } from './ClientDialog.js';
 import type { G711Codec } from './G711.js';
 import type { MediaWatchdog } from './MediaWatchdog.js';
 import type { Pacer } from './Pacer.js';
 import type { MediaCache } from './MediaCache.js';
 import { Player } from './Player.js';
+import { PortReservation } from './PortReservation.js';
 import type { RtpPortPool } from './RtpPortPool.js';
 import { RtpSession } from './RtpSession.js';
+import { StereoRecorder } from './StereoRecorder.js';
 import { ANSWER_DIRECTION, OUR_TELEPHONE_EVENT_PT, buildSdp, isUsableMedia, parseSdp, type RemoteMedia, type SdpDirection } from './Sdp.js';
 import { MAX_SESSION_EXPIRES_SECONDS, MIN_SE_SECONDS, parseMinSe, parseSessionExpires } from '../sessionExpires.js';
 import { SessionTimer } from './SessionTimer.js';
@@ -40,6 +43,8 @@ export interface LegContext {
   readonly mediaAddress: string;
   /** The RTP latch window after each SDP from the far end (RtpSession). */
   readonly latchMs: number;
+  /** Time source of the session timers (RFC 4028); the system clock but in tests. */
+  readonly clock: Clock;
 }
 
 /** Longest SIP clean-up after `ended` (64·T1): then the dialog is forgotten whatever the far end does. */
@@ -63,6 +68,8 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
   #dialog: ClientDialog | undefined;
   #session: RtpSession | undefined;
   #player: Player | undefined;
+  /** The leg's recording (record()), from its start until stop() or the leg's end. */
+  #recorder: StereoRecorder | undefined;
   #answered = false;
   /**
    * Usable media named by an 18x, per early dialog (To tag): a 2xx without
@@ -86,7 +93,7 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
   #sdpDescribed: string | undefined;
   /** Our last SDP: a re-INVITE refresh offers it again unchanged (RFC 6337 §5.1). */
   #lastSdp: string | undefined;
-  readonly #sessionTimer = new SessionTimer(() => this.#refreshSession(), () => this.#onSessionExpired());
+  readonly #sessionTimer: SessionTimer;
   readonly #dtmf: DtmfGate;
 
   constructor(request: DialRequest, ctx: LegContext, log: Logger) {
@@ -94,6 +101,7 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     this.#request = request;
     this.#ctx = ctx;
     this.#log = log;
+    this.#sessionTimer = new SessionTimer(() => this.#refreshSession(), () => this.#onSessionExpired(), ctx.clock);
     this.#dtmf = new DtmfGate(log, (key, source) => {
       if (!this.#end) this.emit('dtmf', key, source);
     });
@@ -105,6 +113,11 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
       this.#settle();
       return undefined;
     });
+  }
+
+  /** True while the leg's INVITE waits for its final response (admission control counts these). */
+  get inviting(): boolean {
+    return this.#dialog !== undefined && !this.#answered && this.#end === undefined;
   }
 
   /** The confirmed dialog, for a BYE after a restart (issue 9); undefined before the answer. */
@@ -134,6 +147,39 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     this.terminate({ by: 'local', reason: 'hangup' });
   }
 
+  /**
+   * Records off the shared pacer from now on (silence until the RTP session
+   * exists and media flows): the session's tap feeds what the far end sends
+   * and every frame sent to it, played or relayed.
+   */
+  async record(path: string, farEnd: FarEndChannel): Promise<LegRecording> {
+    if (this.#end) throw new Error('cannot record a leg that has ended');
+    if (this.#recorder) throw new Error('leg is already recording');
+    const recorder = await StereoRecorder.open(path, this.#ctx.pacer);
+    if (this.#end || this.#recorder) {
+      await recorder.close();
+      throw new Error(this.#end ? 'the leg ended while the recording started' : 'leg is already recording');
+    }
+    this.#recorder = recorder;
+    const [said, heard] = farEnd === 'left' ? ([0, 1] as const) : ([1, 0] as const);
+    void this.#ready.then((session) => {
+      if (!session || this.#recorder !== recorder) return;
+      session.tap = {
+        received: (codec, packet, offset) => recorder.push(said, codec, packet, offset),
+        sent: (codec, packet, offset) => recorder.push(heard, codec, packet, offset),
+      };
+    });
+    return { stop: () => this.#stopRecording(recorder) };
+  }
+
+  #stopRecording(recorder: StereoRecorder): Promise<void> {
+    if (this.#recorder === recorder) {
+      this.#recorder = undefined;
+      if (this.#session) this.#session.tap = undefined;
+    }
+    return recorder.close();
+  }
+
   /** Ends the leg with `end`: BYE after answer, CANCEL (when allowed) before. */
   terminate(end: LegEnd): void {
     if (this.#end) return;
@@ -148,18 +194,28 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     const { stack, ports, rtpHost } = this.#ctx;
     let session: RtpSession;
     let dialog: ClientDialog;
+    // Taken before anything can fail: from here this leg gives the reserved port back.
+    let reservedPort = this.#request.reservation instanceof PortReservation ? this.#request.reservation.take(ports) : undefined;
     try {
       if (!stack.usable) throw new Error('engine not available');
       const problem = dialUriProblem(this.#request.requestUri, 'request URI') ?? dialUriProblem(this.#request.fromUri, 'From URI');
       if (problem) throw new Error(problem);
       const target = await stack.resolve(this.#request.gateway);
-      session = await RtpSession.open(ports, rtpHost, {
-        signallingAddress: target.address,
-        latchMs: this.#ctx.latchMs,
-        onError: (err) => this.#log.error({ err }, 'relaying RTP failed (further failures only counted)'),
-      });
+      const port = reservedPort;
+      reservedPort = undefined; // RtpSession owns it now, bound or released
+      session = await RtpSession.open(
+        ports,
+        rtpHost,
+        {
+          signallingAddress: target.address,
+          latchMs: this.#ctx.latchMs,
+          onError: (err) => this.#log.error({ err }, 'relaying RTP failed (further failures only counted)'),
+        },
+        port,
+      );
       dialog = new ClientDialog(stack, target, this.#request, this.#log);
     } catch (err) {
+      if (reservedPort !== undefined) ports.release(reservedPort);
       this.#log.warn({ err }, 'cannot place the call');
       this.#finish({ by: 'engine', reason: (err as Error).message });
       this.#settle();
@@ -173,7 +229,7 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     this.#session = session;
     this.#player = new Player(session, this.#ctx.pacer, this.#ctx.media);
     this.#dialog = dialog;
-    stack.addDialog(dialog.callId, this.#onRequest);
+    stack.addDialog(dialog, this.#onRequest);
     this.#log.info({ callId: dialog.callId, to: this.#request.requestUri, rtpPort: session.port }, 'dialling');
     dialog.invite(this.#sdp(OFFER_CODECS, OUR_TELEPHONE_EVENT_PT), this.#onInviteResponse);
     return session;
@@ -443,6 +499,9 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     if (this.#session) {
       this.#ctx.watchdog.unwatch(this.#session);
       this.#session.close();
+    }
+    if (this.#recorder) {
+      this.#stopRecording(this.#recorder).catch((err: unknown) => this.#log.error({ err }, 'recording not finalized'));
     }
     process.nextTick(() => {
       try {

@@ -16,6 +16,11 @@ export class RtpPortPool {
     return Math.floor((this.#max - this.#min) / 2) + 1;
   }
 
+  /** Ports not taken now (admission control: a call needs one per leg). */
+  get free(): number {
+    return this.size - this.#inUse.size;
+  }
+
   /** A free port, or undefined when every port is taken. */
   take(): number | undefined {
     for (let i = 0; i < this.size; i++) {

@@ -24,6 +24,17 @@ import type { DtmfKey } from '../../telephony/TelephonyEngine.js';
 /** Receives every RTP packet of a session; `packet` may be rewritten and sent on, not kept. */
 export type RtpSink = (packet: Buffer, headerLength: number, from: RtpSession) => void;
 
+/**
+ * Told the G.711 audio a session exchanges with its far end (a leg recording
+ * listens); `packet` is only lent: decode from `offset` at once.
+ */
+export interface RtpTap {
+  /** Audio the far end sent us (early media or voice), before any relay rewrites it. */
+  received(codec: G711Codec, packet: Buffer, offset: number): void;
+  /** Audio we sent the far end: a player's frame or the bridged party's relayed packet. */
+  sent(codec: G711Codec, packet: Buffer, offset: number): void;
+}
+
 /** Told about the first failure while handling a received packet (later ones are only counted). */
 export type RtpErrorHandler = (err: unknown) => void;
 
@@ -74,8 +85,8 @@ export class RtpSession {
   sink: RtpSink | undefined;
   /** While a player sends, relayed audio is dropped: a prompt overrides the bridge. */
   playing = false;
-  /** Told each frame a player sent (the bridge records what the party heard). */
-  onSentFrame: ((packet: Buffer, headerLength: number) => void) | undefined;
+  /** The leg's recording, when there is one. */
+  tap: RtpTap | undefined;
   /** Told each new key press of the far end's RFC 4733 telephone-events (the events are still relayed). */
   onKey: ((key: DtmfKey) => void) | undefined;
   readonly #keys = new TelephoneEventDecoder();
@@ -91,10 +102,15 @@ export class RtpSession {
     socket.on('error', () => {}); // send errors (e.g. unreachable) must not crash the engine; media just stops
   }
 
-  /** Binds a socket on the next free even port of `pool`, skipping ports other programs hold. */
-  static async open(pool: RtpPortPool, host: string, options: RtpSessionOptions): Promise<RtpSession> {
+  /**
+   * Binds a socket on an even port of `pool`, skipping ports other programs
+   * hold: `reservedPort` (already taken from it, see PortReservation) first,
+   * else the pool's next free ones.
+   * @throws Error `no free RTP port` when none can be bound.
+   */
+  static async open(pool: RtpPortPool, host: string, options: RtpSessionOptions, reservedPort?: number): Promise<RtpSession> {
     for (let attempt = 0; attempt < pool.size; attempt++) {
-      const port = pool.take();
+      const port = attempt === 0 && reservedPort !== undefined ? reservedPort : pool.take();
       if (port === undefined) break;
       const socket = dgram.createSocket('udp4');
       const bound = await new Promise<boolean>((resolve) => {
@@ -171,7 +187,7 @@ export class RtpSession {
     this.#relaySsrc = -1;
     writeRtpHeader(packet, 0, PAYLOAD_TYPE[this.#codec], marker, this.#seq++, this.#ts, this.#ssrc);
     this.#socket.send(packet, this.#remotePort, this.#remoteAddress);
-    this.onSentFrame?.(packet, RTP_HEADER_BYTES);
+    this.tap?.sent(this.#codec, packet, RTP_HEADER_BYTES);
   }
 
   /**
@@ -207,12 +223,14 @@ export class RtpSession {
     const marker = newSource || (packet[1]! & 0x80) !== 0;
     writeRtpHeader(packet, start, outPt, marker, this.#seq++, this.#ts, this.#ssrc);
     this.#socket.send(packet, start, packet.length - start, this.#remotePort, this.#remoteAddress);
+    if (codec !== undefined) this.tap?.sent(this.#codec, packet, headerLength);
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.sink = undefined;
+    this.tap = undefined;
     this.#socket.close();
     this.#pool.release(this.port);
   }
@@ -255,6 +273,10 @@ export class RtpSession {
       if (this.onKey && rtpPayloadType(packet) === this.#telephoneEventPt) {
         const key = this.#keys.decode(packet, headerLength);
         if (key !== undefined) this.onKey(key);
+      }
+      if (this.tap) {
+        const codec = codecOfPayloadType(rtpPayloadType(packet));
+        if (codec !== undefined) this.tap.received(codec, packet, headerLength);
       }
       this.sink?.(packet, headerLength, this);
     } catch (err) {

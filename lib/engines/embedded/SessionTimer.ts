@@ -6,6 +6,7 @@
  * interval/3) (§10), and the leg sends BYE. Each 2xx to a refresh (either
  * way) arms it again.
  */
+import { systemClock, type Clock, type Timer } from '../../util/Clock.js';
 import { MAX_SESSION_EXPIRES_SECONDS, MIN_SE_SECONDS } from '../sessionExpires.js';
 
 /** RFC 4028 §10: the far end's refresh must arrive before the interval ends less min(32 s, interval/3). */
@@ -21,18 +22,20 @@ export type SessionTimerState =
 export class SessionTimer {
   readonly #onRefresh: () => void;
   readonly #onExpired: () => void;
+  readonly #clock: Clock;
   #state: SessionTimerState = { kind: 'off' };
-  #refreshTimer: NodeJS.Timeout | undefined;
-  #expiryTimer: NodeJS.Timeout | undefined;
+  #refreshTimer: Timer | undefined;
+  #expiryTimer: Timer | undefined;
 
   /**
    * `onRefresh`: we are the refresher and half the interval passed (send a
    * refresh). `onExpired`: no refresh succeeded in time (send BYE). Neither
-   * fires after stop().
+   * fires after stop(). `clock` times both (tests drive it by hand).
    */
-  constructor(onRefresh: () => void, onExpired: () => void) {
+  constructor(onRefresh: () => void, onExpired: () => void, clock: Clock = systemClock) {
     this.#onRefresh = onRefresh;
     this.#onExpired = onExpired;
+    this.#clock = clock;
   }
 
   get state(): SessionTimerState {
@@ -49,13 +52,13 @@ export class SessionTimer {
     this.stop();
     const bounded = Math.min(Math.max(seconds, MIN_SE_SECONDS), MAX_SESSION_EXPIRES_SECONDS);
     this.#state = { kind: refresher === 'we' ? 'we_refresh' : 'they_refresh', seconds: bounded };
-    if (refresher === 'we') this.#refreshTimer = setTimeout(this.#fireRefresh, (bounded * 1000) / 2);
-    this.#expiryTimer = setTimeout(this.#fireExpired, expiryMs(bounded));
+    if (refresher === 'we') this.#refreshTimer = this.#clock.setTimer((bounded * 1000) / 2, this.#fireRefresh);
+    this.#expiryTimer = this.#clock.setTimer(expiryMs(bounded), this.#fireExpired);
   }
 
   stop(): void {
-    clearTimeout(this.#refreshTimer);
-    clearTimeout(this.#expiryTimer);
+    this.#refreshTimer?.cancel();
+    this.#expiryTimer?.cancel();
     this.#refreshTimer = undefined;
     this.#expiryTimer = undefined;
     this.#state = { kind: 'off' };

@@ -3,7 +3,8 @@
  * UDP/TCP, bytes in and out through SipWire) under npm `sip`'s transaction
  * layer (RFC 3261 §17: retransmissions, Timers A–K, the ACK for a non-2xx),
  * plus what `sip` lacks — strong branch ids, a fixed next hop per request,
- * dispatch of incoming requests to dialogs by Call-ID, and bounded state for
+ * dispatch of incoming requests to dialogs by their dialog id (Call-ID and
+ * both tags, RFC 3261 §12.2.2), and bounded state for
  * requests nobody asked for: those are answered statelessly (RFC 3261
  * §8.2.7), and server transactions inside our dialogs are capped.
  */
@@ -20,6 +21,18 @@ import { SipTransport, type SipConnection, type SipPeer, type SipTransportLimits
 export type SipTarget = SipPeer;
 
 export type InDialogHandler = (rq: Message) => void;
+
+/**
+ * What identifies the dialogs of one call of ours (we are the UAC, RFC 3261
+ * §12.1.2): the Call-ID and our From tag, shared by every dialog a forked
+ * INVITE makes, and the remote tags (the To tags of the far end's 1xx/2xx).
+ */
+export interface DialogIdentity {
+  readonly callId: string;
+  readonly localTag: string;
+  /** Whether `tag` is the remote tag of one of this call's dialogs, early, confirmed or forked. */
+  hasRemoteTag(tag: string): boolean;
+}
 
 /** Told once when a listening socket of the stack died: no SIP traffic is possible any more. */
 export type StackFailureHandler = (reason: string) => void;
@@ -42,7 +55,7 @@ const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY';
 export class SipStack {
   readonly #options: SipStackOptions;
   readonly #log: Logger;
-  readonly #dialogs = new Map<string, InDialogHandler>();
+  readonly #dialogs = new Map<string, { readonly identity: DialogIdentity; readonly handler: InDialogHandler }>();
   readonly #onFailure: StackFailureHandler;
   #transport: SipTransport | undefined;
   #transactions: TransactionLayer | undefined;
@@ -117,8 +130,9 @@ export class SipStack {
     return { protocol: gateway.transport === 'tcp' ? 'TCP' : 'UDP', address, port: gateway.port };
   }
 
-  addDialog(callId: string, handler: InDialogHandler): void {
-    this.#dialogs.set(callId, handler);
+  /** Routes requests inside `identity`'s dialogs to `handler` until removeDialog. */
+  addDialog(identity: DialogIdentity, handler: InDialogHandler): void {
+    this.#dialogs.set(identity.callId, { identity, handler });
   }
 
   removeDialog(callId: string): void {
@@ -187,9 +201,9 @@ export class SipStack {
     }
     const existing = transactions.getServer(m);
     if (existing) return existing.message(m, from);
-    const handler = this.#dialogs.get(m.headers['call-id'] ?? '');
-    if (m.method === 'ACK') return handler?.(m); // the ACK of our 2xx: its own transaction-less request
-    if (!handler) return this.#statelessly(m, reply, ...strayAnswer(m.method));
+    const handler = this.#dialogFor(m);
+    if (m.method === 'ACK') return handler?.(m); // the ACK of our 2xx: its own transaction-less request; a stray one is dropped
+    if (!handler) return this.#statelessly(m, reply, ...strayAnswer(m));
     if (this.#serverTransactions >= this.#options.limits.maxServerTransactions) {
       this.#log.warn({ method: m.method }, 'too many server transactions; answering 503');
       return this.#statelessly(m, reply, 503, 'Service Unavailable');
@@ -213,6 +227,22 @@ export class SipStack {
   };
 
   /**
+   * The handler of the dialog `rq` is in (RFC 3261 §12.2.2): its Call-ID,
+   * its To tag (our local tag) and its From tag (a remote tag of that call)
+   * must all match. A request with our Call-ID but other tags — a guess, or
+   * a far end that lost track — never reaches the call.
+   */
+  #dialogFor(rq: Message): InDialogHandler | undefined {
+    const dialog = this.#dialogs.get(rq.headers['call-id'] ?? '');
+    if (!dialog) return undefined;
+    const toTag = rq.headers.to?.params.tag;
+    const fromTag = rq.headers.from?.params.tag;
+    if (typeof toTag !== 'string' || typeof fromTag !== 'string') return undefined;
+    if (toTag !== dialog.identity.localTag || !dialog.identity.hasRemoteTag(fromTag)) return undefined;
+    return dialog.handler;
+  }
+
+  /**
    * A response that leaves no state behind (RFC 3261 §8.2.7): a retransmitted
    * request just gets it again. Its To tag is derived from the request's
    * Call-ID and branch, so every copy carries the same one (§8.2.6.2).
@@ -231,14 +261,17 @@ export class SipStack {
 }
 
 /**
- * This server places calls and accepts none (seed: a CTI server dials out),
- * so an INVITE outside our dialogs is refused for good: 403 (RFC 3261
- * §21.4.4). OPTIONS is a keep-alive probe: 200. Anything else names a dialog
- * or transaction we do not have: 481.
+ * A request in none of our dialogs. With a To tag it names a dialog we do
+ * not have: 481, whatever the method (RFC 3261 §12.2.2). Without one it is
+ * outside any dialog: this server places calls and accepts none (seed: a CTI
+ * server dials out), so an INVITE is refused for good, 403 (§21.4.4); OPTIONS
+ * is a keep-alive probe, 200; anything else names a transaction we do not
+ * have, 481.
  */
-function strayAnswer(method: string): [number, string] {
-  if (method === 'INVITE') return [403, 'Forbidden (no incoming calls)'];
-  if (method === 'OPTIONS') return [200, 'OK'];
+function strayAnswer(rq: Message): [number, string] {
+  const inDialog = rq.headers.to?.params.tag !== undefined;
+  if (rq.method === 'INVITE' && !inDialog) return [403, 'Forbidden (no incoming calls)'];
+  if (rq.method === 'OPTIONS' && !inDialog) return [200, 'OK'];
   return [481, 'Call/Transaction Does Not Exist'];
 }
 

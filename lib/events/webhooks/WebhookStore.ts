@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Store } from '../../store/Store.js';
-import type { WebhookAttemptsTable, WebhookTargetsTable } from '../../store/StoreTables.js';
+import type { WebhookAttemptsTable, WebhookCallTargetsTable, WebhookTargetKind, WebhookTargetsTable } from '../../store/StoreTables.js';
 import { checkWebhookUrl } from './targetAddress.js';
+import type { WebhookAttemptsPage } from '../../api/generated/types.js';
 
 /** An account's webhook target as the admin command shows it. */
 export interface WebhookTargetInfo {
@@ -12,39 +13,14 @@ export interface WebhookTargetInfo {
 }
 
 export type WebhookTarget = WebhookTargetsTable;
+export type WebhookCallTarget = WebhookCallTargetsTable;
 export type WebhookAttempt = WebhookAttemptsTable;
 
-/** The most attempts one page returns. */
+/** Where a delivery stream stands: events up to `delivered_event_id` are done; the next one's retry state. */
+export type DeliveryCursor = Pick<WebhookTarget, 'delivered_event_id' | 'pending_attempts' | 'next_attempt_at'>;
+
+/** The most attempts one page returns (the schema's `limit` maximum too). */
 export const MAX_ATTEMPTS_PAGE = 200;
-
-/** Query string of `GET /account/{account_id}/webhooks/attempts` (docs/http-api.md). */
-export const ATTEMPTS_QUERY_SCHEMA = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    before: { type: 'integer', minimum: 1, description: '`next_before` of the previous page: attempts of events older than this `event_id`.' },
-    limit: { type: 'integer', minimum: 1, maximum: MAX_ATTEMPTS_PAGE, default: 50, description: 'At most this many attempts.' },
-  },
-} as const;
-
-/** One attempt as the account reads it. */
-export interface AttemptView {
-  readonly event_id: number;
-  readonly attempt: number;
-  /** HTTP status, null: no answer (refused, timeout, connection error). */
-  readonly status: number | null;
-  readonly latency_ms: number;
-  readonly error: string | null;
-  readonly outcome: string;
-  /** Unix seconds. */
-  readonly time: number;
-}
-
-/** A page of attempts, newest event first; `next_before` null on the last page. */
-export interface AttemptsPage {
-  readonly attempts: AttemptView[];
-  readonly next_before: number | null;
-}
 
 /**
  * Webhook targets (event_url, secret, cursor) and the attempt records in
@@ -70,6 +46,18 @@ export class WebhookStore {
       await this.#store.db.updateTable('webhook_targets').set({ url: checked, updated_at: now }).where('account_id', '=', accountId).execute();
       return { account_id: accountId, event_url: checked, secret: existing.secret };
     }
+    return { account_id: accountId, event_url: checked, secret: await this.#create(accountId, checked, now) };
+  }
+
+  /**
+   * The account's signing secret, created (with no event_url) when the
+   * account has none yet: a call's status_url is signed with it too.
+   */
+  async secret(accountId: string, now: number): Promise<string> {
+    return (await this.target(accountId))?.secret ?? this.#create(accountId, null, now);
+  }
+
+  async #create(accountId: string, url: string | null, now: number): Promise<string> {
     const last = await this.#store.db
       .selectFrom('event_sequences')
       .select('last_event_id')
@@ -80,15 +68,17 @@ export class WebhookStore {
       .insertInto('webhook_targets')
       .values({
         account_id: accountId,
-        url: checked,
+        url,
         secret,
         delivered_event_id: Number(last?.last_event_id ?? 0),
         pending_attempts: 0,
         next_attempt_at: 0,
         updated_at: now,
       })
+      // Two first uses at once (a status_url and the admin command): the first secret stays.
+      .onConflict((oc) => oc.column('account_id').doNothing())
       .execute();
-    return { account_id: accountId, event_url: checked, secret };
+    return (await this.target(accountId))!.secret;
   }
 
   /** The account's target row, or undefined. */
@@ -103,25 +93,50 @@ export class WebhookStore {
     return rows.map((r) => r.account_id);
   }
 
-  /** Stores an attempt and moves the cursor in one transaction. */
-  async recordAttempt(attempt: WebhookAttempt, cursor: Pick<WebhookTarget, 'delivered_event_id' | 'pending_attempts' | 'next_attempt_at'>): Promise<void> {
+  /** A call's status_url target, or undefined. */
+  async callTarget(resId: string): Promise<WebhookCallTarget | undefined> {
+    const row = await this.#store.db.selectFrom('webhook_call_targets').selectAll().where('res_id', '=', resId).executeTakeFirst();
+    return row && { ...numeric(row), done: Number(row.done) };
+  }
+
+  /** Calls whose status_url still has events to deliver: `[account_id, res_id]`. */
+  async openCallTargets(): Promise<Array<[string, string]>> {
+    const rows = await this.#store.db.selectFrom('webhook_call_targets').select(['account_id', 'res_id']).where('done', '=', 0).execute();
+    return rows.map((r) => [r.account_id, r.res_id]);
+  }
+
+  /**
+   * Stores an attempt and moves its stream's cursor in one transaction: the
+   * account's event_url, or with `call` the status_url of that resource
+   * (`done`: nothing more will be sent to it).
+   */
+  async recordAttempt(attempt: WebhookAttempt, cursor: DeliveryCursor, call?: { readonly resId: string; readonly done: boolean }): Promise<void> {
     await this.#store.db.transaction().execute(async (trx) => {
       await trx.insertInto('webhook_attempts').values(attempt).execute();
-      await trx
-        .updateTable('webhook_targets')
-        .set({ ...cursor, updated_at: attempt.created_at })
-        .where('account_id', '=', attempt.account_id)
-        .execute();
+      if (call) {
+        await trx
+          .updateTable('webhook_call_targets')
+          .set({ ...cursor, done: call.done ? 1 : 0, updated_at: attempt.created_at })
+          .where('res_id', '=', call.resId)
+          .execute();
+      } else {
+        await trx
+          .updateTable('webhook_targets')
+          .set({ ...cursor, updated_at: attempt.created_at })
+          .where('account_id', '=', attempt.account_id)
+          .execute();
+      }
     });
   }
 
-  /** When the first attempt of an event was made (Unix ms), or undefined. */
-  async firstAttemptAt(accountId: string, eventId: number): Promise<number | undefined> {
+  /** When the first attempt of an event to that target was made (Unix ms), or undefined. */
+  async firstAttemptAt(accountId: string, eventId: number, target: WebhookTargetKind): Promise<number | undefined> {
     const row = await this.#store.db
       .selectFrom('webhook_attempts')
       .select('created_at')
       .where('account_id', '=', accountId)
       .where('event_id', '=', eventId)
+      .where('target', '=', target)
       .where('attempt', '=', 1)
       .executeTakeFirst();
     return row ? Number(row.created_at) : undefined;
@@ -137,6 +152,7 @@ export class WebhookStore {
     if (beforeEventId !== undefined) q = q.where('event_id', '<', beforeEventId);
     const rows = await q
       .orderBy('event_id', 'desc')
+      .orderBy('target')
       .orderBy('attempt', 'desc')
       .limit(Math.max(1, Math.min(limit, MAX_ATTEMPTS_PAGE)))
       .execute();
@@ -144,12 +160,16 @@ export class WebhookStore {
   }
 }
 
+type Outcome = WebhookAttemptsPage['attempts'][number]['outcome'];
+
 /**
- * One page for the account: whole events only (an event's attempts are not
- * split across pages, except one event with more than `limit` attempts: its
- * newest `limit`), so `next_before` is the oldest event id of the page.
+ * One page for the account (`sys.webhooks.attempts`, `GET
+ * /account/{id}/webhooks/attempts`): whole events only (an event's attempts
+ * are not split across pages, except one event with more than `limit`
+ * attempts: its newest `limit`), so `next_before` is the oldest event id of
+ * the page.
  */
-export async function attemptsPage(store: WebhookStore, accountId: string, limit: number, before?: number): Promise<AttemptsPage> {
+export async function attemptsPage(store: WebhookStore, accountId: string, limit: number, before?: number): Promise<WebhookAttemptsPage> {
   const rows = await store.attempts(accountId, limit + 1, before);
   let page = rows.slice(0, limit);
   const more = rows.length > limit;
@@ -161,10 +181,11 @@ export async function attemptsPage(store: WebhookStore, accountId: string, limit
   const attempts = page.map((r) => ({
     event_id: r.event_id,
     attempt: r.attempt,
+    target: r.target,
     status: r.status,
     latency_ms: r.latency_ms,
     error: r.error,
-    outcome: r.outcome,
+    outcome: r.outcome as Outcome,
     time: Math.floor(r.created_at / 1000),
   }));
   const last = attempts.at(-1);
@@ -172,7 +193,7 @@ export async function attemptsPage(store: WebhookStore, accountId: string, limit
 }
 
 /** PostgreSQL returns bigint as text where the pg parser is not set; normalize. */
-function numeric(row: WebhookTarget): WebhookTarget {
+function numeric<T extends DeliveryCursor & { updated_at: number }>(row: T): T {
   return {
     ...row,
     delivered_event_id: Number(row.delivered_event_id),

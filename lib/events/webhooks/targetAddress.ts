@@ -42,6 +42,17 @@ export function isPrivateAddress(address: string): boolean {
   return refused.check(address, family === 4 ? 'ipv4' : 'ipv6');
 }
 
+/**
+ * True when a URL's host is known to be refused without a DNS lookup: an IP
+ * literal (`[…]` for IPv6) that {@link isPrivateAddress}, or `localhost` and
+ * its subdomains (RFC 6761 §6.3). Other names are checked at connect time.
+ */
+export function isPrivateHost(hostname: string): boolean {
+  const host = hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '');
+  if (host === 'localhost' || host.endsWith('.localhost')) return true;
+  return isIP(host) !== 0 && isPrivateAddress(host);
+}
+
 /** A webhook URL that fails {@link checkWebhookUrl}; the message names the rule. */
 export class InvalidWebhookUrl extends Error {
   override name = 'InvalidWebhookUrl';

@@ -3,6 +3,7 @@ import * as m0001 from './0001_accounts.js';
 import * as m0002 from './0002_events.js';
 import * as m0003 from './0003_api_key_signing.js';
 import * as m0004 from './0004_webhooks.js';
+import * as m0005 from './0005_status_url.js';
 
 /**
  * Every migration, in order. Names sort as they run (Kysely applies them in
@@ -14,4 +15,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0002_events': m0002,
   '0003_api_key_signing': m0003,
   '0004_webhooks': m0004,
+  '0005_status_url': m0005,
 };

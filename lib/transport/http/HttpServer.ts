@@ -1,4 +1,3 @@
-import { ATTEMPTS_QUERY_SCHEMA, attemptsPage, type AttemptsPage, type WebhookStore } from '../../events/webhooks/WebhookStore.js';
 import { Ajv, type ErrorObject as AjvError } from 'ajv';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { AddressInfo } from 'node:net';
@@ -35,8 +34,6 @@ export interface HttpServerDeps {
   readonly openAccount: Account | null;
   readonly metrics: ServerMetrics;
   readonly readiness: Readiness;
-  /** Webhook attempts of an account (null without a store: the route answers an empty page). */
-  readonly webhooks: WebhookStore | null;
   readonly log: Logger;
 }
 
@@ -223,12 +220,8 @@ export class HttpServer {
     );
     app.get<AccountRoute>(
       '/account/:account_id/webhooks/attempts',
-      { ...authenticated, schema: { params: accountParams, querystring: ATTEMPTS_QUERY_SCHEMA } },
-      async (req: AccountRequest): Promise<AttemptsPage> => {
-        const webhooks = this.deps.webhooks;
-        if (!webhooks) return { attempts: [], next_before: null };
-        return attemptsPage(webhooks, this.#accounts.get(req)!.accountId, req.query.limit ?? 50, req.query.before);
-      },
+      { ...authenticated, schema: { params: accountParams, querystring: contract.queries.webhook_attempts } },
+      (req: AccountRequest) => service.webhookAttempts(this.#accounts.get(req)!.accountId, req.query.limit ?? 50, req.query.before ?? undefined),
     );
   }
 

@@ -2,12 +2,15 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { WebhookDispatcher } from '../../events/webhooks/WebhookDispatcher.js';
 import type { ReleaseBase } from '../../resources/Resource.js';
 import type { ResourceRegistry } from '../../resources/ResourceRegistry.js';
+import type { EngineAdmission } from '../../service/EngineAdmission.js';
 import type { TelephonyEngine } from '../../telephony/TelephonyEngine.js';
 
 /** What the metrics read at scrape time. */
 export interface MetricsSources {
   readonly registry: ResourceRegistry;
   readonly engine: TelephonyEngine;
+  /** Admission control, whose refusals are counted by cause. */
+  readonly admission?: EngineAdmission;
   /** Open WebSocket connections now. */
   readonly wsConnections: () => number;
   /** Webhook delivery, when the server has a store. */
@@ -27,8 +30,17 @@ export class ServerMetrics {
   readonly registry = new Registry();
 
   constructor(sources: MetricsSources) {
-    const { registry: resources, engine, webhooks } = sources;
+    const { registry: resources, engine, webhooks, admission } = sources;
     const registers = [this.registry];
+    if (admission) {
+      const refusals = new Counter({
+        name: 'cti_engine_refusals_total',
+        help: 'Constructs refused because the telephony engine is saturated, by cause (endpoints_pending, endpoint_rate, pending_invites, rtp_ports).',
+        labelNames: ['cause'] as const,
+        registers,
+      });
+      admission.on('refused', (cause) => refusals.inc({ cause }));
+    }
     if (webhooks) {
       new Gauge({
         name: 'cti_webhook_queue_depth',

@@ -1,4 +1,3 @@
-import { ATTEMPTS_QUERY_SCHEMA } from '../../events/webhooks/WebhookStore.js';
 import { ACCOUNT_ID_SCHEMA, type HttpContract } from '../../api/HttpContract.js';
 import type { JsonSchema } from '../../api/OpenRpcDocument.js';
 
@@ -59,30 +58,6 @@ function queryParams(schema: JsonSchema): JsonSchema[] {
   const required = schema.required as string[];
   return Object.entries(properties).map(([name, s]) => ({ name, in: 'query', required: required.includes(name), description: s.description, schema: s }));
 }
-
-const ATTEMPTS_PAGE_SCHEMA: JsonSchema = {
-  type: 'object',
-  required: ['attempts', 'next_before'],
-  properties: {
-    attempts: {
-      type: 'array',
-      items: {
-        type: 'object',
-        required: ['event_id', 'attempt', 'status', 'latency_ms', 'error', 'outcome', 'time'],
-        properties: {
-          event_id: { type: 'integer' },
-          attempt: { type: 'integer', minimum: 1 },
-          status: { type: ['integer', 'null'] },
-          latency_ms: { type: 'integer' },
-          error: { type: ['string', 'null'] },
-          outcome: { enum: ['delivered', 'retrying', 'failed'] },
-          time: { type: 'integer', description: 'Unix seconds.' },
-        },
-      },
-    },
-    next_before: { type: ['integer', 'null'] },
-  },
-};
 
 /** The result schema of an RPC method (the HTTP route answers the same). */
 function methodResult(contract: HttpContract, method: string): JsonSchema {
@@ -162,8 +137,8 @@ export function openApiDocument(contract: HttpContract): JsonSchema {
       '/account/{account_id}/webhooks/attempts': getOperation(
         'list_webhook_attempts',
         'Webhook delivery attempts, newest event first, paged',
-        [ACCOUNT_PARAM, ...queryParams({ ...ATTEMPTS_QUERY_SCHEMA, required: [] })],
-        json(ATTEMPTS_PAGE_SCHEMA, 'One page; `next_before` null on the last.'),
+        [ACCOUNT_PARAM, ...queryParams(contract.queries.webhook_attempts)],
+        json(methodResult(contract, 'sys.webhooks.attempts'), 'One page; `next_before` null on the last.'),
         ['400', '401', '403'],
         'Every POST of the account\'s events to its event_url: HTTP status (null: no answer), latency, error, and outcome (`delivered`, `retrying`, `failed`).',
       ),

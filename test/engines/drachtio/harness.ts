@@ -5,7 +5,7 @@
 import { pino } from 'pino';
 import type { DrachtioEngineConfig } from '../../../lib/config/ServerConfig.js';
 import type { CallLeg, DialRequest } from '../../../lib/telephony/TelephonyEngine.js';
-import { DrachtioEngine } from '../../../lib/engines/drachtio/DrachtioEngine.js';
+import { DrachtioEngine, type DrachtioHostSettings } from '../../../lib/engines/drachtio/DrachtioEngine.js';
 import { RtpEar } from '../../support/sipp/RtpEar.js';
 import { SippCarrier, type SipTransport } from '../../support/sipp/SippCarrier.js';
 import { waitAvailable } from '../../support/engineTestKit.js';
@@ -19,8 +19,8 @@ export interface Teardown {
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
 
 /** A started engine, available, stopped with the test. */
-export async function startEngine(t: Teardown, config: DrachtioEngineConfig): Promise<DrachtioEngine> {
-  const engine = new DrachtioEngine(config, logger);
+export async function startEngine(t: Teardown, config: DrachtioEngineConfig, host?: DrachtioHostSettings): Promise<DrachtioEngine> {
+  const engine = new DrachtioEngine(config, logger, host);
   t.teardown(() => engine.stop());
   await engine.start();
   await waitAvailable(engine);

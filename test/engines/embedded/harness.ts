@@ -10,11 +10,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import type { EmbeddedEngineConfig } from '../../../lib/config/ServerConfig.js';
+import type { Clock } from '../../../lib/util/Clock.js';
 import type { DialRequest } from '../../../lib/telephony/TelephonyEngine.js';
 import { EmbeddedEngine } from '../../../lib/engines/embedded/EmbeddedEngine.js';
 import type { OutboundCall } from '../../../lib/engines/embedded/OutboundCall.js';
 import type { CallLeg } from '../../../lib/telephony/TelephonyEngine.js';
 import { freeSipPort, next, sleep } from '../../support/engineTestKit.js';
+import { buildSipMessage, parseSipMessage, type SipMessage } from '../../support/sipp/sipMessage.js';
 
 export { ended, next, sleep } from '../../support/engineTestKit.js';
 
@@ -34,7 +36,8 @@ export function sippInstalled(): boolean {
 
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
 
-export async function startEngine(t: Teardown, config: Partial<EmbeddedEngineConfig> = {}): Promise<EmbeddedEngine> {
+/** A started engine on ENGINE_HOST; `clock` drives its session timers (default: the system clock). */
+export async function startEngine(t: Teardown, config: Partial<EmbeddedEngineConfig> = {}, clock?: Clock): Promise<EmbeddedEngine> {
   const rtpBase = 20000 + 2 * randomInt(20000);
   const engine = new EmbeddedEngine(
     {
@@ -48,6 +51,7 @@ export async function startEngine(t: Teardown, config: Partial<EmbeddedEngineCon
       ...config,
     },
     logger,
+    clock,
   );
   await engine.start();
   t.teardown(() => engine.stop());
@@ -225,4 +229,68 @@ export async function rtpPort(leg: CallLeg): Promise<number> {
   const session = await (leg as OutboundCall).media();
   if (!session) throw new Error('leg has no media');
   return session.port;
+}
+
+/**
+ * A carrier played by the test itself over UDP on `host`: it keeps every
+ * message the engine sends and sends whatever the test writes, so a test
+ * can fork an INVITE, forge tags or answer a refresh with any status.
+ */
+export class ScriptedCarrier {
+  readonly messages: SipMessage[] = [];
+  readonly host: string;
+  readonly #socket: dgram.Socket;
+  readonly #enginePort: number;
+
+  private constructor(socket: dgram.Socket, host: string, enginePort: number) {
+    this.#socket = socket;
+    this.host = host;
+    this.#enginePort = enginePort;
+    socket.on('message', (m) => this.messages.push(parseSipMessage(m.toString('utf8'), performance.now())));
+  }
+
+  static async open(t: Teardown, host: string, enginePort: number): Promise<ScriptedCarrier> {
+    const socket = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => socket.bind(0, host, resolve));
+    t.teardown(() => socket.close());
+    return new ScriptedCarrier(socket, host, enginePort);
+  }
+
+  get port(): number {
+    return this.#socket.address().port;
+  }
+
+  send(text: string): Promise<void> {
+    return new Promise((resolve, reject) => this.#socket.send(Buffer.from(text), this.#enginePort, ENGINE_HOST, (e) => (e ? reject(e) : resolve())));
+  }
+
+  /** The first message `match` accepts, waiting up to `ms` for it; undefined when none came. */
+  async waitFor(match: (m: SipMessage) => boolean, ms = 3000): Promise<SipMessage | undefined> {
+    const until = performance.now() + ms;
+    for (;;) {
+      const found = this.messages.find(match);
+      if (found || performance.now() > until) return found;
+      await sleep(10);
+    }
+  }
+
+  /** Answers the request `rq` with `status` ("200 OK"): its Via, From, Call-ID and CSeq, its To with `toTag` when it has none. */
+  reply(rq: SipMessage, status: string, toTag: string, headers: readonly string[] = [], body = ''): Promise<void> {
+    const to = rq.header('to') ?? '';
+    return this.send(buildSipMessage(`SIP/2.0 ${status}`, [
+      ...rq.headers.filter(([name]) => name === 'via').map(([, value]) => `Via: ${value}`),
+      `From: ${rq.header('from') ?? ''}`,
+      `To: ${/;tag=/.test(to) ? to : `${to};tag=${toTag}`}`,
+      `Call-ID: ${rq.header('call-id') ?? ''}`,
+      `CSeq: ${rq.header('cseq') ?? ''}`,
+      `Contact: <sip:far@${this.host}:${this.port}>`,
+      ...headers,
+      ...(body ? ['Content-Type: application/sdp'] : []),
+    ], body));
+  }
+}
+
+/** A far end's SDP offering PCMU (and telephone-event 101) on `ear`. */
+export function earSdp(ear: Ear): string {
+  return ['v=0', `o=- 1 1 IN IP4 ${EAR_HOST}`, 's=-', `c=IN IP4 ${EAR_HOST}`, 't=0 0', `m=audio ${ear.port} RTP/AVP 0 101`, 'a=rtpmap:0 PCMU/8000', 'a=rtpmap:101 telephone-event/8000', ''].join('\r\n');
 }

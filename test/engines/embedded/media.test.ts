@@ -73,7 +73,7 @@ if (!sippInstalled()) {
     await ended(leg);
   });
 
-  t.test('bridge: relays both ways, transcodes, maps telephone-event, latches, records', async (tt) => {
+  t.test('bridge: relays both ways, transcodes, maps telephone-event, latches; a recording of leg a has a left, b right', async (tt) => {
     const engine = await startEngine(tt);
     const earA = await Ear.open(tt);
     const earB = await Ear.open(tt);
@@ -81,7 +81,7 @@ if (!sippInstalled()) {
     const b = await answeredLeg(tt, engine, earB, { codec: 'PCMU', telephoneEventPt: 101 });
     const bridge = await engine.bridge(a, b);
     const recording = join(dir, 'bridge.wav');
-    await bridge.record(recording);
+    const recorder = await a.record(recording, 'left');
     const portA = await rtpPort(a);
     const portB = await rtpPort(b);
     for (let i = 0; i < 25; i++) {
@@ -107,6 +107,8 @@ if (!sippInstalled()) {
 
     await bridge.close();
     await bridge.close(); // idempotent
+    await recorder.stop();
+    await recorder.stop(); // idempotent
     const wav = readFileSync(recording);
     tt.equal(wav.readUInt16LE(22), 2, 'stereo');
     tt.equal(wav.readUInt32LE(40), wav.length - 44, 'data size finalized');
@@ -117,7 +119,7 @@ if (!sippInstalled()) {
     let right = 0;
     for (let i = 0; i < frames; i++) {
       if (wav.readInt16LE(44 + i * 4) === DECODE.PCMA[0x55]) left++;
-      if (wav.readInt16LE(46 + i * 4) === DECODE.PCMU[0x10]) right++;
+      if (wav.readInt16LE(46 + i * 4) === DECODE.PCMA[TRANSCODE.PCMU.PCMA[0x10]!]) right++; // what a heard: b's audio as A-law
     }
     tt.ok(left >= 160 * 20 && right >= 160 * 20, `a on the left (${left}), b on the right (${right})`);
     a.hangup();

@@ -1,6 +1,14 @@
 // The session timer of the embedded engine (RFC 4028): the Session-Expires and
-// Min-SE grammar against hostile values, and the timer's refresh/expiry times.
+// Min-SE grammar against hostile values, the timer's refresh/expiry times, and
+// what our refresh does with a 422, 408 or 481 from the far end.
 import t, { type Test } from 'tap';
+import { SESSION_EXPIRED } from '../../../lib/engines/sipChecks.js';
+import { droppedByFor, errorForEndedCall } from '../../../lib/resources/releaseError.js';
+import type { CallLeg } from '../../../lib/telephony/TelephonyEngine.js';
+import { ManualClock } from '../../support/ManualClock.js';
+import { freeSipPort } from '../../support/engineTestKit.js';
+import type { SipMessage } from '../../support/sipp/sipMessage.js';
+import { ENGINE_HOST, Ear, FAR_HOST, ScriptedCarrier, earSdp, ended, next, requestTo, sleep, startEngine } from './harness.js';
 import { MAX_SESSION_EXPIRES_SECONDS, MIN_SE_SECONDS, parseMinSe, parseSessionExpires } from '../../../lib/engines/sessionExpires.js';
 import { SessionTimer, expiryMs } from '../../../lib/engines/embedded/SessionTimer.js';
 
@@ -33,27 +41,19 @@ t.test('expiry slack: min(32 s, interval/3) before the end (RFC 4028 §10)', asy
 });
 
 t.test('SessionTimer: we refresh at half the interval, they must refresh before the slack', async (tt) => {
-  const clock = installFakeTimers();
-  try {
-    runTimer(tt, clock);
-  } finally {
-    clock.uninstall();
-  }
-});
-
-function runTimer(tt: Test, clock: FakeClock): void {
+  const clock = new ManualClock();
   const fired: string[] = [];
-  const timer = new SessionTimer(() => fired.push('refresh'), () => fired.push('expired'));
+  const timer = new SessionTimer(() => fired.push('refresh'), () => fired.push('expired'), clock);
   timer.arm(90, 'we');
   tt.same(timer.state, { kind: 'we_refresh', seconds: 90 });
-  clock.tick(44_999);
+  clock.advance(44_999);
   tt.same(fired, []);
-  clock.tick(1);
+  clock.advance(1);
   tt.same(fired, ['refresh'], 'refresh at 45 s');
   timer.arm(90, 'they'); // the 2xx to our refresh made the far end the refresher
-  clock.tick(59_999);
+  clock.advance(59_999);
   tt.same(fired, ['refresh']);
-  clock.tick(1);
+  clock.advance(1);
   tt.same(fired, ['refresh', 'expired'], 'expired at 60 s without their refresh');
   tt.same(timer.state, { kind: 'off' });
 
@@ -62,45 +62,112 @@ function runTimer(tt: Test, clock: FakeClock): void {
   timer.arm(10 ** 9, 'we');
   tt.same(timer.state, { kind: 'we_refresh', seconds: MAX_SESSION_EXPIRES_SECONDS }, 'above the maximum is cut to it');
   timer.stop();
-  clock.tick(10 ** 8);
+  clock.advance(10 ** 8);
   tt.same(fired, ['refresh', 'expired'], 'nothing after stop()');
+  tt.equal(clock.pending, 0, 'stop() cancelled both timers');
+});
+
+// Our refreshes on a real engine and real SIP, the far end played by the test
+// (ScriptedCarrier); only the session timers run on a hand-driven clock.
+
+interface RefreshedCall {
+  readonly clock: ManualClock;
+  readonly carrier: ScriptedCarrier;
+  readonly leg: CallLeg;
+  /** The next refresh (UPDATE or re-INVITE) after CSeq `after`, within `ms`. */
+  refresh(after: number, ms?: number): Promise<SipMessage | undefined>;
 }
 
-interface FakeClock {
-  tick(ms: number): void;
-  uninstall(): void;
-}
-
-/** A minimal fake clock for setTimeout/clearTimeout (the timer uses nothing else). */
-function installFakeTimers(): FakeClock {
-  const realSet = globalThis.setTimeout;
-  const realClear = globalThis.clearTimeout;
-  let now = 0;
-  let seq = 0;
-  const pending = new Map<number, { at: number; fn: () => void }>();
-  globalThis.setTimeout = ((fn: () => void, ms: number) => {
-    const id = ++seq;
-    pending.set(id, { at: now + ms, fn });
-    return id as unknown as NodeJS.Timeout;
-  }) as typeof setTimeout;
-  globalThis.clearTimeout = ((id: unknown) => {
-    if (typeof id === 'number') pending.delete(id);
-  }) as typeof clearTimeout;
+/** A call answered with `Session-Expires: 90;refresher=uac` (we refresh); `allowUpdate` puts UPDATE in the 200's Allow. */
+async function refreshedCall(tt: Test, allowUpdate: boolean): Promise<RefreshedCall> {
+  const clock = new ManualClock();
+  const port = await freeSipPort(ENGINE_HOST);
+  const engine = await startEngine(tt, { sipPort: port }, clock);
+  const ear = await Ear.open(tt);
+  const carrier = await ScriptedCarrier.open(tt, FAR_HOST, port);
+  const leg = engine.dial(requestTo(carrier, {}, 'refresh'));
+  const invite = await carrier.waitFor((m) => m.method === 'INVITE');
+  if (!invite) throw new Error('no INVITE');
+  const answered = next(leg, 'answered');
+  await carrier.reply(invite, '200 OK', 'far', [
+    `Allow: INVITE, ACK, BYE, CANCEL, OPTIONS${allowUpdate ? ', UPDATE' : ''}`,
+    'Supported: timer', 'Require: timer', 'Session-Expires: 90;refresher=uac',
+  ], earSdp(ear));
+  await answered;
+  const method = allowUpdate ? 'UPDATE' : 'INVITE';
   return {
-    tick(ms: number) {
-      const end = now + ms;
-      for (;;) {
-        const next = [...pending.entries()].filter(([, p]) => p.at <= end).sort((a, b) => a[1].at - b[1].at)[0];
-        if (!next) break;
-        pending.delete(next[0]);
-        now = next[1].at;
-        next[1].fn();
-      }
-      now = end;
-    },
-    uninstall() {
-      globalThis.setTimeout = realSet;
-      globalThis.clearTimeout = realClear;
-    },
+    clock, carrier, leg,
+    refresh: (after, ms) => carrier.waitFor((m) => m.status === undefined && m.method === method && m.cseq > after && /;tag=/.test(m.header('to') ?? ''), ms),
   };
 }
+
+/** The engine's BYE, answered 200. */
+async function byeAnswered(tt: Test, carrier: ScriptedCarrier): Promise<void> {
+  const bye = await carrier.waitFor((m) => m.method === 'BYE' && m.status === undefined);
+  tt.ok(bye, 'we BYE the far end');
+  if (bye) await carrier.reply(bye, '200 OK', 'far');
+}
+
+t.test('a 422 to our UPDATE refresh is retried once with the far end’s Min-SE; a 481 to a later refresh ends the leg (timeout, dropped_by sys)', async (tt) => {
+  const { clock, carrier, leg, refresh } = await refreshedCall(tt, true);
+  clock.advance(44_999);
+  tt.notOk(await refresh(0, 200), 'no refresh before half the interval');
+  clock.advance(1);
+  const first = await refresh(0);
+  tt.equal(first?.header('session-expires'), '90;refresher=uac', 'the UPDATE refresh at 45 s');
+  tt.equal(first?.body, '', 'without SDP');
+  if (!first) return;
+  await carrier.reply(first, '422 Session Interval Too Small', 'far', ['Min-SE: 120']);
+  const retry = await refresh(first.cseq);
+  tt.equal(retry?.header('session-expires'), '120;refresher=uac', 'retried with the far end’s Min-SE (RFC 4028 §7.4), a new CSeq');
+  if (!retry) return;
+  await carrier.reply(retry, '200 OK', 'far', ['Session-Expires: 120;refresher=uac', 'Require: timer']);
+  await sleep(100);
+  clock.advance(59_999);
+  tt.notOk(await refresh(retry.cseq, 200), 'the 200 armed a 120 s interval: nothing before 60 s');
+  clock.advance(1);
+  const third = await refresh(retry.cseq);
+  tt.equal(third?.header('session-expires'), '120;refresher=uac', 'the next refresh at half of 120 s');
+  if (!third) return;
+  const end = ended(leg);
+  await carrier.reply(third, '481 Call/Transaction Does Not Exist', 'far');
+  const how = await end;
+  tt.same(how, { by: 'engine', reason: 'session refresh failed: 481', farEndFault: 'timeout' });
+  tt.same(errorForEndedCall(how), { code: 'timeout', message: 'session refresh failed: 481' }, 'docs/errors.md: timeout');
+  tt.equal(droppedByFor(how), 'sys');
+  await byeAnswered(tt, carrier);
+});
+
+t.test('a re-INVITE refresh: a second 422 is not retried again, and the session then expires (BYE at interval − 30 s)', async (tt) => {
+  const { clock, carrier, leg, refresh } = await refreshedCall(tt, false);
+  clock.advance(45_000);
+  const first = await refresh(0);
+  tt.equal(first?.header('session-expires'), '90;refresher=uac', 'a re-INVITE when the far end does not allow UPDATE');
+  tt.match(first?.body ?? '', /^v=0/, 'offering our SDP again');
+  if (!first) return;
+  await carrier.reply(first, '422 Session Interval Too Small', 'far', ['Min-SE: 120']);
+  tt.ok(await carrier.waitFor((m) => m.method === 'ACK' && m.cseq === first.cseq), 'the 422 is ACKed');
+  const retry = await refresh(first.cseq);
+  tt.equal(retry?.header('session-expires'), '120;refresher=uac');
+  if (!retry) return;
+  let endedNow = false;
+  leg.once('ended', () => (endedNow = true));
+  await carrier.reply(retry, '422 Session Interval Too Small', 'far', ['Min-SE: 150']);
+  tt.notOk(await refresh(retry.cseq, 300), 'only one retry');
+  tt.notOk(endedNow, 'a refused refresh does not end the call by itself');
+  const end = ended(leg);
+  clock.advance(15_000); // 60 s since the 2xx: 90 − min(32, 90/3)
+  tt.same(await end, { by: 'engine', reason: SESSION_EXPIRED, farEndFault: 'timeout' }, 'the interval ran out');
+  await byeAnswered(tt, carrier);
+});
+
+t.test('a 408 to our refresh ends the leg (timeout)', async (tt) => {
+  const { clock, carrier, leg, refresh } = await refreshedCall(tt, false);
+  clock.advance(45_000);
+  const first = await refresh(0);
+  if (!first) return tt.fail('no refresh');
+  const end = ended(leg);
+  await carrier.reply(first, '408 Request Timeout', 'far');
+  tt.same(await end, { by: 'engine', reason: 'session refresh failed: 408', farEndFault: 'timeout' });
+  await byeAnswered(tt, carrier);
+});

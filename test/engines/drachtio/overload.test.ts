@@ -1,0 +1,87 @@
+// Issue 11, kind 8 on the drachtio engine against a live drachtio-server +
+// FreeSWITCH: reserve() creates a leg's endpoint before its INVITE and the
+// leg uses that one; a FreeSWITCH that takes no more sessions fails reserve()
+// (so a resource ends before anyone rings); endpoints waiting for creation
+// saturate the engine (admission control).
+import t from 'tap';
+import type { MediaReservation } from '../../../lib/telephony/TelephonyEngine.js';
+import { ended, next, openEar, request, startCarrier, startEngine } from './harness.js';
+import { eslApi } from './eslApi.js';
+import { findServices } from './services.js';
+
+/** FreeSWITCH's own count of channels (each endpoint is one). */
+async function channels(fs: Parameters<typeof eslApi>[0]): Promise<number> {
+  const reply = await eslApi(fs, 'show channels count');
+  return Number(/(\d+) total/.exec(reply)?.[1] ?? NaN);
+}
+
+async function until(what: () => Promise<boolean>, ms = 5000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!(await what())) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
+}
+
+const services = await findServices();
+if ('skip' in services) {
+  t.comment(`SKIP drachtio engine overload: ${services.skip}`);
+  t.test('drachtio engine overload', { skip: services.skip }, () => {});
+} else {
+  t.teardown(() => services.local?.stop());
+  const fs = services.config.freeswitch[0]!;
+  const carrier = await startCarrier(t, 'udp');
+
+  t.test('a reserved endpoint is the one the leg uses: one FreeSWITCH channel per leg', async (t) => {
+    const engine = await startEngine(t, services.config);
+    const before = await channels(fs);
+    const reserved = await engine.reserve('g1');
+    if (!reserved.ok) return t.fail(`reserve failed: ${reserved.reason}`);
+    // FreeSWITCH's channel list lags a little behind its channels.
+    t.ok(await until(async () => (await channels(fs)) === before + 1), 'the endpoint exists before any INVITE');
+    const ear = await openEar(t);
+    const leg = engine.dial({ ...request(carrier, `answer-${ear.port}`), group: 'g1', reservation: reserved.reservation });
+    await next(leg, 'answered');
+    reserved.reservation.release(); // taken by the leg: a no-op
+    await new Promise((r) => setTimeout(r, 500));
+    t.equal(await channels(fs), before + 1, 'no second endpoint was created for the leg, and release() after the leg took it left it alone');
+    let endedEarly = false;
+    leg.once('ended', () => (endedEarly = true));
+    t.notOk(endedEarly, 'the call is still up');
+    leg.hangup();
+    await ended(leg);
+    t.ok(await until(async () => (await channels(fs)) === before), 'the leg hung its endpoint up');
+  });
+
+  t.test('a FreeSWITCH that takes no more sessions fails reserve() with the reason; release() frees the held one', async (t) => {
+    const engine = await startEngine(t, services.config);
+    // FreeSWITCH's own session count (what max_sessions limits), once the last test's are gone.
+    const sessions = async (): Promise<number> => Number(/(\d+) session\(s\) -/.exec(await eslApi(fs, 'status'))?.[1] ?? NaN);
+    t.ok(await until(async () => (await sessions()) === 0), 'no session left from earlier tests');
+    const before = await channels(fs);
+    // Measured: with max_sessions 1 FreeSWITCH refused even the first endpoint; 2 lets exactly one through.
+    await eslApi(fs, 'fsctl max_sessions 2');
+    t.teardown(() => eslApi(fs, 'fsctl max_sessions 2000'));
+    const first = await engine.reserve('g2');
+    const second = await engine.reserve('g2');
+    t.ok(first.ok, 'one session left: the first reservation succeeds');
+    t.notOk(second.ok, 'the second fails');
+    if (!second.ok) t.match(second.reason, /^cannot create media endpoint: /, `reason: ${second.reason}`);
+    if (first.ok) first.reservation.release();
+    t.ok(await until(async () => (await channels(fs)) === before), 'the released endpoint is hung up');
+  });
+
+  t.test('endpoints waiting for creation saturate the engine; creation is bounded per server', async (t) => {
+    const engine = await startEngine(t, { ...services.config, endpointCreateConcurrency: 1, admission: { maxEndpointsPending: 2 } });
+    t.equal(engine.saturation(2), undefined, 'idle: two legs fit');
+    const pending = [engine.reserve('a'), engine.reserve('b'), engine.reserve('c')];
+    const saturation = engine.saturation(1);
+    t.equal(saturation?.cause, 'endpoints_pending', `saturated: ${saturation?.message}`);
+    t.ok((saturation?.retryAfterMs ?? 0) >= 100, 'retry after one creation time at least');
+    const results = await Promise.all(pending);
+    t.ok(results.every((r) => r.ok), 'all three are created, one after another');
+    t.equal(engine.saturation(2), undefined, 'nothing pending: admitted again');
+    for (const r of results) if (r.ok) (r.reservation as MediaReservation).release();
+  });
+}
