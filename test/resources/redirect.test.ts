@@ -107,3 +107,61 @@ t.test('duo_callback: party 2 redirected during early media rings afresh; party 
     ['dialing', 'early_media', 'redirected', 'early_media', 'answered', 'connected'],
   );
 });
+
+t.test("a redirect's new leg takes fresh media through engine.reserve; none to be had ends the party engine_error without a new INVITE", async (t) => {
+  const h = serviceHarness();
+  const ok = await notify(h);
+  const before = h.engine.reservations.length;
+  ok.leg.end(moved('sip:4000@x'));
+  await h.tick();
+  t.equal(h.engine.reservations.length, before + 1, 'one fresh reservation');
+  const fresh = h.engine.reservations.at(-1)!;
+  t.equal(fresh.group, ok.res_id, 'grouped by the resource');
+  t.equal(h.engine.legs.at(-1)!.request.reservation, fresh, 'the new leg gets it');
+
+  const failed = await notify(h);
+  const legs = h.engine.legs.length;
+  h.engine.reserveFailure = 'no FreeSWITCH endpoint free';
+  failed.leg.end(moved('sip:5000@x'));
+  await h.tick();
+  t.equal(h.engine.legs.length, legs, 'no new INVITE');
+  t.match(h.released(failed.res_id), [{ error: { code: 'engine_error', message: /media for the redirect to sip:5000@192\.0\.2\.10:5060 could not be had \(no FreeSWITCH endpoint free\)/ }, dropped_by: 'sys' }]);
+});
+
+t.test('a hang-up while the redirect reserves media ends the party without the new INVITE and gives the media back', async (t) => {
+  const h = serviceHarness();
+  const { res_id, leg } = await notify(h);
+  let open!: () => void;
+  h.engine.reserveGate = new Promise((resolve) => (open = resolve));
+  leg.end(moved('sip:4000@x'));
+  await h.tick();
+  h.service.cancel(res_id, 'ext.notify_call', ACCOUNT_ID);
+  await h.tick();
+  t.equal(h.released(res_id).length, 0, 'not released before the reserve answers');
+  open();
+  await h.tick();
+  t.equal(h.engine.legs.length, 1, 'the redirect was not dialled');
+  t.ok(h.engine.reservations.at(-1)!.released, 'the reserved media was given back');
+  t.match(h.released(res_id), [{ error: { code: 'cancelled' } }]);
+});
+
+t.test('duo_callback record_mode 2: the recording follows party 2 to its redirected leg, into the same file', async (t) => {
+  const h = serviceHarness();
+  const params: ExtDuoCallbackConstructParams = { to1_uri: '13800000001', to2_uri: '13800000002', ring_play_file: null, ring_play_mode: 3, record_file: 'r.wav', record_mode: 2 };
+  const { res_id } = h.service.constructDuoCallback(params, OWNER);
+  await h.tick();
+  h.engine.legs[0]!.answer();
+  await h.tick();
+  const first2 = h.engine.legs[1]!;
+  t.equal(first2.recordings.length, 1, 'recording from the dialling');
+  first2.end(moved('sip:13800000003@gw1'));
+  await h.tick();
+  const next2 = h.engine.legs[2]!;
+  t.equal(next2.recordings.length, 1, 'restarted on the new leg');
+  t.equal(next2.recordings[0]!.path, first2.recordings[0]!.path, 'same file');
+  t.equal(next2.recordings[0]!.farEnd, 'right', 'party 2 right');
+  next2.answer();
+  await h.tick();
+  t.equal(h.released(res_id).length, 0, 'the call goes on');
+  t.match(h.progress(res_id).at(-1), { progress: 'connected' });
+});
