@@ -159,6 +159,12 @@ export interface LimitsConfig {
   readonly maxPlaySeconds: number;
   /** Most `sys.subscribe` subscriptions one connection may hold. */
   readonly maxSubscriptionsPerConnection: number;
+  /**
+   * 3xx redirects (300/301/302, RFC 3261 §8.1.3.4) followed per party; one
+   * more ends the party `rejected` with the 3xx's status (docs/errors.md). 0
+   * follows none.
+   */
+  readonly maxRedirects: number;
 }
 
 /** How long the store keeps what it logs (issue 9); pruned hourly. */

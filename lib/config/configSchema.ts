@@ -216,6 +216,7 @@ export const configSchema = {
         playRepeatCap: { type: 'integer', minimum: 0, maximum: 100, default: 20 },
         maxPlayFiles: { type: 'integer', minimum: 1, maximum: 10_000, default: 100 },
         maxPlaySeconds: { type: 'integer', minimum: 1, maximum: 86_400, default: 3600 },
+        maxRedirects: { type: 'integer', minimum: 0, maximum: 10, default: 3 },
         maxSubscriptionsPerConnection: { type: 'integer', minimum: 1, maximum: 100_000, default: 100 },
       },
     },

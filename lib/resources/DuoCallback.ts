@@ -52,6 +52,8 @@ export class DuoCallback extends Resource<Unlogged<DuoCallbackReleased>> {
   #party1Hears: Party1Hears = 'silence';
   #bridge: Promise<MediaBridge> | undefined;
   #recording: Promise<LegRecording> | undefined;
+  /** Whose leg #recording is on: a redirect of that party moves it to the new leg. */
+  #recordedParty: Party | undefined;
   #connectTime: number | null = null;
 
   constructor(
@@ -73,10 +75,13 @@ export class DuoCallback extends Resource<Unlogged<DuoCallbackReleased>> {
         if (!this.released) this.progress(state === 'EARLY_MEDIA' ? 'early_media' : 'ringing', party.number, p.sipStatus);
       });
       party.on('ended', (end) => this.#onEnded(party, end));
+      this.reportRedirects(party);
     }
     this.party1.on('answered', () => this.#onParty1Answered());
     this.party2.on('progress', (state) => this.#onParty2Ringing(state === 'EARLY_MEDIA'));
     this.party2.on('answered', () => this.#onParty2Answered());
+    this.party1.on('redirected', () => this.#onRedirected(this.party1));
+    this.party2.on('redirected', () => this.#onRedirected(this.party2));
     void this.#reserveThenDial();
   }
 
@@ -168,14 +173,18 @@ export class DuoCallback extends Resource<Unlogged<DuoCallbackReleased>> {
     const record = this.plan.record;
     const leg = party.leg;
     if (!record || !leg || this.#recording) return true;
-    this.#recording = leg.record(record.path, party.number === 1 ? 'left' : 'right');
+    this.#recordedParty = party;
+    const recording = leg.record(record.path, party.number === 1 ? 'left' : 'right');
+    this.#recording = recording;
     try {
-      await this.#recording;
+      await recording;
       return true;
     } catch (err) {
       // A leg that ended meanwhile fails the recording too: its `ended`
       // (emitted on a later tick) names the real cause, so wait for it.
       await new Promise((resolve) => setImmediate(resolve));
+      // A leg a 3xx ended: the recording restarts on the new leg (#onRedirected).
+      if (party.redialling || this.#recording !== recording) return true;
       this.release(engineError('starting the recording failed', err), 'sys');
       return false;
     }
@@ -189,6 +198,29 @@ export class DuoCallback extends Resource<Unlogged<DuoCallbackReleased>> {
     if (file && mode === 2) return;
     // Mode 1 from ringback on, mode 3 and no file: the real ringback.
     this.#hear(earlyMedia ? 'party2' : 'ringback_tone');
+  }
+
+  /**
+   * A party's new leg (a followed 3xx) rings afresh. The recording follows
+   * it (record_mode 1 or 2 record from dialling): it restarts on the new leg
+   * into the same file, which then holds the new callee, not the redirected
+   * attempt's early media (docs/errors.md, "Redirects").
+   */
+  #onRedirected(party: Party): void {
+    if (this.released) return;
+    if (this.#recordedParty === party) {
+      this.#recording = undefined;
+      void this.#record(party);
+    }
+    if (party === this.party2) this.#onParty2Redirected();
+  }
+
+  /** Party 2's new leg rings afresh: a bridge to the old leg's early media went with that leg. */
+  #onParty2Redirected(): void {
+    const bridge = this.#bridge;
+    this.#bridge = undefined;
+    bridge?.then((b) => b.close()).catch(() => undefined);
+    if (this.#party1Hears === 'party2') this.#party1Hears = 'silence';
   }
 
   #onParty2Answered(): void {

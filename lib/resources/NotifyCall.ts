@@ -74,6 +74,7 @@ export class NotifyCall extends Resource<Unlogged<NotifyCallReleased>> {
     this.party.on('answered', () => this.#onAnswered());
     this.party.on('ended', (end) => this.#onEnded(end));
     this.party.on('dtmf', (key) => this.#onKey(key));
+    this.reportRedirects(this.party);
     this.#timers.start('dial', this.plan.dialTimeoutSeconds, () =>
       this.release({ code: 'timeout', message: `no ringing or answer within ${this.plan.dialTimeoutSeconds} s` }, 'sys'),
     );
@@ -162,7 +163,7 @@ export class NotifyCall extends Resource<Unlogged<NotifyCallReleased>> {
     }
     if (key === collect.terminator) return this.#finishCollecting();
     this.#digits += key;
-    this.progress('dtmf', 1, null, this.#digits);
+    this.progress('dtmf', 1, null, { dtmf: this.#digits });
     if (this.#digits.length >= collect.maxDigits) return this.#finishCollecting();
     this.#timers.start('digit', collect.interDigitSeconds, () => this.#finishCollecting());
   }

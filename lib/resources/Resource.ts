@@ -3,6 +3,7 @@ import type {
   DroppedBy,
   Progress,
   ProgressEvent,
+  Redirect,
   ReleaseError,
   ResourceClass,
   ResourceContext,
@@ -10,6 +11,7 @@ import type {
 } from '../api/generated/types.js';
 import { unixSeconds, type Clock } from '../util/Clock.js';
 import type { Logger } from '../util/logger.js';
+import type { Party } from './Party.js';
 
 /** What every resource's `on_released` carries; subclasses add their own fields. */
 export interface ReleaseBase {
@@ -20,6 +22,8 @@ export interface ReleaseBase {
   readonly end_time: number;
   readonly dropped_by: DroppedBy;
   readonly user_data: string | null;
+  /** Present when a party was redirected (3xx followed): each redirect, in order. */
+  readonly redirects?: Redirect[];
 }
 
 /** An event's params as a resource makes them: the event log adds `event_id` when it commits them (issue 9). */
@@ -54,6 +58,7 @@ export abstract class Resource<Released extends ReleaseBase = ReleaseBase> exten
   protected answerTime: number | null = null;
   #state: ResourceState = 'Initiated';
   #releasing = false;
+  readonly #redirects: Redirect[] = [];
 
   constructor(
     readonly identity: ResourceIdentity,
@@ -96,8 +101,13 @@ export abstract class Resource<Released extends ReleaseBase = ReleaseBase> exten
     this.#state = state;
   }
 
-  /** `dtmf`: the digits collected so far, with progress `dtmf` only. */
-  protected progress(progress: Progress, party: 1 | 2, sipStatus: number | null, dtmf?: string): void {
+  /** `extra`: `dtmf` (the digits collected so far) with progress `dtmf`, `redirect` with `redirected`. */
+  protected progress(
+    progress: Progress,
+    party: 1 | 2,
+    sipStatus: number | null,
+    extra: Pick<Unlogged<ProgressEvent>, 'dtmf' | 'redirect'> = {},
+  ): void {
     this.emit('progress', {
       res_id: this.resId,
       state: this.#state,
@@ -106,7 +116,17 @@ export abstract class Resource<Released extends ReleaseBase = ReleaseBase> exten
       sip_status: sipStatus,
       time: unixSeconds(this.clock.now()),
       user_data: this.identity.userData,
-      ...(dtmf === undefined ? {} : { dtmf }),
+      ...extra,
+    });
+  }
+
+  /** Reports each redirect `party` follows: a `redirected` progress event now, `redirects` in on_released. */
+  protected reportRedirects(party: Party): void {
+    party.on('redirected', (redirect) => {
+      if (this.released) return;
+      this.#redirects.push(redirect);
+      this.log.info({ party: party.number, from: redirect.from_uri, to: redirect.to_uri, sip_status: redirect.sip_status }, 'redirected');
+      this.progress('redirected', party.number, redirect.sip_status, { redirect });
     });
   }
 
@@ -129,6 +149,7 @@ export abstract class Resource<Released extends ReleaseBase = ReleaseBase> exten
       end_time: unixSeconds(endTime),
       dropped_by: droppedBy,
       user_data: this.identity.userData,
+      ...(this.#redirects.length > 0 ? { redirects: [...this.#redirects] } : {}),
     };
     let limit: NodeJS.Timeout | undefined;
     const timedOut = new Promise<void>((resolve) => {

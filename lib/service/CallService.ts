@@ -406,7 +406,7 @@ export class CallService {
   }
 
   #party(number: 1 | 2, route: Route, identity: ResourceIdentity): Party {
-    return new Party(number, route, this.deps.engine, this.deps.clock, identity.resId);
+    return new Party(number, route, this.deps.engine, this.deps.clock, identity.resId, this.deps.limits.maxRedirects);
   }
 
   /**

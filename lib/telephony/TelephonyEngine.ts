@@ -103,7 +103,17 @@ export interface LegEnd {
    * `timeout`).
    */
   readonly farEndFault?: true | 'timeout';
+  /**
+   * With a 300, 301 or 302 (RFC 3261 §8.1.3.4): the response's Contact URIs,
+   * highest q first, as the far end wrote them (unchecked: at most
+   * {@link MAX_REDIRECT_CONTACTS}). Engines never follow a redirect
+   * themselves: the routing layer, which knows the gateways, decides.
+   */
+  readonly redirectContacts?: readonly string[];
 }
+
+/** Contacts of one 3xx passed on (a far end may list thousands); the rest are dropped. */
+export const MAX_REDIRECT_CONTACTS = 8;
 
 export interface LegProgress {
   /** 180, 181, 182 or 183. */

@@ -425,6 +425,7 @@ export function progressProblems(cls: string, events: TimedEvent[]): string[] {
       if ((p.progress === 'ringing' || p.progress === 'early_media') && !(p.sip_status! >= 180 && p.sip_status! < 200)) {
         problems.push(`${label}: sip_status ${p.sip_status}`);
       }
+      if (p.progress === 'redirected' && !(p.sip_status! >= 300 && p.sip_status! < 400)) problems.push(`${label}: sip_status ${p.sip_status}`);
     }
     seen.push({ progress: p.progress, party: p.party });
   }

@@ -54,7 +54,8 @@ export type ReleaseError = {
    */
   party?: number;
 } | null;
-export type Progress = "dialing" | "ringing" | "early_media" | "answered" | "connected" | "dtmf" | "countdown";
+export type Progress =
+  "dialing" | "ringing" | "early_media" | "answered" | "connected" | "dtmf" | "countdown" | "redirected";
 /**
  * Position of an event in its account's event log: 1, 2, 3 … without gaps, in commit order (issue 9). A client keeps the highest it processed and dedupes by it.
  */
@@ -136,6 +137,30 @@ export interface PartyContext {
   answer_time: UnixTime;
   end_time: UnixTime;
   release_initiator: DroppedBy | null;
+  /**
+   * Present when a redirect was followed: each one, in order (`limits.maxRedirects` per party at most).
+   *
+   * @maxItems 10
+   */
+  redirects?: Redirect[];
+}
+/**
+ * A redirect the server followed (RFC 3261 §8.1.3.4): the party's call to `from_uri` got a 300, 301 or 302 and the server dialled `to_uri` instead: the Contact's user part at the same gateway, never the Contact's host (docs/errors.md, "Redirects").
+ */
+export interface Redirect {
+  party: number;
+  /**
+   * Request-URI that was redirected.
+   */
+  from_uri: string;
+  /**
+   * Request-URI dialled next.
+   */
+  to_uri: string;
+  /**
+   * The 3xx status.
+   */
+  sip_status: number;
 }
 export interface ResourceContext {
   res_id: ResId;
@@ -148,7 +173,7 @@ export interface ResourceContext {
   parties: PartyContext[];
 }
 /**
- * A state change: a party dialled (`dialing`), ringing (`ringing`), in early media (`early_media`), answered (`answered`), or the two parties bridged (`connected`, duo_callback only); a key collected (`dtmf`, notify_call with `collect_dtmf`: `dtmf` holds the digits so far); the countdown warning started (`countdown`, duo_callback with `countdown_seconds`, party 2).
+ * A state change: a party dialled (`dialing`), ringing (`ringing`), in early media (`early_media`), answered (`answered`), or the two parties bridged (`connected`, duo_callback only); a key collected (`dtmf`, notify_call with `collect_dtmf`: `dtmf` holds the digits so far); the countdown warning started (`countdown`, duo_callback with `countdown_seconds`, party 2); a 3xx followed (`redirected`: `redirect` names the old and new Request-URI, `sip_status` the 3xx).
  */
 export interface ProgressEvent {
   res_id: ResId;
@@ -160,6 +185,7 @@ export interface ProgressEvent {
   user_data: string | null;
   event_id: EventId;
   dtmf?: DtmfDigits;
+  redirect?: Redirect;
 }
 /**
  * The end of a notification call. `dtmf` is present when `collect_dtmf` was given: the digits collected (empty: none).
@@ -174,6 +200,12 @@ export interface NotifyCallReleased {
   user_data: string | null;
   event_id: EventId;
   dtmf?: DtmfDigits;
+  /**
+   * Present when a redirect was followed: each one, in order (`limits.maxRedirects` per party at most).
+   *
+   * @maxItems 10
+   */
+  redirects?: Redirect[];
 }
 export interface DuoCallbackReleased {
   res_id: ResId;
@@ -189,6 +221,12 @@ export interface DuoCallbackReleased {
    */
   record_file?: string;
   event_id: EventId;
+  /**
+   * Present when a redirect was followed: each one, in order (`limits.maxRedirects` per party at most).
+   *
+   * @maxItems 10
+   */
+  redirects?: Redirect[];
 }
 /**
  * A logged event exactly as it was (or would have been) sent as a notification.

@@ -16,6 +16,7 @@ import type { CallLeg, CallLegEvents, DialRequest, FarEndChannel, LegEnd, LegRec
 import { dtmfKeyOfInfo } from '../dtmfInfo.js';
 import { NO_USABLE_MEDIA, SESSION_EXPIRED, answerHasUsableAudio, dialUriProblem } from '../sipChecks.js';
 import { parseSessionExpires } from '../sessionExpires.js';
+import { redirectContacts } from '../redirectContacts.js';
 import { EndpointReservation } from './EndpointReservation.js';
 import type { FreeswitchLink } from './FreeswitchLink.js';
 import type { DrachtioDialogState } from './StaleCall.js';
@@ -298,7 +299,8 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
       // Session timers (RFC 4028) are drachtio-server's: it refreshes when the 2xx makes us the refresher
       // and BYEs a dialog the far end stops refreshing (docs/deploy.md).
       // Allow names UPDATE (RFC 3311 §5.1): drachtio-server sends none of its own.
-      headers: { From: `<${fromUri}>`, Supported: 'timer', Allow: ALLOW },
+      // RFC 3262: drachtio-srf PRACKs an 18x that carries an RSeq (createUAC's provisional handler).
+      headers: { From: `<${fromUri}>`, Supported: 'timer, 100rel', Allow: ALLOW },
     };
     if (gateway.username !== undefined && gateway.password !== undefined) {
       options.auth = { username: gateway.username, password: gateway.password };
@@ -410,10 +412,16 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
 
   #onInviteFailed(err: unknown): void {
     if (this.#end) return; // e.g. the 487 after our CANCEL
-    const { status, reason } = err as { status?: unknown; reason?: unknown };
+    const { status, reason, res } = err as { status?: unknown; reason?: unknown; res?: Srf.SrfResponse };
     if (typeof status === 'number' && status >= 300) {
       this.#log.debug(`< ${status} ${String(reason ?? '')}`);
-      this.#finish({ by: 'remote', sipStatus: status, reason: `${status} ${typeof reason === 'string' ? reason : ''}`.trim() });
+      const contacts = redirectContacts(status, parsedContacts(res));
+      this.#finish({
+        by: 'remote',
+        sipStatus: status,
+        reason: `${status} ${typeof reason === 'string' ? reason : ''}`.trim(),
+        ...(contacts ? { redirectContacts: contacts } : {}),
+      });
     } else {
       this.#log.error({ err: (err as Error).message }, 'INVITE failed');
       this.#finish({ by: 'engine', reason: `INVITE failed: ${(err as Error).message}` });
@@ -515,4 +523,13 @@ function refreshAnswerHeaders(value: string | undefined): Record<string, string>
   const se = parseSessionExpires(value);
   if (typeof se !== 'object' || se.refresher === undefined) return {};
   return { 'Session-Expires': `${se.seconds};refresher=${se.refresher}`, ...(se.refresher === 'uac' ? { Require: 'timer' } : {}) };
+}
+
+/** A failure response's Contact header as drachtio-srf parses it; undefined when absent or unparsable (its parser throws on garbage). */
+function parsedContacts(res: Srf.SrfResponse | undefined): unknown {
+  try {
+    return res?.has('Contact') ? res.getParsedHeader('Contact') : undefined;
+  } catch {
+    return undefined;
+  }
 }

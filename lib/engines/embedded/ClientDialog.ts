@@ -9,6 +9,10 @@
  * different To tags can arrive. The first 2xx confirms this dialog; every
  * later one is ACKed on its own dialog and BYEd at once, else that phone
  * would ring on (retransmitting its 2xx for 64·T1) with nobody on the line.
+ *
+ * Reliable provisional responses (RFC 3262): the INVITE says `Supported:
+ * 100rel`; an 18x with `Require: 100rel` and a valid RSeq is PRACKed on its
+ * early dialog (see {@link ClientDialog.provisional}).
  */
 import { nanoid } from 'nanoid';
 import sip from 'sip';
@@ -20,8 +24,13 @@ import { MIN_SE_SECONDS } from '../sessionExpires.js';
 import type { DialogIdentity, SipStack, SipTarget } from './SipStack.js';
 
 const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY';
-/** Extensions we support (RFC 4028 session timers), in the INVITE and our 2xx. */
+/** Extensions we support (RFC 4028 session timers) in the INVITE and our 2xx; the INVITE adds 100rel (RFC 3262, as a UAC only). */
 const SUPPORTED = 'timer';
+/** RFC 3262 §7.1: RSeq is 1*DIGIT, 1 to 2**31 - 1. */
+const RSEQ = /^[0-9]{1,10}$/;
+const RSEQ_MAX = 2 ** 31 - 1;
+/** Early dialogs whose RSeq is tracked: a fork storm beyond this gets its 18x treated as unreliable. */
+const MAX_RELIABLE_DIALOGS = 16;
 /** Challenges answered per request before the failure is passed on (a wrong password loops otherwise). */
 const MAX_AUTH_ATTEMPTS = 2;
 /** RFC 3261 timers for resending our 2xx to an INVITE (§13.3.1.4): T1 doubling up to T2, for 64·T1. */
@@ -76,6 +85,8 @@ export class ClientDialog implements DialogIdentity {
   #remoteTarget: string;
   #routeSet: NameAddr[] = [];
   #auth: DigestContext = {};
+  /** The RSeq of the last reliable 18x PRACKed, per early dialog (To tag): RFC 3262 §4. */
+  readonly #rseqs = new Map<string, number>();
   /** Our 2xx to a far-end INVITE that no ACK has confirmed yet. */
   #unacked: { seq: number; timer: NodeJS.Timeout } | undefined;
 
@@ -102,7 +113,7 @@ export class ClientDialog implements DialogIdentity {
         contact: this.#contact,
         'max-forwards': '70',
         allow: ALLOW,
-        supported: SUPPORTED,
+        supported: `${SUPPORTED}, 100rel`,
         'user-agent': 'cti-server',
         'content-type': 'application/sdp',
       },
@@ -172,6 +183,37 @@ export class ClientDialog implements DialogIdentity {
       if (method === 'INVITE' && status < 300) this.#stack.ack(this.#inDialog('ACK', rs.headers.cseq?.seq ?? 0), this.#target, `z9hG4bK${nanoid()}`);
       onFinal(rs);
     }, 0);
+  }
+
+  /**
+   * Looks at an 18x before anything else does (RFC 3262 §4). A reliable one
+   * (`Require: 100rel`, an RSeq, a To tag) whose RSeq is the first on its
+   * early dialog, or one above the last, is PRACKed there (`RAck: <rseq>
+   * <cseq> INVITE`; the PRACK's non-INVITE transaction retransmits it until
+   * answered) and gives `process`. Any other RSeq on that dialog — a
+   * retransmission of the 18x while our PRACK is on its way, or one out of
+   * order — gives `discard`: neither PRACKed again nor processed. An 18x
+   * without `Require: 100rel`, or whose RSeq is missing or not 1–2^31-1,
+   * is taken as an unreliable 18x (`process`, no PRACK): far ends that
+   * need the PRACK will retransmit it and then fail the call, which is
+   * the outcome a broken far end gets.
+   */
+  provisional(rs: Message): 'process' | 'discard' {
+    if (!requires100rel(rs)) return 'process';
+    const rseq = rseqOf(rs);
+    const tag = toTag(rs);
+    if (rseq === undefined || tag === undefined || (!this.#rseqs.has(tag) && this.#rseqs.size >= MAX_RELIABLE_DIALOGS)) {
+      this.#log.warn({ status: rs.status, rseq: String(rs.headers.rseq ?? ''), tag }, 'an 18x requires 100rel without a usable RSeq or To tag: taken as unreliable');
+      return 'process';
+    }
+    const last = this.#rseqs.get(tag);
+    if (last !== undefined && rseq !== last + 1) return 'discard';
+    this.#rseqs.set(tag, rseq);
+    const peer = peerOf(rs, this.#request.requestUri);
+    const prack = this.#inDialog('PRACK', ++this.#cseq, { to: rs.headers.to, target: peer.target, routeSet: peer.routeSet });
+    prack.headers.RAck = `${rseq} ${rs.headers.cseq?.seq ?? 0} INVITE`;
+    this.#sendRequest(prack, () => undefined, 0);
+    return 'process';
   }
 
   /**
@@ -398,6 +440,20 @@ function peerOf(rs: Message, fallback: string): Peer {
   const contact = rs.headers.contact;
   const target = Array.isArray(contact) && contact[0] ? sip.stringifyUri(contact[0].uri) : fallback;
   return { target, routeSet: [...(rs.headers['record-route'] ?? [])].reverse() };
+}
+
+/** Whether a response carries `Require: 100rel` (option tags compared without case). */
+function requires100rel(rs: Message): boolean {
+  const require = rs.headers.require;
+  return typeof require === 'string' && require.split(',').some((tag) => tag.trim().toLowerCase() === '100rel');
+}
+
+/** The RSeq of a response when it is one number 1 to 2^31-1; a repeated header (joined with ',') is not. */
+function rseqOf(rs: Message): number | undefined {
+  const text = rs.headers.rseq;
+  if (typeof text !== 'string' || !RSEQ.test(text.trim())) return undefined;
+  const rseq = Number(text.trim());
+  return rseq >= 1 && rseq <= RSEQ_MAX ? rseq : undefined;
 }
 
 /** The To tag of a response (the far end's dialog tag), if any. */

@@ -13,6 +13,7 @@ import type { Clock } from '../../util/Clock.js';
 import { TypedEventEmitter } from '../../util/TypedEmitter.js';
 import { NO_USABLE_MEDIA, SESSION_EXPIRED, dialUriProblem } from '../sipChecks.js';
 import { dtmfKeyOfInfo } from '../dtmfInfo.js';
+import { redirectContacts } from '../redirectContacts.js';
 import { DtmfGate } from '../../telephony/DtmfGate.js';
 import type { CallLeg, CallLegEvents, DialRequest, FarEndChannel, LegEnd, LegRecording, PlayResult } from '../../telephony/TelephonyEngine.js';
 import { ClientDialog, toTag, type DialogSnapshot } from './ClientDialog.js';
@@ -237,7 +238,7 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
   readonly #onInviteResponse = (rs: Message): void => {
     const status = rs.status ?? 0;
     if (status < 200) {
-      if (status === 100 || this.#end) return;
+      if (status === 100 || this.#dialog?.provisional(rs) === 'discard' || this.#end) return;
       const media = this.#applyRemoteSdp(rs.content);
       const announced = typeof media === 'object' && isUsableMedia(media);
       if (announced) {
@@ -267,7 +268,8 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
       this.emit('answered');
     } else {
       const reason = `${status} ${rs.reason || LOCAL_REASONS[status] || ''}`.trim();
-      this.#finish({ by: 'remote', sipStatus: status, reason });
+      const contacts = redirectContacts(status, rs.headers.contact);
+      this.#finish({ by: 'remote', sipStatus: status, reason, ...(contacts ? { redirectContacts: contacts } : {}) });
       this.#settle();
     }
   };
