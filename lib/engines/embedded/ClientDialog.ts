@@ -29,6 +29,9 @@ const T1_MS = 500;
 const T2_MS = 4000;
 const RESEND_FOR_MS = 64 * T1_MS;
 
+/** The Reason (RFC 3326) of every request that ends a call a crashed run left behind. */
+export const RESTART_REASON = 'Q.850;cause=41;text="server restarted"';
+
 /** What a BYE needs once the process that set up the dialog is gone (issue 9): RFC 3261 §12.2.1.1. */
 export interface DialogSnapshot {
   readonly callId: string;
@@ -42,9 +45,28 @@ export interface DialogSnapshot {
   readonly target: SipTarget;
 }
 
+/**
+ * What a CANCEL needs once the process that sent the INVITE is gone, stored
+ * before the INVITE is sent (issue 9): the CANCEL repeats the INVITE's
+ * Request-URI, Call-ID, From, To, CSeq number and top Via branch (RFC 3261
+ * §9.1); the Call-ID and From tag also recognise the INVITE's 2xx.
+ */
+export interface PendingInvite {
+  readonly kind: 'invite';
+  readonly callId: string;
+  readonly localTag: string;
+  readonly fromUri: string;
+  readonly requestUri: string;
+  readonly cseq: number;
+  readonly branch: string;
+  readonly target: SipTarget;
+}
+
 export class ClientDialog {
   readonly callId = `${nanoid()}@cti`;
   readonly #localTag = nanoid(10);
+  /** The first INVITE's branch, chosen up front so that it can be stored before the INVITE is sent. */
+  readonly #inviteBranch = `z9hG4bK${nanoid()}`;
   readonly #stack: SipStack;
   readonly #target: SipTarget;
   readonly #request: DialRequest;
@@ -78,6 +100,20 @@ export class ClientDialog {
     this.#remoteTarget = request.requestUri;
     const transport = target.protocol === 'TCP' ? ';transport=tcp' : '';
     this.#contact = [{ uri: `sip:cti@${stack.publicHost}:${stack.port}${transport}`, params: {} }];
+  }
+
+  /** The INVITE {@link invite} sends first (a challenge's resend has another CSeq and branch). */
+  pendingInvite(): PendingInvite {
+    return {
+      kind: 'invite',
+      callId: this.callId,
+      localTag: this.#localTag,
+      fromUri: this.#request.fromUri,
+      requestUri: this.#request.requestUri,
+      cseq: 1,
+      branch: this.#inviteBranch,
+      target: this.#target,
+    };
   }
 
   /** Sends the INVITE; `onResponse` sees every response except challenges this dialog answers itself. */
@@ -215,7 +251,7 @@ export class ClientDialog {
         cseq: { seq: dialog.cseq + 1, method: 'BYE' },
         route: dialog.routeSet,
         'max-forwards': '70',
-        reason: 'Q.850;cause=41;text="server restarted"',
+        reason: RESTART_REASON,
       },
     };
     stack.request(bye, dialog.target, `z9hG4bK${nanoid()}`, (rs) => {
@@ -315,7 +351,8 @@ export class ClientDialog {
       this.#provisional = false;
     }
     this.#log.debug(`> ${rq.method ?? ''} ${sip.stringifyUri(rq.uri ?? '')}`);
-    this.#stack.request(rq, this.#target, `z9hG4bK${nanoid()}`, (rs) => {
+    const branch = isInvite && authAttempts === 0 ? this.#inviteBranch : `z9hG4bK${nanoid()}`;
+    this.#stack.request(rq, this.#target, branch, (rs) => {
       this.#log.debug(`< ${rs.status} ${rs.reason ?? ''} (${rq.method ?? ''})`);
       if (isInvite && rq !== this.#invite) return; // late responses to a challenged INVITE
       const signed = this.#signed(rq, rs, authAttempts);
@@ -360,7 +397,7 @@ export class ClientDialog {
 }
 
 /** Where a dialog's in-dialog requests go: its remote target and route set (RFC 3261 §12.1.2). */
-interface Peer {
+export interface Peer {
   readonly target: string;
   readonly routeSet: NameAddr[];
 }
@@ -370,7 +407,7 @@ interface ForkedDialog extends Peer {
 }
 
 /** The remote target and route set a 2xx sets up; `fallback` when it has no Contact. */
-function peerOf(rs: Message, fallback: string): Peer {
+export function peerOf(rs: Message, fallback: string): Peer {
   const contact = rs.headers.contact;
   const target = Array.isArray(contact) && contact[0] ? sip.stringifyUri(contact[0].uri) : fallback;
   return { target, routeSet: [...(rs.headers['record-route'] ?? [])].reverse() };

@@ -14,7 +14,7 @@ import { NO_USABLE_MEDIA, SESSION_EXPIRED, dialUriProblem } from '../sipChecks.j
 import { dtmfKeyOfInfo } from '../dtmfInfo.js';
 import { DtmfGate } from '../../telephony/DtmfGate.js';
 import type { CallLeg, CallLegEvents, DialRequest, LegEnd, PlayResult } from '../../telephony/TelephonyEngine.js';
-import { ClientDialog, toTag, type DialogSnapshot } from './ClientDialog.js';
+import { ClientDialog, toTag, type DialogSnapshot, type PendingInvite } from './ClientDialog.js';
 import type { G711Codec } from './G711.js';
 import type { MediaWatchdog } from './MediaWatchdog.js';
 import type { Pacer } from './Pacer.js';
@@ -40,6 +40,8 @@ export interface LegContext {
   readonly mediaAddress: string;
   /** The RTP latch window after each SDP from the far end (RtpSession). */
   readonly latchMs: number;
+  /** Reports the INVITE about to be sent (crash recovery, issue 9); the INVITE goes once it resolves. */
+  readonly beforeInvite: (request: DialRequest, legId: string, invite: PendingInvite) => Promise<void>;
 }
 
 /** Longest SIP clean-up after `ended` (64·T1): then the dialog is forgotten whatever the far end does. */
@@ -173,6 +175,7 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
         port,
       );
       dialog = new ClientDialog(stack, target, this.#request, this.#log);
+      if (!this.#end) await this.#ctx.beforeInvite(this.#request, this.id, dialog.pendingInvite());
     } catch (err) {
       if (reservedPort !== undefined) ports.release(reservedPort);
       this.#log.warn({ err }, 'cannot place the call');
