@@ -4,10 +4,11 @@
  * which ends it while it still rings. If the far end answered instead — before
  * the crash or racing the CANCEL — its UAS core retransmits the 2xx until
  * ACKed, for 64·T1 (§13.3.1.4): such a 2xx reaches the restarted stack with no
- * transaction, and is ACKed and its dialog BYEd here.
+ * transaction, and is ACKed and its dialog BYEd here. The final failure the
+ * CANCEL causes (487) is ACKed too.
  *
  * Only the Call-IDs and From tags remembered here get an answer, for a bounded
- * time and count: a 2xx for anything else is dropped without sending a byte,
+ * time and count: a response for anything else is dropped without sending a byte,
  * so a forged response cannot make us send requests (no reflection).
  */
 import { nanoid } from 'nanoid';
@@ -70,14 +71,24 @@ export class StaleInvites {
   /**
    * A response no transaction of the stack claimed. A 2xx to a remembered
    * INVITE is ACKed (every copy: each is a retransmission waiting for it) and
-   * its dialog BYEd once; anything else is ignored.
+   * its dialog BYEd once; a failure (the 487 our CANCEL caused) gets the ACK
+   * the dead INVITE transaction owed it (RFC 3261 §17.1.1.3: same branch),
+   * else the far end resends it for 32 s. Anything else is ignored.
    */
   readonly onStrayResponse = (rs: Message): void => {
     const status = rs.status ?? 0;
     const remembered = this.#invites.get(rs.headers['call-id'] ?? '');
-    if (!remembered || status < 200 || status >= 300 || rs.headers.cseq?.method !== 'INVITE') return;
+    if (!remembered || status < 200 || rs.headers.cseq?.method !== 'INVITE') return;
     const { invite, ended } = remembered;
     if (rs.headers.from?.params.tag !== invite.localTag || rs.headers.cseq.seq !== invite.cseq) return;
+    if (status >= 300) {
+      const ack: Message = {
+        method: 'ACK',
+        uri: invite.requestUri,
+        headers: { to: rs.headers.to, from: rs.headers.from, 'call-id': invite.callId, cseq: { seq: invite.cseq, method: 'ACK' }, 'max-forwards': '70' },
+      };
+      return this.#stack.ack(ack, invite.target, invite.branch);
+    }
     const peer = peerOf(rs, invite.requestUri);
     const inDialog = (method: string, seq: number): Message => ({
       method,

@@ -101,6 +101,12 @@ t.test('a pending INVITE left by a crash: CANCEL with its branch; its 2xx ACKed 
   far.send(ok200(p, 'ourtag1'), engineSipPort);
   await sleep(300);
   t.same(methods(far), ['ACK'], 'a retransmitted 2xx: ACK again, no second BYE');
+
+  far.received.length = 0;
+  far.send(ok200(p, 'ourtag1').replace('SIP/2.0 200 OK', 'SIP/2.0 487 Request Terminated'), engineSipPort);
+  await sleep(300);
+  t.same(methods(far), ['ACK'], 'a failure response is ACKed');
+  t.match(far.received[0], /^Via: SIP\/2\.0\/UDP [^\r]*branch=z9hG4bKstoredbranch1/m, "that ACK carries the INVITE's branch (RFC 3261 §17.1.1.3)");
 });
 
 t.test('a stray 2xx for a Call-ID or From tag not remembered gets nothing (no reflection)', async (t) => {
@@ -118,6 +124,7 @@ t.test('a stray 2xx for a Call-ID or From tag not remembered gets nothing (no re
   far.send(ok200(p, 'someone-else'), engineSipPort); // the remembered Call-ID, a forged From tag
   far.send(ok200({ ...p, cseq: 5 }, 'ourtag1'), engineSipPort); // another CSeq
   far.send(ok200(p, 'ourtag1').replace('SIP/2.0 200 OK', 'SIP/2.0 180 Ringing'), engineSipPort);
+  far.send(ok200(p, 'ourtag1', 'unknown-487@elsewhere').replace('SIP/2.0 200 OK', 'SIP/2.0 487 Request Terminated'), engineSipPort);
   await sleep(500);
   t.same(far.received, [], 'not one byte sent back');
 });
