@@ -77,6 +77,8 @@ export class ClientDialog {
   #provisional = false;
   #cancelPending = false;
   #ack: Message | undefined;
+  /** The confirming 2xx's ACK is built but not yet sent ({@link releaseAck}). */
+  #ackHeld = false;
   #ackSeq = 0;
   /** Set from the 2xx: what in-dialog requests need. */
   #remoteTo: NameAddr | undefined;
@@ -139,8 +141,8 @@ export class ClientDialog {
   }
 
   /**
-   * Sends the ACK for a 2xx (again, for a retransmitted 2xx). The first 2xx
-   * fixes the dialog's routing and gives `confirmed`; a 2xx with the same
+   * ACKs a 2xx. The first 2xx fixes the dialog's routing and gives
+   * `confirmed`, its ACK held until {@link releaseAck}; a 2xx with the same
    * tag is a `retransmission`; a 2xx with another To tag is a forked answer,
    * ACKed and BYEd on its own dialog here, and gives `forked`.
    */
@@ -148,7 +150,7 @@ export class ClientDialog {
     const seq = rs.headers.cseq?.seq ?? 0;
     const tag = toTag(rs);
     if (this.#ack && tag === this.#confirmedTag) {
-      if (this.#ackSeq === seq) this.#stack.ack(this.#ack, this.#target, `z9hG4bK${nanoid()}`);
+      if (this.#ackSeq === seq && !this.#ackHeld) this.#stack.ack(this.#ack, this.#target, `z9hG4bK${nanoid()}`);
       return 'retransmission';
     }
     const peer = peerOf(rs, this.#request.requestUri);
@@ -163,8 +165,20 @@ export class ClientDialog {
     this.#routeSet = peer.routeSet;
     this.#ackSeq = seq;
     this.#ack = this.#inDialog('ACK', seq);
-    this.#stack.ack(this.#ack, this.#target, `z9hG4bK${nanoid()}`);
+    this.#ackHeld = true;
     return 'confirmed';
+  }
+
+  /**
+   * Sends the ACK of the confirming 2xx, held by {@link ack} until the caller
+   * made the dialog's state durable (issue 9: while no ACK went out, the far
+   * end retransmits its 2xx, so a crash in between still reaches a restarted
+   * server). Idempotent; a BYE releases it first.
+   */
+  releaseAck(): void {
+    if (!this.#ack || !this.#ackHeld) return;
+    this.#ackHeld = false;
+    this.#stack.ack(this.#ack, this.#target, `z9hG4bK${nanoid()}`);
   }
 
   /** Whether the far end's 2xx listed `method` in its Allow header (RFC 3261 §20.5). */
@@ -287,6 +301,7 @@ export class ClientDialog {
   }
 
   bye(onFinal: () => void): void {
+    this.releaseAck();
     this.#sendRequest(this.#inDialog('BYE', ++this.#cseq), (rs) => {
       if ((rs.status ?? 0) >= 200) onFinal();
     }, 0);

@@ -88,6 +88,7 @@ export class EmbeddedEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
       mediaAddress: config.publicHost ?? config.rtpHost,
       latchMs: 1000 * (config.rtpLatchSeconds ?? DEFAULTS.rtpLatchSeconds),
       beforeInvite: (request, legId, invite) => this.#beforeInvite(request, legId, invite),
+      answerDurable: (request) => (request.group === undefined ? undefined : this.dialogsDurable?.()),
     };
   }
 
