@@ -18,9 +18,9 @@ import { RESTART_REASON, peerOf, toTag, type PendingInvite } from './ClientDialo
 import type { SipStack } from './SipStack.js';
 
 /** How long a 2xx is expected after the restart: the far end's 2xx retransmissions last 64·T1 (RFC 3261 §13.3.1.4). */
-export const STALE_INVITE_MS = 64 * 500;
+const STALE_INVITE_MS = 64 * 500;
 /** INVITEs remembered at once; past it the oldest is forgotten. */
-export const MAX_STALE_INVITES = 10_000;
+const MAX_STALE_INVITES = 10_000;
 /** Dialogs (To tags, forks) BYEd per INVITE; a 2xx on yet another is only ACKed. */
 const MAX_DIALOGS_PER_INVITE = 4;
 
@@ -39,11 +39,6 @@ export class StaleInvites {
   constructor(stack: SipStack, log: Logger) {
     this.#stack = stack;
     this.#log = log;
-  }
-
-  /** INVITEs remembered now (at most {@link MAX_STALE_INVITES}). */
-  get size(): number {
-    return this.#invites.size;
   }
 
   /** Sends the CANCEL of `invite` and remembers it for {@link STALE_INVITE_MS}; `onFinal` gets the CANCEL's final status (408 when unanswered). */
