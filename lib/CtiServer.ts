@@ -89,6 +89,7 @@ export class CtiServer {
     this.registry.on('event', (e) => this.#eventLog.append(e));
     this.#eventLog.on('committed', (e) => hub.publish(e));
     engine.on('dialog', (group, legId, state) => this.#eventLog.saveDialog(group, legId, state));
+    if (store) engine.dialogsDurable = () => this.#eventLog.flush();
     this.webhookStore = store ? new WebhookStore(store) : null;
     this.webhooks = this.webhookStore
       ? new WebhookDispatcher({
@@ -210,7 +211,7 @@ export class CtiServer {
       return;
     }
     this.#engine.endStaleDialogs(states).then(
-      (sent) => this.#log.info({ sent }, 'BYE sent for the calls a previous run left up'),
+      (sent) => this.#log.info({ sent }, 'BYE or CANCEL sent for the calls a previous run left up'),
       (err: unknown) => this.#log.error({ err }, 'ending the calls a previous run left up failed'),
     );
   }

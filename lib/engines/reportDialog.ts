@@ -4,7 +4,8 @@ import type { TypedEmitter } from '../util/TypedEmitter.js';
 /**
  * Emits `engine`'s `dialog` event for a leg of resource `group`: `state()`
  * (the engine's text, undefined: nothing to store) once the leg is
- * answered, null once it ended. The server stores these so that a restart
+ * answered, null once it ended (answered or not: the engine may have
+ * reported its pending INVITE). The server stores these so that a restart
  * after a crash can end the call (issue 9). Legs without a group are not
  * reported.
  */
@@ -13,6 +14,6 @@ export function reportDialog(engine: TypedEmitter<TelephonyEngineEvents>, leg: C
   leg.once('answered', () => {
     const text = state();
     if (text !== undefined) engine.emit('dialog', group, leg.id, text);
-    leg.once('ended', () => engine.emit('dialog', group, leg.id, null));
   });
+  leg.once('ended', () => engine.emit('dialog', group, leg.id, null));
 }

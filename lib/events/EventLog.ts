@@ -154,6 +154,7 @@ export class EventLog extends TypedEventEmitter<EventLogEvents> {
   saveDialog(resId: string, legId: string, state: string | null): void {
     if (!this.#store) return;
     const legs = this.#dialogs.get(resId) ?? new Map<string, string>();
+    if (state === null && !legs.has(legId)) return; // nothing was stored for that leg: no write
     if (state === null) legs.delete(legId);
     else legs.set(legId, state);
     if (legs.size) this.#dialogs.set(resId, legs);

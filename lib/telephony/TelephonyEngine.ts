@@ -206,9 +206,11 @@ export type TelephonyEngineEvents = {
   /** Emitted whenever `available` changes. */
   availability: (available: boolean, reason: string) => void;
   /**
-   * A leg's dialog was confirmed (`state`: what {@link TelephonyEngine.endStaleDialogs}
-   * of the same engine needs to end it after a restart, opaque text) or is
-   * over (`state` null). `group` is the leg's {@link DialRequest.group} (issue 9).
+   * A leg's INVITE is about to be sent or its dialog was confirmed (`state`:
+   * what {@link TelephonyEngine.endStaleDialogs} of the same engine needs to
+   * end it after a restart, opaque text; a later state replaces the earlier)
+   * or the leg is over (`state` null). `group` is the leg's
+   * {@link DialRequest.group} (issue 9).
    */
   dialog: (group: string, legId: string, state: string | null) => void;
 };
@@ -235,6 +237,13 @@ export interface TelephonyEngine extends TypedEmitter<TelephonyEngineEvents> {
    */
   saturation(legs: number): EngineSaturation | undefined;
   /**
+   * Set by the server when it stores `dialog` states: resolves once every
+   * state emitted so far is durable. An engine that reports INVITEs before
+   * sending them (embedded) waits for it in between, so that a crash can
+   * never leave an INVITE the store does not know of (issue 9).
+   */
+  dialogsDurable?: () => Promise<void>;
+  /**
    * Connects the media of two legs both ways. `b` may still be in early
    * media: `a` then hears `b`'s ringback. The bridge ends by itself when
    * either leg ends.
@@ -242,7 +251,8 @@ export interface TelephonyEngine extends TypedEmitter<TelephonyEngineEvents> {
   bridge(a: CallLeg, b: CallLeg): Promise<MediaBridge>;
   /**
    * After a crash and restart: ends the calls a previous run left up, from
-   * the `dialog` states it stored (embedded: a BYE per dialog). Resolves
+   * the `dialog` states it stored (embedded: a BYE per confirmed dialog, a
+   * CANCEL per pending INVITE and an ACK+BYE for its late 2xx). Resolves
    * with how many were sent; a state it cannot read is skipped. Engines
    * without it leave such calls to the far ends' timers (issue 9).
    */

@@ -16,7 +16,7 @@ import { SIPP_MISSING, sippInstalled } from '../engines/embedded/harness.js';
 import { RpcTestClient, type RpcMessage } from '../support/RpcTestClient.js';
 import { drachtioServerEnv, embeddedServerEnv, startServerProcess } from '../support/serverProcess.js';
 import { SippCarrier } from '../support/sipp/SippCarrier.js';
-import { storeBackends } from '../support/storeBackends.js';
+import { storeBackends, type StoreBackend } from '../support/storeBackends.js';
 
 const CALLS = 6;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -100,6 +100,60 @@ async function killAndRestart(t: Test, { carrier, env, earPort, checkKilled, che
   await checkAfter?.(t);
 }
 
+/** Constructs in the burst of the in-flight test, one every BURST_GAP_MS; the kill lands inside it. */
+const BURST = 30;
+const BURST_GAP_MS = 20;
+/** After the burst started: parties ring 0.3 s, so at the kill some INVITEs ring, some were just answered, some are being sent. */
+const KILL_AFTER_MS = 450;
+
+/**
+ * A kill -9 while INVITEs are in flight: every party rings 0.3 s then
+ * answers; the restart must CANCEL the ringing ones and ACK+BYE the 200s
+ * the dead process never saw (the carrier retransmits them), leaving no
+ * dialog up and one on_released per constructed res_id.
+ */
+async function killInFlight(t: Test, { carrier, env, earPort }: Scenario): Promise<void> {
+  const first = await startServerProcess(env);
+  t.teardown(() => first.kill());
+  const client = await RpcTestClient.connect(first.url, null);
+  const resIds: string[] = [];
+  const params = { to1_uri: carrier.uri(`ringans-0.3-${earPort}`), to2_uri: carrier.uri(`ringans-0.30-${earPort}`), max_answer_seconds: 120 };
+  const sent: Promise<unknown>[] = [];
+  const started = Date.now();
+  for (let i = 0; i < BURST && Date.now() - started < KILL_AFTER_MS; i++) {
+    sent.push(client.call('ext.duo_callback.construct', params).then((reply) => {
+      const result = reply.result as { res_id: string } | undefined;
+      if (result) resIds.push(result.res_id);
+    }, () => undefined));
+    await sleep(BURST_GAP_MS);
+  }
+  await sleep(Math.max(0, KILL_AFTER_MS - (Date.now() - started)));
+  await first.kill();
+  await client.close();
+  await Promise.allSettled(sent);
+  await sleep(1_200); // SIPp rewrites its stats file every second
+  const atKill = await carrier.stats();
+  t.comment(`at the kill: ${sent.length} constructs sent, ${resIds.length} answered; carrier ${atKill.totalCalls} calls, ${atKill.currentCalls} up`);
+  t.ok(resIds.length > 0 && atKill.currentCalls > 0, 'the kill caught calls at the carrier');
+
+  const second = await startServerProcess(env);
+  t.teardown(() => void second.child.kill('SIGTERM'));
+  const back = await RpcTestClient.connect(second.url, null);
+  t.teardown(() => back.close());
+  const released = new Map<string, number>();
+  for (const e of (await allEvents(back)).filter((e) => e.method === 'ext.duo_callback.on_released')) {
+    released.set(e.params!.res_id as string, (released.get(e.params!.res_id as string) ?? 0) + 1);
+  }
+  t.equal(resIds.filter((id) => released.get(id) === 1).length, resIds.length, 'exactly one on_released per constructed res_id');
+  // The carrier retransmits an unACKed 200 at 0.5, 1, 2, 4 … s: the restarted server answers the next copy.
+  const until = Date.now() + 25_000;
+  while (Date.now() < until && (await carrier.stats()).currentCalls > 0) await sleep(500);
+  await carrier.stop();
+  const stats = await carrier.stats();
+  t.comment(`carrier: ${stats.totalCalls} calls, ${stats.currentCalls} still up after the restart, ${stats.failedCalls} failed`);
+  t.equal(stats.currentCalls, 0, 'no dialog left up at the carrier');
+}
+
 async function openEar(t: Test): Promise<number> {
   const ear = dgram.createSocket('udp4');
   await new Promise<void>((resolve) => ear.bind(0, '127.0.0.1', resolve));
@@ -116,18 +170,29 @@ async function startCarrier(t: Test): Promise<SippCarrier> {
 if (!sippInstalled()) {
   t.fail(SIPP_MISSING);
 } else {
+  /** The embedded engine's server settings on a fresh store of `backend`, with its carrier and ear; undefined (test skipped) when that database is missing. */
+  const embeddedSetup = async (t: Test, backend: StoreBackend): Promise<Scenario | undefined> => {
+    let store: StoreConfig;
+    try {
+      store = await backend.newStore();
+    } catch (err) {
+      t.pass(`${backend.name} skipped`, { skip: `${backend.name} unavailable: ${(err as Error).message}` });
+      return undefined;
+    }
+    const carrier = await startCarrier(t);
+    const earPort = await openEar(t);
+    const env = await embeddedServerEnv(carrier, { rtpPortMin: 52000 + 2 * Math.floor(Math.random() * 2000), rtpPorts: 200, store });
+    return { carrier, env, earPort };
+  };
   for (const backend of storeBackends(t)) {
     t.test(`embedded engine, ${backend.name}: kill -9 with ${CALLS} calls up, restart: one on_released per res_id, every dialog BYEd`, { timeout: 120_000 }, async (t) => {
-      let store: StoreConfig;
-      try {
-        store = await backend.newStore();
-      } catch (err) {
-        return void t.pass(`${backend.name} skipped`, { skip: `${backend.name} unavailable: ${(err as Error).message}` });
-      }
-      const carrier = await startCarrier(t);
-      const earPort = await openEar(t);
-      const env = await embeddedServerEnv(carrier, { rtpPortMin: 52000 + 2 * Math.floor(Math.random() * 2000), rtpPorts: 200, store });
-      await killAndRestart(t, { carrier, env, earPort });
+      const scenario = await embeddedSetup(t, backend);
+      if (scenario) await killAndRestart(t, scenario);
+    });
+
+    t.test(`embedded engine, ${backend.name}: kill -9 during a burst of INVITEs, restart: CANCEL or ACK+BYE for each, none left up`, { timeout: 120_000 }, async (t) => {
+      const scenario = await embeddedSetup(t, backend);
+      if (scenario) await killInFlight(t, scenario);
     });
   }
 

@@ -44,6 +44,9 @@ const RESEND_FOR_MS = 64 * T1_MS;
  */
 const MAX_REMOTE_TAGS = 16;
 
+/** The Reason (RFC 3326) of every request that ends a call a crashed run left behind. */
+export const RESTART_REASON = 'Q.850;cause=41;text="server restarted"';
+
 /** What a BYE needs once the process that set up the dialog is gone (issue 9): RFC 3261 §12.2.1.1. */
 export interface DialogSnapshot {
   readonly callId: string;
@@ -57,10 +60,29 @@ export interface DialogSnapshot {
   readonly target: SipTarget;
 }
 
+/**
+ * What a CANCEL needs once the process that sent the INVITE is gone, stored
+ * before the INVITE is sent (issue 9): the CANCEL repeats the INVITE's
+ * Request-URI, Call-ID, From, To, CSeq number and top Via branch (RFC 3261
+ * §9.1); the Call-ID and From tag also recognise the INVITE's 2xx.
+ */
+export interface PendingInvite {
+  readonly kind: 'invite';
+  readonly callId: string;
+  readonly localTag: string;
+  readonly fromUri: string;
+  readonly requestUri: string;
+  readonly cseq: number;
+  readonly branch: string;
+  readonly target: SipTarget;
+}
+
 export class ClientDialog implements DialogIdentity {
   readonly callId = `${nanoid()}@cti`;
   /** Our From tag (RFC 3261 §8.1.1.3), the local tag of every dialog of this call. */
   readonly localTag = nanoid(10);
+  /** The first INVITE's branch, chosen up front so that it can be stored before the INVITE is sent. */
+  readonly #inviteBranch = `z9hG4bK${nanoid()}`;
   readonly #stack: SipStack;
   readonly #target: SipTarget;
   readonly #request: DialRequest;
@@ -71,6 +93,8 @@ export class ClientDialog implements DialogIdentity {
   #provisional = false;
   #cancelPending = false;
   #ack: Message | undefined;
+  /** The confirming 2xx's ACK is built but not yet sent ({@link releaseAck}). */
+  #ackHeld = false;
   #ackSeq = 0;
   /** Set from the 2xx: what in-dialog requests need. */
   #remoteTo: NameAddr | undefined;
@@ -100,6 +124,20 @@ export class ClientDialog implements DialogIdentity {
     this.#contact = [{ uri: `sip:cti@${stack.publicHost}:${stack.port}${transport}`, params: {} }];
   }
 
+  /** The INVITE {@link invite} sends first (a challenge's resend has another CSeq and branch). */
+  pendingInvite(): PendingInvite {
+    return {
+      kind: 'invite',
+      callId: this.callId,
+      localTag: this.localTag,
+      fromUri: this.#request.fromUri,
+      requestUri: this.#request.requestUri,
+      cseq: 1,
+      branch: this.#inviteBranch,
+      target: this.#target,
+    };
+  }
+
   /** Sends the INVITE; `onResponse` sees every response except challenges this dialog answers itself. */
   invite(sdp: string, onResponse: (rs: Message) => void): void {
     const rq: Message = {
@@ -123,8 +161,8 @@ export class ClientDialog implements DialogIdentity {
   }
 
   /**
-   * Sends the ACK for a 2xx (again, for a retransmitted 2xx). The first 2xx
-   * fixes the dialog's routing and gives `confirmed`; a 2xx with the same
+   * ACKs a 2xx. The first 2xx fixes the dialog's routing and gives
+   * `confirmed`, its ACK held until {@link releaseAck}; a 2xx with the same
    * tag is a `retransmission`; a 2xx with another To tag is a forked answer,
    * ACKed and BYEd on its own dialog here, and gives `forked`.
    */
@@ -132,7 +170,7 @@ export class ClientDialog implements DialogIdentity {
     const seq = rs.headers.cseq?.seq ?? 0;
     const tag = toTag(rs);
     if (this.#ack && tag === this.#confirmedTag) {
-      if (this.#ackSeq === seq) this.#stack.ack(this.#ack, this.#target, `z9hG4bK${nanoid()}`);
+      if (this.#ackSeq === seq && !this.#ackHeld) this.#stack.ack(this.#ack, this.#target, `z9hG4bK${nanoid()}`);
       return 'retransmission';
     }
     const peer = peerOf(rs, this.#request.requestUri);
@@ -147,12 +185,24 @@ export class ClientDialog implements DialogIdentity {
     this.#routeSet = peer.routeSet;
     this.#ackSeq = seq;
     this.#ack = this.#inDialog('ACK', seq);
-    this.#stack.ack(this.#ack, this.#target, `z9hG4bK${nanoid()}`);
+    this.#ackHeld = true;
     return 'confirmed';
   }
 
   hasRemoteTag(tag: string): boolean {
     return tag === this.#confirmedTag || this.#remoteTags.has(tag);
+  }
+
+  /**
+   * Sends the ACK of the confirming 2xx, held by {@link ack} until the caller
+   * made the dialog's state durable (issue 9: while no ACK went out, the far
+   * end retransmits its 2xx, so a crash in between still reaches a restarted
+   * server). Idempotent; a BYE releases it first.
+   */
+  releaseAck(): void {
+    if (!this.#ack || !this.#ackHeld) return;
+    this.#ackHeld = false;
+    this.#stack.ack(this.#ack, this.#target, `z9hG4bK${nanoid()}`);
   }
 
   /** Whether the far end's 2xx listed `method` in its Allow header (RFC 3261 §20.5). */
@@ -270,7 +320,7 @@ export class ClientDialog implements DialogIdentity {
         cseq: { seq: dialog.cseq + 1, method: 'BYE' },
         route: dialog.routeSet,
         'max-forwards': '70',
-        reason: 'Q.850;cause=41;text="server restarted"',
+        reason: RESTART_REASON,
       },
     };
     stack.request(bye, dialog.target, `z9hG4bK${nanoid()}`, (rs) => {
@@ -306,6 +356,7 @@ export class ClientDialog implements DialogIdentity {
   }
 
   bye(onFinal: () => void): void {
+    this.releaseAck();
     this.#sendRequest(this.#inDialog('BYE', ++this.#cseq), (rs) => {
       if ((rs.status ?? 0) >= 200) onFinal();
     }, 0);
@@ -370,7 +421,8 @@ export class ClientDialog implements DialogIdentity {
       this.#provisional = false;
     }
     this.#log.debug(`> ${rq.method ?? ''} ${sip.stringifyUri(rq.uri ?? '')}`);
-    this.#stack.request(rq, this.#target, `z9hG4bK${nanoid()}`, (rs) => {
+    const branch = isInvite && authAttempts === 0 ? this.#inviteBranch : `z9hG4bK${nanoid()}`;
+    this.#stack.request(rq, this.#target, branch, (rs) => {
       this.#log.debug(`< ${rs.status} ${rs.reason ?? ''} (${rq.method ?? ''})`);
       if (isInvite && rq !== this.#invite) return; // late responses to a challenged INVITE
       const signed = this.#signed(rq, rs, authAttempts);
@@ -426,7 +478,7 @@ export class ClientDialog implements DialogIdentity {
 }
 
 /** Where a dialog's in-dialog requests go: its remote target and route set (RFC 3261 §12.1.2). */
-interface Peer {
+export interface Peer {
   readonly target: string;
   readonly routeSet: NameAddr[];
 }
@@ -436,7 +488,7 @@ interface ForkedDialog extends Peer {
 }
 
 /** The remote target and route set a 2xx sets up; `fallback` when it has no Contact. */
-function peerOf(rs: Message, fallback: string): Peer {
+export function peerOf(rs: Message, fallback: string): Peer {
   const contact = rs.headers.contact;
   const target = Array.isArray(contact) && contact[0] ? sip.stringifyUri(contact[0].uri) : fallback;
   return { target, routeSet: [...(rs.headers['record-route'] ?? [])].reverse() };

@@ -20,7 +20,8 @@ import type {
 } from '../../telephony/TelephonyEngine.js';
 import { MediaCache } from './MediaCache.js';
 import { MediaWatchdog } from './MediaWatchdog.js';
-import { ClientDialog, type DialogSnapshot } from './ClientDialog.js';
+import { ClientDialog, type DialogSnapshot, type PendingInvite } from './ClientDialog.js';
+import { StaleInvites } from './StaleInvites.js';
 import { OutboundCall, type LegContext } from './OutboundCall.js';
 import { Pacer } from './Pacer.js';
 import { PortReservation } from './PortReservation.js';
@@ -48,15 +49,16 @@ export class EmbeddedEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
   readonly #config: EmbeddedEngineConfig;
   readonly #ctx: LegContext;
   readonly #legs = new Set<OutboundCall>();
+  readonly #staleInvites: StaleInvites;
   #available = false;
+  dialogsDurable?: () => Promise<void>;
 
   /** `clock` times the legs' session timers (RFC 4028); tests pass one they drive by hand. */
   constructor(config: EmbeddedEngineConfig, logger: Logger, clock: Clock = systemClock) {
     super();
     this.#config = config;
     this.#log = logger.child({ engine: 'embedded' });
-    this.#ctx = {
-      stack: new SipStack(
+    const stack = new SipStack(
         {
           host: config.sipHost,
           port: config.sipPort,
@@ -71,7 +73,11 @@ export class EmbeddedEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
         },
         this.#log,
         (reason) => this.#setAvailable(false, reason),
-      ),
+      );
+    this.#staleInvites = new StaleInvites(stack, this.#log);
+    stack.onStrayResponse(this.#staleInvites.onStrayResponse);
+    this.#ctx = {
+      stack,
       ports: new RtpPortPool(config.rtpPortMin, config.rtpPortMax),
       pacer: new Pacer({
         periodMs: FRAME_MS,
@@ -84,6 +90,8 @@ export class EmbeddedEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
       mediaAddress: config.publicHost ?? config.rtpHost,
       latchMs: 1000 * (config.rtpLatchSeconds ?? DEFAULTS.rtpLatchSeconds),
       clock,
+      beforeInvite: (request, legId, invite) => this.#beforeInvite(request, legId, invite),
+      answerDurable: (request) => (request.group === undefined ? undefined : this.dialogsDurable?.()),
     };
   }
 
@@ -116,6 +124,7 @@ export class EmbeddedEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
       new Promise((resolve) => (grace = setTimeout(resolve, sipAlive ? STOP_GRACE_MS : 0))),
     ]);
     clearTimeout(grace);
+    this.#staleInvites.clear();
     this.#ctx.stack.stop();
   }
 
@@ -154,27 +163,48 @@ export class EmbeddedEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
     return undefined;
   }
 
+  /**
+   * BYEs each confirmed dialog; CANCELs each pending INVITE and, for 64·T1,
+   * ACKs and BYEs a 2xx that answers one (StaleInvites). Resolves once every
+   * BYE and CANCEL has its final response (or timed out).
+   */
   async endStaleDialogs(states: readonly string[]): Promise<number> {
-    const snapshots = states.flatMap((state) => {
+    const parsed = states.flatMap((state) => {
       try {
-        const s = JSON.parse(state) as DialogSnapshot;
-        return typeof s.callId === 'string' && typeof s.remoteTarget === 'string' && s.target ? [s] : [];
+        return [JSON.parse(state) as DialogSnapshot | PendingInvite];
       } catch {
         return [];
       }
     });
-    await Promise.all(
-      snapshots.map(
-        (s) =>
-          new Promise<void>((resolve) =>
-            ClientDialog.byeStale(this.#ctx.stack, s, (status) => {
-              this.#log.info({ callId: s.callId, status }, 'BYE for a dialog a previous run left up');
-              resolve();
-            }),
-          ),
-      ),
-    );
-    return snapshots.length;
+    const sent = parsed.flatMap((s) => {
+      if (typeof s !== 'object' || s === null || typeof s.callId !== 'string' || !s.target) return [];
+      if ('kind' in s) {
+        if (s.kind !== 'invite' || typeof s.branch !== 'string' || typeof s.requestUri !== 'string') return [];
+        return [new Promise<void>((resolve) =>
+          this.#staleInvites.cancel(s, (status) => {
+            this.#log.info({ callId: s.callId, status }, 'CANCEL for an INVITE a previous run left pending');
+            resolve();
+          }),
+        )];
+      }
+      if (typeof s.remoteTarget !== 'string') return [];
+      return [new Promise<void>((resolve) =>
+        ClientDialog.byeStale(this.#ctx.stack, s, (status) => {
+          this.#log.info({ callId: s.callId, status }, 'BYE for a dialog a previous run left up');
+          resolve();
+        }),
+      )];
+    });
+    await Promise.all(sent);
+    return sent.length;
+  }
+
+  /** Reports the INVITE as a `dialog` state and waits until the server stored it (no store: at once). */
+  #beforeInvite(request: DialRequest, legId: string, invite: PendingInvite): Promise<void> {
+    const durable = this.dialogsDurable;
+    if (request.group === undefined || !durable) return Promise.resolve();
+    this.emit('dialog', request.group, legId, JSON.stringify(invite));
+    return durable();
   }
 
   async bridge(a: CallLeg, b: CallLeg): Promise<MediaBridge> {

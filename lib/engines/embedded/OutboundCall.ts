@@ -16,7 +16,7 @@ import { dtmfKeyOfInfo } from '../dtmfInfo.js';
 import { redirectContacts } from '../redirectContacts.js';
 import { DtmfGate } from '../../telephony/DtmfGate.js';
 import type { CallLeg, CallLegEvents, DialRequest, FarEndChannel, LegEnd, LegRecording, PlayResult } from '../../telephony/TelephonyEngine.js';
-import { ClientDialog, toTag, type DialogSnapshot } from './ClientDialog.js';
+import { ClientDialog, toTag, type DialogSnapshot, type PendingInvite } from './ClientDialog.js';
 import type { G711Codec } from './G711.js';
 import type { MediaWatchdog } from './MediaWatchdog.js';
 import type { Pacer } from './Pacer.js';
@@ -45,6 +45,10 @@ export interface LegContext {
   readonly latchMs: number;
   /** Time source of the session timers (RFC 4028); the system clock but in tests. */
   readonly clock: Clock;
+  /** Reports the INVITE about to be sent (crash recovery, issue 9); the INVITE goes once it resolves. */
+  readonly beforeInvite: (request: DialRequest, legId: string, invite: PendingInvite) => Promise<void>;
+  /** After the answered leg's state was reported: resolves once it is durable (undefined: nothing to wait for); the ACK goes then. */
+  readonly answerDurable: (request: DialRequest) => Promise<void> | undefined;
 }
 
 /** Longest SIP clean-up after `ended` (64·T1): then the dialog is forgotten whatever the far end does. */
@@ -214,6 +218,7 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
         port,
       );
       dialog = new ClientDialog(stack, target, this.#request, this.#log);
+      if (!this.#end) await this.#ctx.beforeInvite(this.#request, this.id, dialog.pendingInvite());
     } catch (err) {
       if (reservedPort !== undefined) ports.release(reservedPort);
       this.#log.warn({ err }, 'cannot place the call');
@@ -250,10 +255,11 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
       this.emit('progress', { sipStatus: status, earlyMedia });
     } else if (status < 300) {
       // A retransmitted 2xx is ACKed again, a forked one ACKed and BYEd by the dialog: only the first answers.
-      if (this.#dialog?.ack(rs) !== 'confirmed') return;
+      const dialog = this.#dialog;
+      if (dialog?.ack(rs) !== 'confirmed') return;
       this.#answered = true;
       this.#stopEarlyRtpCheck();
-      if (this.#end) return this.#dialog?.bye(() => this.#settle()); // the 2xx raced our CANCEL
+      if (this.#end) return dialog.bye(() => this.#settle()); // the 2xx raced our CANCEL
       const media = this.#applyRemoteSdp(rs.content) ?? this.#confirmEarlyMedia(rs);
       if (typeof media !== 'object' || !isUsableMedia(media)) {
         this.#log.warn({ sdp: typeof media === 'object' ? { address: media.address, port: media.port } : (media ?? 'none') }, NO_USABLE_MEDIA);
@@ -266,6 +272,10 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
         this.#session.onKey = (key) => this.#dtmf.pass(key, 'rfc4733');
       }
       this.emit('answered');
+      // The state `answered` reported must be durable before the ACK stops the far end's 2xx retransmissions (issue 9).
+      const durable = this.#ctx.answerDurable(this.#request);
+      if (durable) void durable.then(() => dialog.releaseAck());
+      else dialog.releaseAck();
     } else {
       const reason = `${status} ${rs.reason || LOCAL_REASONS[status] || ''}`.trim();
       const contacts = redirectContacts(status, rs.headers.contact);

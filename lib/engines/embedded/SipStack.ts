@@ -61,6 +61,7 @@ export class SipStack {
   #transactions: TransactionLayer | undefined;
   #serverTransactions = 0;
   #failed = false;
+  #strayResponses: (rs: Message) => void = () => {};
 
   constructor(options: SipStackOptions, logger: Logger, onFailure: StackFailureHandler = () => {}) {
     this.#options = options;
@@ -130,6 +131,11 @@ export class SipStack {
     return { protocol: gateway.transport === 'tcp' ? 'TCP' : 'UDP', address, port: gateway.port };
   }
 
+  /** Who sees responses no client transaction claims (crash recovery: StaleInvites); by default they are dropped. */
+  onStrayResponse(handler: (rs: Message) => void): void {
+    this.#strayResponses = handler;
+  }
+
   /** Routes requests inside `identity`'s dialogs to `handler` until removeDialog. */
   addDialog(identity: DialogIdentity, handler: InDialogHandler): void {
     this.#dialogs.set(identity.callId, { identity, handler });
@@ -196,7 +202,9 @@ export class SipStack {
     const transactions = this.#transactions;
     if (!transactions) return;
     if (!m.method) {
-      transactions.getClient(m)?.message(m, from); // a response to nothing of ours is dropped
+      const client = transactions.getClient(m);
+      if (client) client.message(m, from);
+      else this.#strayResponses(m);
       return;
     }
     const existing = transactions.getServer(m);
