@@ -25,6 +25,8 @@ export interface ServerOptions {
   readonly cpu: string;
   /** Write a V8 CPU profile into `dir` on exit. */
   readonly cpuProfile: boolean;
+  /** Extra V8/Node flags for the server process (`--node-flags`), to compare settings such as GC sizing. */
+  readonly nodeFlags?: readonly string[];
   /** Events committed to the store (SQLite in `dir`) before they are sent, or numbered in memory only. */
   readonly durableEvents: boolean;
   /** A whole `engine` config (e.g. the drachtio engine's); absent: the embedded engine on sipPort and the RTP range. */
@@ -80,7 +82,7 @@ export class ServerUnderTest {
       CTI_DURABLE_EVENTS: String(o.durableEvents),
       BENCH_PROBE_FILE: probePath,
     };
-    const nodeArgs = o.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${o.dir}`] : [];
+    const nodeArgs = [...(o.nodeFlags ?? []), ...(o.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${o.dir}`] : [])];
     const logPath = join(o.dir, o.durableEvents ? 'server.log' : 'server-memory-events.log');
     const log = createWriteStream(logPath);
     const child = group.spawn('taskset', ['-a', '-c', o.cpu, process.execPath, ...nodeArgs, '--import', 'tsx', '--import', './bench/probe/serverProbe.ts', 'lib/main.ts'], {

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --profile] [-- --drachtio-only]`: the
+ * `npm run bench [-- --quick] [-- --profile] [-- --drachtio-only | --setup-only] [-- --node-flags '…']`: the
  * embedded engine's load benchmarks, then the drachtio engine's (when
  * drachtio-server and FreeSWITCH are on PATH; bench/drachtio/section.ts),
  * each next to a baseline measured in the same run, printed as one table and
@@ -24,9 +24,11 @@ import { ServerUnderTest } from './ServerUnderTest.js';
 import { addDrachtioRows, drachtioSection, type DrachtioSection } from './drachtio/section.js';
 import { Table } from './Table.js';
 
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, profile: { type: 'boolean' }, 'drachtio-only': { type: 'boolean' }, 'normal-priority': { type: 'boolean' } } });
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, profile: { type: 'boolean' }, 'drachtio-only': { type: 'boolean' }, 'normal-priority': { type: 'boolean' }, 'setup-only': { type: 'boolean' }, 'node-flags': { type: 'string' } } });
 const quick = args.quick ?? false;
 const drachtioOnly = args['drachtio-only'] ?? false;
+/** `--setup-only`: the setup-rate rows alone (memory and stored), for quick comparisons of server settings. */
+const setupOnly = args['setup-only'] ?? false;
 /** The drachtio section: each rate for this long, bare app then CTI server (about 4 × 30 s with the pauses). */
 const drachtioPlan = quick ? { rates: [30, 40], seconds: 5 } : { rates: [20, 30, 40, 50], seconds: 8 };
 const DRACHTIO_BUDGET_SEC = 480;
@@ -136,6 +138,7 @@ async function main(): Promise<void> {
       dir,
       cpu: SERVER_CPU,
       cpuProfile: args.profile ?? false,
+      nodeFlags: args['node-flags']?.split(' ').filter(Boolean) ?? [],
       durableEvents,
     });
     log(`server (events ${durableEvents ? 'stored' : 'in memory'}) pid ${started.cpu.pid} on core ${SERVER_CPU}, log ${started.logPath}`);
@@ -164,7 +167,7 @@ async function main(): Promise<void> {
 
   // The construct path, WebSocket then HTTP, on the same server (events stored).
   const paths: ConstructPathResult[] = [];
-  for (const api of ['ws', 'http'] as const) {
+  for (const api of setupOnly ? [] : (['ws', 'http'] as const)) {
     log(`construct path: ${plan.pathRate} duo_callbacks/s over ${api} for ${plan.setupSeconds} s`);
     const r = await constructPath(sut, { api, rate: plan.pathRate, seconds: plan.setupSeconds, earPort });
     paths.push(r);
@@ -172,7 +175,7 @@ async function main(): Promise<void> {
   }
 
   const concurrency: { timing: ConcurrencyTiming; server: ConcurrencyResult; baseline: ConcurrencyResult }[] = [];
-  for (const calls of plan.concurrency) {
+  for (const calls of setupOnly ? [] : plan.concurrency) {
     const timing: ConcurrencyTiming = { calls, rampPerSec: plan.rampPerSec, warmupSec: plan.warmupSec, holdSec: plan.holdSec };
     log(`concurrency: ${calls} bridged calls through the server, ${plan.holdSec} s window`);
     const s = await serverConcurrency(group, sut, timing, OTHERS_CPU);
@@ -193,7 +196,7 @@ async function main(): Promise<void> {
   });
   // drachtio-server and FreeSWITCH get both cores, like the bare app they are compared with.
   execFileSync('taskset', ['-a', '-p', '-c', `${SERVER_CPU},${OTHERS_CPU}`, String(process.pid)], { stdio: 'ignore' });
-  const drachtio = await drachtioSection(group, dir, drachtioPlan, log);
+  const drachtio: DrachtioSection = setupOnly ? { skipped: '--setup-only' } : await drachtioSection(group, dir, drachtioPlan, log);
   if ('skipped' in drachtio) log(`drachtio section skipped: ${drachtio.skipped}`);
 
   const table = new Table();

@@ -7,6 +7,7 @@ import type { StoreConfig } from '../config/ServerConfig.js';
 import type { Logger } from '../util/logger.js';
 import { migrations } from './migrations/index.js';
 import { SqliteStoreDialect } from './SqliteStoreDialect.js';
+import { StatementCache } from './StatementCache.js';
 import type { StoreTables } from './StoreTables.js';
 import { FALLBACK_AUTOCHECKPOINT_PAGES, WalCheckpointer } from './WalCheckpointer.js';
 
@@ -108,7 +109,7 @@ function createDialect(config: StoreConfig, { log, backgroundCheckpoints = false
         // Checkpoints (copy the WAL into the file and sync it) run in a worker; this connection only past a bound.
         if (backgroundCheckpoints) db.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
         db.pragma('foreign_keys = ON');
-        return db;
+        return new StatementCache(db);
       },
     });
   }
