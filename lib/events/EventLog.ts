@@ -2,6 +2,7 @@ import type { ResourceClass, ResourceContext } from '../api/generated/types.js';
 import type { ResourceEvent } from '../resources/ResourceRegistry.js';
 import type { Selectable, Transaction } from 'kysely';
 import type { Store } from '../store/Store.js';
+import { EventLogQueries } from './EventLogQueries.js';
 import type { EventsTable, StoreTables } from '../store/StoreTables.js';
 import type { Clock } from '../util/Clock.js';
 import { eventCommittedChannel, monotonicMs, type EventCommittedMessage } from '../util/diagnostics.js';
@@ -115,6 +116,8 @@ export class EventLog extends TypedEventEmitter<EventLogEvents> {
   /** Live resources' confirmed dialogs: res_id → leg id → the engine's state text. */
   readonly #dialogs = new Map<string, Map<string, string>>();
   #running: Promise<void> | null = null;
+  /** The commit's statements, compiled on the first commit. */
+  #queries: EventLogQueries | null = null;
 
   constructor(store: Store | null, options: EventLogOptions) {
     super();
@@ -251,37 +254,27 @@ export class EventLog extends TypedEventEmitter<EventLogEvents> {
 
   async #commit(store: Store, batch: Batch): Promise<LoggedEvent[]> {
     const now = this.#clock.now();
+    const queries = (this.#queries ??= new EventLogQueries(store.db));
     return store.db.transaction().execute(async (trx) => {
       for (let i = 0; i < batch.records.length; i += INSERT_CHUNK) {
-        await trx
-          .insertInto('resources')
-          .values(
-            batch.records.slice(i, i + INSERT_CHUNK).map((r) => ({
-              res_id: r.resId,
-              account_id: r.accountId,
-              node_id: r.nodeId,
-              class: r.resourceClass,
-              process_id: r.processId,
-              owner_id: r.ownerId,
-              user_data: r.userData,
-              live: 1,
-              created_at: r.createdAt,
-              released_at: null,
-              cdr: null,
-              dialogs: null,
-            })),
-          )
-          .execute();
+        await queries.insertResources(
+          trx,
+          batch.records.slice(i, i + INSERT_CHUNK).map((r) => ({
+            res_id: r.resId,
+            account_id: r.accountId,
+            node_id: r.nodeId,
+            class: r.resourceClass,
+            process_id: r.processId,
+            owner_id: r.ownerId,
+            user_data: r.userData,
+            created_at: r.createdAt,
+          })),
+        );
       }
       for (const r of batch.records) if (r.statusUrl) await insertCallTarget(trx, r, r.statusUrl, now);
       for (const resId of batch.dialogs) {
         const legs = this.#dialogs.get(resId);
-        await trx
-          .updateTable('resources')
-          .set({ dialogs: legs ? JSON.stringify([...legs.values()]) : null })
-          .where('res_id', '=', resId)
-          .where('live', '=', 1)
-          .execute();
+        await queries.saveDialogs(trx, resId, legs ? JSON.stringify([...legs.values()]) : null);
       }
       if (!batch.events.length) return [];
       const counts = new Map<string, number>();
@@ -290,18 +283,7 @@ export class EventLog extends TypedEventEmitter<EventLogEvents> {
       const next = new Map<string, number>();
       for (const accountId of [...counts.keys()].sort()) {
         const n = counts.get(accountId)!;
-        await trx
-          .insertInto('event_sequences')
-          .values({ account_id: accountId, last_event_id: 0 })
-          .onConflict((oc) => oc.column('account_id').doNothing())
-          .execute();
-        const { last_event_id } = await trx
-          .updateTable('event_sequences')
-          .set((eb) => ({ last_event_id: eb('last_event_id', '+', n) }))
-          .where('account_id', '=', accountId)
-          .returning('last_event_id')
-          .executeTakeFirstOrThrow();
-        next.set(accountId, Number(last_event_id) - n + 1);
+        next.set(accountId, (await queries.advanceSequence(trx, accountId, n)) - n + 1);
       }
       const logged = batch.events.map((event) => {
         const eventId = next.get(event.accountId)!;
@@ -309,29 +291,23 @@ export class EventLog extends TypedEventEmitter<EventLogEvents> {
         return loggedEvent(event, eventId, now);
       });
       for (let i = 0; i < logged.length; i += INSERT_CHUNK) {
-        await trx
-          .insertInto('events')
-          .values(
-            logged.slice(i, i + INSERT_CHUNK).map((e) => ({
-              account_id: e.accountId,
-              event_id: e.eventId,
-              res_id: e.resId,
-              method: e.method,
-              params: JSON.stringify(e.params),
-              created_at: now,
-            })),
-          )
-          .execute();
+        await queries.insertEvents(
+          trx,
+          logged.slice(i, i + INSERT_CHUNK).map((e) => ({
+            account_id: e.accountId,
+            event_id: e.eventId,
+            res_id: e.resId,
+            method: e.method,
+            params: JSON.stringify(e.params),
+            created_at: now,
+          })),
+        );
       }
       for (const [i, event] of batch.events.entries()) {
         if (event.name !== 'on_released' || !event.finalContext) continue;
         this.#dialogs.delete(event.resId);
         const record: StoredFinalRecord = { event_id: logged[i]!.eventId, released: logged[i]!.params, context: event.finalContext };
-        await trx
-          .updateTable('resources')
-          .set({ live: 0, released_at: now, cdr: JSON.stringify(record), dialogs: null })
-          .where('res_id', '=', event.resId)
-          .execute();
+        await queries.release(trx, event.resId, now, JSON.stringify(record));
       }
       return logged;
     });
