@@ -55,6 +55,15 @@ const BENCH_NICE = -10;
 /** Calls placed on each fresh server before its measured rows. */
 const WARMUP = { rate: 50, seconds: 2 };
 
+/**
+ * V8 flags of the server on its one core (`--node-flags` replaces them; `--node-flags=` runs V8's defaults).
+ * V8's GC helper threads would run on the server's only core and make its
+ * main thread wait (docs/performance.md#one-core-gc): with the whole process
+ * confined to one core, garbage is collected on the main thread.
+ */
+const SERVER_NODE_FLAGS = '--single-threaded-gc';
+const serverNodeFlags = (args['node-flags'] ?? SERVER_NODE_FLAGS).split(' ').filter(Boolean);
+
 const SERVER_CPU = '0';
 const OTHERS_CPU = '1';
 
@@ -114,7 +123,7 @@ async function main(): Promise<void> {
   execFileSync('taskset', ['-a', '-p', '-c', OTHERS_CPU, String(process.pid)], { stdio: 'ignore' });
   const priority = args['normal-priority'] ? 'normal priority' : raisePriority();
   const dir = mkdtempSync(join(tmpdir(), 'cti-bench-'));
-  log(`bench ${quick ? '--quick ' : ''}in ${dir}, ${priority}`);
+  log(`bench ${quick ? '--quick ' : ''}in ${dir}, ${priority}, server node flags: ${serverNodeFlags.join(' ') || 'none'}`);
 
   carrier = await SippCarrier.start({ host: '127.0.0.2', earHost: FARM_HOST, traceMessages: false, extraArgs: ['-buff_size', '8388608'], maxLifetimeSec: plan.deadlineSec + 60 });
   // Setup-rate calls carry no RTP; their SDP names this socket, which hears nothing.
@@ -138,7 +147,7 @@ async function main(): Promise<void> {
       dir,
       cpu: SERVER_CPU,
       cpuProfile: args.profile ?? false,
-      nodeFlags: args['node-flags']?.split(' ').filter(Boolean) ?? [],
+      nodeFlags: serverNodeFlags,
       durableEvents,
     });
     log(`server (events ${durableEvents ? 'stored' : 'in memory'}) pid ${started.cpu.pid} on core ${SERVER_CPU}, log ${started.logPath}`);
@@ -252,7 +261,7 @@ async function main(): Promise<void> {
 
   addDrachtioRows(table, drachtio);
   const rows = setups.map(({ server: _server, eventArrivals: _arrivals, ...r }, i) => ({ ...r, timings: timings[i] }));
-  report(table, { quick, plan, priority, uac, setups: rows, paths, concurrency, drachtio });
+  report(table, { quick, plan, priority, serverNodeFlags, uac, setups: rows, paths, concurrency, drachtio });
 }
 
 /** `--drachtio-only`: the drachtio section alone. */
