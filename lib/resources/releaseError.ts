@@ -33,8 +33,7 @@ export function codeForSipStatus(status: number): ReleaseErrorCode {
  */
 export function errorForFailedLeg(end: LegEnd, party?: 1 | 2): NonNullable<ReleaseError> {
   const code =
-    end.farEndFault === 'timeout' ? 'timeout'
-    : end.farEndFault ? 'rejected'
+    end.farEndFault ? end.farEndFault
     : end.by === 'engine' ? 'engine_error'
     : end.sipStatus !== undefined ? codeForSipStatus(end.sipStatus)
     : end.by === 'remote' ? 'rejected'

@@ -97,12 +97,12 @@ export interface LegEnd {
   /**
    * With `by: 'engine'`: the engine ended the leg because of what the far end
    * did, so the failure is the far end's doing, never `engine_error` (issue
-   * 11, docs/errors.md): `true` for an answer without usable media (reported
-   * `rejected`); `'timeout'` when the far end stopped refreshing the session
-   * (RFC 4028 session timer expired, or a refresh got 408/481; reported
-   * `timeout`).
+   * 11, docs/errors.md). The value is the error reported: `'rejected'` for an
+   * answer without usable media; `'timeout'` when the far end stopped
+   * refreshing the session (RFC 4028 session timer expired, or a refresh got
+   * 408/481).
    */
-  readonly farEndFault?: true | 'timeout';
+  readonly farEndFault?: 'rejected' | 'timeout';
   /**
    * With a 300, 301 or 302 (RFC 3261 §8.1.3.4): the response's Contact URIs,
    * highest q first, as the far end wrote them (unchecked: at most

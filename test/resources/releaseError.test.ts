@@ -19,10 +19,10 @@ t.test('leg ends become release errors', async (t) => {
     code: 'rejected', message: 'party 2: BYE before answer', party: 2,
   }, 'a callee BYE on an early dialog is the callee refusing, not an engine error');
   t.same(errorForFailedLeg({ by: 'engine', reason: 'FreeSWITCH lost' }), { code: 'engine_error', message: 'FreeSWITCH lost' });
-  t.same(errorForFailedLeg({ by: 'engine', reason: 'no usable media in the answer', farEndFault: true }, 1), {
+  t.same(errorForFailedLeg({ by: 'engine', reason: 'no usable media in the answer', farEndFault: 'rejected' }, 1), {
     code: 'rejected', message: 'party 1: no usable media in the answer', party: 1,
   }, 'an answer we had to hang up is the far end refusing, not an engine error');
-  t.equal(droppedByFor({ by: 'engine', reason: '', farEndFault: true }), 'sys', 'our BYE ended it');
+  t.equal(droppedByFor({ by: 'engine', reason: '', farEndFault: 'rejected' }), 'sys', 'our BYE ended it');
   const expired = { by: 'engine', reason: 'session timer expired: the far end did not refresh the session (RFC 4028)', farEndFault: 'timeout' } as const;
   t.same(errorForEndedCall(expired, 2), { code: 'timeout', message: `party 2: ${expired.reason}`, party: 2 }, 'a far end that stopped refreshing: timeout, not engine_error');
   t.equal(droppedByFor(expired), 'sys', 'our BYE ended it');

@@ -344,7 +344,7 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
     const answer = dialog.remote.sdp || this.#earlySdp;
     if (!answerHasUsableAudio(answer)) {
       this.#log.warn({ sdp: answer ?? 'none' }, NO_USABLE_MEDIA);
-      this.terminate({ by: 'engine', reason: NO_USABLE_MEDIA, farEndFault: true });
+      this.terminate({ by: 'engine', reason: NO_USABLE_MEDIA, farEndFault: 'rejected' });
       return;
     }
     // drachtio-srf passes the Reason text as a second argument its typings leave out.

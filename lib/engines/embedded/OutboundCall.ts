@@ -263,7 +263,7 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
       const media = this.#applyRemoteSdp(rs.content) ?? this.#confirmEarlyMedia(rs);
       if (typeof media !== 'object' || !isUsableMedia(media)) {
         this.#log.warn({ sdp: typeof media === 'object' ? { address: media.address, port: media.port } : (media ?? 'none') }, NO_USABLE_MEDIA);
-        return this.terminate({ by: 'engine', reason: NO_USABLE_MEDIA, farEndFault: true });
+        return this.terminate({ by: 'engine', reason: NO_USABLE_MEDIA, farEndFault: 'rejected' });
       }
       this.#log.info('answered');
       this.#armFromAnswer(rs);
