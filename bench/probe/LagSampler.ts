@@ -19,9 +19,11 @@ export class LagSampler {
     let cpu = process.cpuUsage();
     const tick = (): void => {
       const at = this.now();
-      const used = process.cpuUsage(cpu);
-      cpu = process.cpuUsage();
-      this.onSample(at, Math.max(0, at - due), (used.user + used.system) / 1000);
+      // One call per sample: the probe's own cost stays out of what it measures.
+      const total = process.cpuUsage();
+      const usedUs = total.user - cpu.user + (total.system - cpu.system);
+      cpu = total;
+      this.onSample(at, Math.max(0, at - due), usedUs / 1000);
       due = at + this.periodMs;
       this.#timer = setTimeout(tick, this.periodMs);
       this.#timer.unref();
