@@ -16,6 +16,7 @@ import { SIPP_MISSING, sippInstalled } from '../engines/embedded/harness.js';
 import { RpcTestClient, type RpcMessage } from '../support/RpcTestClient.js';
 import { drachtioServerEnv, embeddedServerEnv, startServerProcess } from '../support/serverProcess.js';
 import { SippCarrier } from '../support/sipp/SippCarrier.js';
+import { CARRIER_AUTH, parseMessagesLog, type LoggedSip } from '../conformance/support.js';
 import { storeBackends, type StoreBackend } from '../support/storeBackends.js';
 
 const CALLS = 6;
@@ -110,14 +111,16 @@ const KILL_AFTER_MS = 450;
  * A kill -9 while INVITEs are in flight: every party rings 0.3 s then
  * answers; the restart must CANCEL the ringing ones and ACK+BYE the 200s
  * the dead process never saw (the carrier retransmits them), leaving no
- * dialog up and one on_released per constructed res_id.
+ * dialog up and one on_released per constructed res_id. Party 1's carrier
+ * challenges first (401): its ringing INVITE is the one re-sent with
+ * credentials, a new transaction (CSeq 2, new branch) the CANCEL must match.
  */
 async function killInFlight(t: Test, { carrier, env, earPort }: Scenario): Promise<void> {
   const first = await startServerProcess(env);
   t.teardown(() => first.kill());
   const client = await RpcTestClient.connect(first.url, null);
   const resIds: string[] = [];
-  const params = { to1_uri: carrier.uri(`ringans-0.3-${earPort}`), to2_uri: carrier.uri(`ringans-0.30-${earPort}`), max_answer_seconds: 120 };
+  const params = { to1_uri: carrier.uri(`authring-0.3-${earPort}`), to2_uri: carrier.uri(`ringans-0.30-${earPort}`), max_answer_seconds: 120 };
   const sent: Promise<unknown>[] = [];
   const started = Date.now();
   for (let i = 0; i < BURST && Date.now() - started < KILL_AFTER_MS; i++) {
@@ -152,6 +155,30 @@ async function killInFlight(t: Test, { carrier, env, earPort }: Scenario): Promi
   const stats = await carrier.stats();
   t.comment(`carrier: ${stats.totalCalls} calls, ${stats.currentCalls} still up after the restart, ${stats.failedCalls} failed`);
   t.equal(stats.currentCalls, 0, 'no dialog left up at the carrier');
+  checkCancels(t, parseMessagesLog(await carrier.messages()));
+}
+
+/**
+ * Every CANCEL the carrier got names the last INVITE it got for that Call-ID
+ * (RFC 3261 §9.1: its CSeq number and top Via branch), or one never sent
+ * (a crash between storing an INVITE and sending it). At least one CANCEL
+ * must be for an INVITE re-sent with credentials, or the check proves nothing.
+ */
+function checkCancels(t: Test, messages: LoggedSip[]): void {
+  const received = messages.filter((m) => m.direction === 'received' && m.status === undefined);
+  const branch = (m: LoggedSip): string | undefined => /^(?:Via|v):[^\n]*;\s*branch=([^;\s,]+)/im.exec(m.head)?.[1];
+  const cancels = received.filter((m) => m.method === 'CANCEL');
+  let ofChallenged = 0;
+  const wrong = cancels.filter((cancel) => {
+    const invites = received.filter((m) => m.method === 'INVITE' && m.callId === cancel.callId && m.at <= cancel.at);
+    const last = invites[invites.length - 1];
+    if (last && /^Authorization:/im.test(last.head) && cancel.cseq === last.cseq) ofChallenged++;
+    if (!last || cancel.cseq > last.cseq) return false; // its INVITE was stored, never sent
+    return cancel.cseq !== last.cseq || branch(cancel) !== branch(last);
+  });
+  t.comment(`CANCELs: ${cancels.length}, of INVITEs re-sent with credentials ${ofChallenged}, not matching the pending INVITE ${wrong.length}`);
+  t.ok(ofChallenged > 0, 'the restart CANCELed INVITEs re-sent after a 401');
+  t.same(wrong.map((m) => m.callId), [], 'every CANCEL matches the pending INVITE (CSeq and branch)');
 }
 
 async function openEar(t: Test): Promise<number> {
@@ -181,7 +208,12 @@ if (!sippInstalled()) {
     }
     const carrier = await startCarrier(t);
     const earPort = await openEar(t);
-    const env = await embeddedServerEnv(carrier, { rtpPortMin: 52000 + 2 * Math.floor(Math.random() * 2000), rtpPorts: 200, store });
+    const env = await embeddedServerEnv(carrier, {
+      rtpPortMin: 52000 + 2 * Math.floor(Math.random() * 2000),
+      rtpPorts: 200,
+      store,
+      gatewayAuth: { username: CARRIER_AUTH.user, password: CARRIER_AUTH.password },
+    });
     return { carrier, env, earPort };
   };
   for (const backend of storeBackends(t)) {
