@@ -46,7 +46,7 @@ export interface CtiServerDeps {
   readonly storeCheck?: { ping(): Promise<void> };
 }
 
-/** How often retention prunes old CDRs and events. */
+/** How often retention prunes old CDRs, events and webhook records. */
 const PRUNE_INTERVAL_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 
@@ -220,9 +220,13 @@ export class CtiServer {
   async #prune(cdrs: CdrStore): Promise<void> {
     const now = this.#clock.now();
     try {
-      const removedCdrs = await cdrs.prune(now - this.#config.retention.cdrDays * DAY_MS);
-      const removedEvents = await this.#eventLog.prune(now - this.#config.retention.eventDays * DAY_MS);
-      if (removedCdrs || removedEvents) this.#log.info({ cdrs: removedCdrs, events: removedEvents }, 'retention: pruned');
+      const { retention } = this.#config;
+      const removedCdrs = await cdrs.prune(now - retention.cdrDays * DAY_MS);
+      const removedEvents = await this.#eventLog.prune(now - retention.eventDays * DAY_MS);
+      const webhooks = (await this.webhookStore?.prune(now - retention.webhookDays * DAY_MS)) ?? { attempts: 0, callTargets: 0 };
+      if (removedCdrs || removedEvents || webhooks.attempts || webhooks.callTargets) {
+        this.#log.info({ cdrs: removedCdrs, events: removedEvents, webhookAttempts: webhooks.attempts, webhookCallTargets: webhooks.callTargets }, 'retention: pruned');
+      }
     } catch (err) {
       this.#log.error({ err }, 'retention: pruning failed; next try in an hour');
     }
