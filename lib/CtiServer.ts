@@ -8,7 +8,8 @@ import { DEFAULT_ACCOUNT, SingleAccountDirectory } from './accounts/SingleAccoun
 import { RpcApi } from './api/RpcApi.js';
 import { RpcContract } from './api/RpcContract.js';
 import type { ServerConfig } from './config/ServerConfig.js';
-import { CdrStore, type LeftLive } from './cdr/CdrStore.js';
+import { CdrStore } from './cdr/CdrStore.js';
+import { restartRelease } from './cdr/restartRelease.js';
 import { EventHub } from './events/EventHub.js';
 import { EventLog } from './events/EventLog.js';
 import { WebhookDispatcher } from './events/webhooks/WebhookDispatcher.js';
@@ -16,7 +17,7 @@ import { WebhookStore } from './events/webhooks/WebhookStore.js';
 import { WebhookTransport } from './events/webhooks/WebhookTransport.js';
 import { FileFolder } from './media/FileFolder.js';
 import { ensureCountdownTone, ensureRingbackTone } from './media/toneFiles.js';
-import { ResourceRegistry, type ResourceEvent } from './resources/ResourceRegistry.js';
+import { ResourceRegistry } from './resources/ResourceRegistry.js';
 import { GatewayRouter } from './routing/GatewayRouter.js';
 import { CallService } from './service/CallService.js';
 import type { Store } from './store/Store.js';
@@ -25,7 +26,7 @@ import { HttpContract } from './api/HttpContract.js';
 import { HttpServer } from './transport/http/HttpServer.js';
 import { ServerMetrics } from './transport/http/ServerMetrics.js';
 import { WsServer } from './transport/WsServer.js';
-import { systemClock, unixSeconds, type Clock } from './util/Clock.js';
+import { systemClock, type Clock } from './util/Clock.js';
 import type { Logger } from './util/logger.js';
 
 export interface CtiServerDeps {
@@ -45,7 +46,7 @@ export interface CtiServerDeps {
   readonly storeCheck?: { ping(): Promise<void> };
 }
 
-/** How often retention prunes old CDRs and events. */
+/** How often retention prunes old CDRs, events and webhook records. */
 const PRUNE_INTERVAL_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 
@@ -198,7 +199,7 @@ export class CtiServer {
     const left = await cdrs.leftLive(this.#config.nodeId);
     if (!left.length) return [];
     this.#log.warn({ resources: left.length }, 'releasing the resources a previous run of this node left live');
-    const end = unixSeconds(this.#clock.now());
+    const end = this.#clock.now();
     for (const r of left) this.#eventLog.append(restartRelease(r, end));
     await this.#eventLog.flush();
     return left.flatMap((r) => r.dialogs);
@@ -219,9 +220,13 @@ export class CtiServer {
   async #prune(cdrs: CdrStore): Promise<void> {
     const now = this.#clock.now();
     try {
-      const removedCdrs = await cdrs.prune(now - this.#config.retention.cdrDays * DAY_MS);
-      const removedEvents = await this.#eventLog.prune(now - this.#config.retention.eventDays * DAY_MS);
-      if (removedCdrs || removedEvents) this.#log.info({ cdrs: removedCdrs, events: removedEvents }, 'retention: pruned');
+      const { retention } = this.#config;
+      const removedCdrs = await cdrs.prune(now - retention.cdrDays * DAY_MS);
+      const removedEvents = await this.#eventLog.prune(now - retention.eventDays * DAY_MS);
+      const webhooks = (await this.webhookStore?.prune(now - retention.webhookDays * DAY_MS)) ?? { attempts: 0, callTargets: 0 };
+      if (removedCdrs || removedEvents || webhooks.attempts || webhooks.callTargets) {
+        this.#log.info({ cdrs: removedCdrs, events: removedEvents, webhookAttempts: webhooks.attempts, webhookCallTargets: webhooks.callTargets }, 'retention: pruned');
+      }
     } catch (err) {
       this.#log.error({ err }, 'retention: pruning failed; next try in an hour');
     }
@@ -259,37 +264,4 @@ function builtInTone(media: FileFolder, name: string, setting: string, ensure: (
   media.createFolders(path, name, setting);
   ensure(path);
   return path;
-}
-
-/** The on_released of a resource a previous run left live, and its final context (no party detail survives). */
-function restartRelease(r: LeftLive, end: number): ResourceEvent {
-  const begin = unixSeconds(r.createdAt);
-  const released = {
-    res_id: r.resId,
-    error: { code: 'internal', message: 'server restarted' },
-    begin_time: begin,
-    answer_time: null,
-    ...(r.resourceClass === 'ext.duo_callback' ? { connect_time: null } : {}),
-    end_time: end,
-    dropped_by: 'sys',
-    user_data: r.userData,
-  };
-  return {
-    resId: r.resId,
-    resourceClass: r.resourceClass,
-    name: 'on_released',
-    accountId: r.accountId,
-    ownerId: r.ownerId,
-    params: released,
-    finalContext: {
-      res_id: r.resId,
-      class: r.resourceClass,
-      state: 'Released',
-      user_data: r.userData,
-      begin_time: begin,
-      answer_time: null,
-      connect_time: null,
-      parties: [],
-    },
-  };
 }

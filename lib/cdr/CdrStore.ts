@@ -1,4 +1,4 @@
-import type { Cdr, ResourceClass } from '../api/generated/types.js';
+import type { Cdr, ResourceClass, ResourceContext } from '../api/generated/types.js';
 import type { StoredFinalRecord } from '../events/EventLog.js';
 import type { Store } from '../store/Store.js';
 import type { ResourcesTable } from '../store/StoreTables.js';
@@ -31,6 +31,8 @@ export interface LeftLive {
   readonly createdAt: number;
   /** The engine's states of the dialogs it left confirmed (TelephonyEngine `dialog` event). */
   readonly dialogs: string[];
+  /** The context as of its last committed on_progress; null when none was committed. */
+  readonly context: ResourceContext | null;
 }
 
 const CURSOR = /^([0-9]{1,16}):([A-Za-z0-9._-]{1,128})$/;
@@ -111,6 +113,7 @@ export class CdrStore {
       userData: r.user_data,
       createdAt: Number(r.created_at),
       dialogs: parseDialogs(r.dialogs),
+      context: parseContext(r.context),
     }));
   }
 
@@ -131,6 +134,16 @@ function parseDialogs(column: string | null): string[] {
     return Array.isArray(states) ? states.filter((s): s is string => typeof s === 'string') : [];
   } catch {
     return [];
+  }
+}
+
+/** The `context` column: JSON written only by EventLog from a resource's context(); anything else reads as none. */
+function parseContext(column: string | null): ResourceContext | null {
+  try {
+    const context: unknown = JSON.parse(column ?? 'null');
+    return typeof context === 'object' && context !== null && Array.isArray((context as ResourceContext).parties) ? (context as ResourceContext) : null;
+  } catch {
+    return null;
   }
 }
 

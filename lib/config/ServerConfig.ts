@@ -173,6 +173,11 @@ export interface RetentionConfig {
   readonly cdrDays: number;
   /** Days an event stays replayable. */
   readonly eventDays: number;
+  /**
+   * Days a webhook delivery attempt (`sys.webhooks.attempts`) is kept, and a
+   * call's status_url target once nothing more is sent to it (issue 10).
+   */
+  readonly webhookDays: number;
 }
 
 /** Webhook delivery (issue 10; docs/configuration.md, docs/security.md). */

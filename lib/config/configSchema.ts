@@ -235,6 +235,7 @@ export const configSchema = {
       properties: {
         cdrDays: { type: 'integer', minimum: 1, maximum: 3650, default: 30 },
         eventDays: { type: 'integer', minimum: 1, maximum: 3650, default: 30 },
+        webhookDays: { type: 'integer', minimum: 1, maximum: 3650, default: 30 },
       },
     },
     webhooks: {

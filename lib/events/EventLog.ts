@@ -134,8 +134,9 @@ export class EventLog extends TypedEventEmitter<EventLogEvents> {
 
   /**
    * Queues an event; it is emitted as `committed` once stored. An
-   * on_released with its `finalContext` also closes the resource's row: the
-   * row keeps the final record ({@link StoredFinalRecord}).
+   * on_released with its `context` also closes the resource's row: the
+   * row keeps the final record ({@link StoredFinalRecord}). An on_progress's
+   * `context` is kept in the live row (what a restart's CDR starts from).
    */
   append(event: ResourceEvent): void {
     this.#queue.events.push(event);
@@ -272,10 +273,7 @@ export class EventLog extends TypedEventEmitter<EventLogEvents> {
         );
       }
       for (const r of batch.records) if (r.statusUrl) await insertCallTarget(trx, r, r.statusUrl, now);
-      for (const resId of batch.dialogs) {
-        const legs = this.#dialogs.get(resId);
-        await queries.saveDialogs(trx, resId, legs ? JSON.stringify([...legs.values()]) : null);
-      }
+      await this.#updateLive(queries, trx, batch);
       if (!batch.events.length) return [];
       const counts = new Map<string, number>();
       for (const event of batch.events) counts.set(event.accountId, (counts.get(event.accountId) ?? 0) + 1);
@@ -304,13 +302,35 @@ export class EventLog extends TypedEventEmitter<EventLogEvents> {
         );
       }
       for (const [i, event] of batch.events.entries()) {
-        if (event.name !== 'on_released' || !event.finalContext) continue;
+        if (!isFinal(event)) continue;
         this.#dialogs.delete(event.resId);
-        const record: StoredFinalRecord = { event_id: logged[i]!.eventId, released: logged[i]!.params, context: event.finalContext };
+        const record: StoredFinalRecord = { event_id: logged[i]!.eventId, released: logged[i]!.params, context: event.context };
         await queries.release(trx, event.resId, now, JSON.stringify(record));
       }
       return logged;
     });
+  }
+
+  /**
+   * Rewrites the live rows whose dialog states changed or that had an
+   * on_progress in the batch (its context, the last one of the batch): one
+   * UPDATE per resource, none for a resource released in the same batch
+   * (its final record replaces both). The cost is one UPDATE per progress
+   * step per resource, inside commits that happen anyway (docs/operations.md).
+   */
+  async #updateLive(queries: EventLogQueries, trx: Transaction<StoreTables>, batch: Batch): Promise<void> {
+    const released = new Set(batch.events.filter(isFinal).map((e) => e.resId));
+    const contexts = new Map<string, ResourceContext>();
+    for (const event of batch.events) if (event.name === 'on_progress' && event.context) contexts.set(event.resId, event.context);
+    for (const resId of new Set([...batch.dialogs, ...contexts.keys()])) {
+      if (released.has(resId)) continue;
+      const legs = this.#dialogs.get(resId);
+      const dialogs = legs ? JSON.stringify([...legs.values()]) : null;
+      const context = contexts.get(resId);
+      // The dialogs column always equals #dialogs, so writing it with a new context changes nothing else.
+      if (context) await queries.saveLive(trx, resId, dialogs, JSON.stringify(context));
+      else await queries.saveDialogs(trx, resId, dialogs);
+    }
   }
 
   #remember(batch: Batch): LoggedEvent[] {
@@ -324,6 +344,11 @@ export class EventLog extends TypedEventEmitter<EventLogEvents> {
     if (this.#memory.length > this.#memoryLimit) this.#memory.splice(0, this.#memory.length - this.#memoryLimit);
     return logged;
   }
+}
+
+/** An on_released that closes its resource's row (one made by the registry carries the final context). */
+function isFinal(event: ResourceEvent): event is ResourceEvent & { readonly context: ResourceContext } {
+  return event.name === 'on_released' && event.context !== undefined;
 }
 
 function eventOfRow(row: Selectable<EventsTable>): LoggedEvent {

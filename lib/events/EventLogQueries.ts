@@ -39,6 +39,7 @@ export class EventLogQueries {
   readonly #insertResources = new Map<number, PreparedQuery<string>>();
   readonly #insertEvents = new Map<number, PreparedQuery<string>>();
   readonly #saveDialogs: PreparedQuery<'dialogs' | 'resId'>;
+  readonly #saveLive: PreparedQuery<'dialogs' | 'context' | 'resId'>;
   readonly #ensureSequence: PreparedQuery<'accountId'>;
   readonly #advanceSequence: PreparedQuery<'accountId' | 'count', { last_event_id: number }>;
   readonly #release: PreparedQuery<'releasedAt' | 'cdr' | 'resId'>;
@@ -46,6 +47,9 @@ export class EventLogQueries {
   constructor(private readonly db: Kysely<StoreTables>) {
     this.#saveDialogs = PreparedQuery.compile(['dialogs', 'resId'], (p) =>
       db.updateTable('resources').set({ dialogs: p.dialogs }).where('res_id', '=', p.resId).where('live', '=', 1),
+    );
+    this.#saveLive = PreparedQuery.compile(['dialogs', 'context', 'resId'], (p) =>
+      db.updateTable('resources').set({ dialogs: p.dialogs, context: p.context }).where('res_id', '=', p.resId).where('live', '=', 1),
     );
     this.#ensureSequence = PreparedQuery.compile(['accountId'], (p) =>
       db
@@ -61,7 +65,7 @@ export class EventLogQueries {
         .returning('last_event_id'),
     );
     this.#release = PreparedQuery.compile(['releasedAt', 'cdr', 'resId'], (p) =>
-      db.updateTable('resources').set({ live: 0, released_at: p.releasedAt, cdr: p.cdr, dialogs: null }).where('res_id', '=', p.resId),
+      db.updateTable('resources').set({ live: 0, released_at: p.releasedAt, cdr: p.cdr, dialogs: null, context: null }).where('res_id', '=', p.resId),
     );
   }
 
@@ -69,7 +73,7 @@ export class EventLogQueries {
   async insertResources(trx: Executor, rows: readonly NewResourceRow[]): Promise<void> {
     const query = cached(this.#insertResources, rows.length, (names) =>
       this.db.insertInto('resources').values(
-        names.map((row) => ({ ...row, live: 1, released_at: null, cdr: null, dialogs: null })),
+        names.map((row) => ({ ...row, live: 1, released_at: null, cdr: null, dialogs: null, context: null })),
       ),
       RESOURCE_COLUMNS,
     );
@@ -84,6 +88,11 @@ export class EventLogQueries {
   /** Rewrites a live resource's `dialogs` (null: none confirmed). */
   async saveDialogs(trx: Executor, resId: string, dialogs: string | null): Promise<void> {
     await this.#saveDialogs.execute(trx, { dialogs, resId });
+  }
+
+  /** Rewrites a live resource's `dialogs` and `context` (its context as of its last on_progress, issue 9). */
+  async saveLive(trx: Executor, resId: string, dialogs: string | null, context: string): Promise<void> {
+    await this.#saveLive.execute(trx, { dialogs, context, resId });
   }
 
   /** Advances the account's sequence by `count` and returns its new last event_id (the row is created at 0 first). */

@@ -13,8 +13,13 @@ export interface ResourceEvent {
   readonly accountId: string;
   readonly ownerId: string;
   readonly params: object;
-  /** on_released only: the resource's final context (the CDR's parties and times). */
-  readonly finalContext?: ResourceContext;
+  /**
+   * The resource's context when the event was made: with on_released the
+   * final one (the CDR's parties and times); with on_progress the state so
+   * far, kept in the resource's row so that a restart after a crash can
+   * write a CDR with the party detail known until then (issue 9).
+   */
+  readonly context?: ResourceContext;
 }
 
 export type ResourceRegistryEvents = {
@@ -84,7 +89,7 @@ export class ResourceRegistry extends TypedEventEmitter<ResourceRegistryEvents> 
   add(resource: Resource): void {
     this.#live.set(resource.resId, resource);
     this.emit('added', resource);
-    const forward = (name: ResourceEvent['name'], params: object, finalContext?: ResourceContext): void => {
+    const forward = (name: ResourceEvent['name'], params: object): void => {
       this.emit('event', {
         resId: resource.resId,
         resourceClass: resource.resourceClass,
@@ -92,13 +97,13 @@ export class ResourceRegistry extends TypedEventEmitter<ResourceRegistryEvents> 
         accountId: resource.identity.accountId,
         ownerId: resource.identity.ownerId,
         params,
-        ...(finalContext ? { finalContext } : {}),
+        context: resource.context(),
       });
     };
     resource.on('progress', (params) => forward('on_progress', params));
     resource.once('released', (params) => {
       this.#live.delete(resource.resId);
-      forward('on_released', params, resource.context());
+      forward('on_released', params);
     });
   }
 

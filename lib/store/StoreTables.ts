@@ -80,6 +80,12 @@ export interface ResourcesTable {
   cdr: string | null;
   /** JSON of the engine's dialog state while live (what a restart needs to end its calls). */
   dialogs: string | null;
+  /**
+   * JSON of the resource's context (parties' numbers, gateway, SIP status,
+   * times) as of its last committed on_progress, while live: a restart's CDR
+   * of a resource left live starts from it (migration 0006). Null once released.
+   */
+  context: string | null;
 }
 
 /** `webhook_targets`: an account's event_url, signing secret and delivery cursor (issue 10). */

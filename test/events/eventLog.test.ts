@@ -198,5 +198,41 @@ for (const backend of storeBackends(t)) {
       // Before the store closes with the first server (teardown).
       for (const server of restarted) await server.stop();
     });
+
+    t.test('restart after a crash: the CDR keeps each party detail known at the crash, ended at the recovery time', async (t) => {
+      const ts = await open();
+      const client = await ts.connect();
+      t.teardown(() => client.close());
+      const { res_id: resId } = (await client.call('ext.duo_callback.construct', DUO)).result as { res_id: string };
+      const progressed = (progress: string, party: number) =>
+        client.until(() => client.events('ext.duo_callback.on_progress', resId).find((e) => e.params!.progress === progress && e.params!.party === party));
+      await progressed('dialing', 1);
+      ts.engine.legs[0]!.ring();
+      await progressed('ringing', 1);
+      ts.engine.legs[0]!.answer();
+      await progressed('dialing', 2);
+      ts.engine.legs[1]!.ring(true);
+      await progressed('early_media', 2); // committed before it was sent: the row holds it
+      // "kill -9": the first server is never stopped; a new one starts on the same store and node id.
+      const restartedAt = Math.floor(Date.now() / 1000);
+      const second = new CtiServer({ config: ts.config, engine: new ScriptedTelephonyEngine(), log: pino({ level: 'silent' }), accounts: new AccountStore(ts.store), store: ts.store });
+      const address = await second.start();
+      const recoveredBy = Math.floor(Date.now() / 1000);
+      const cdr = (await client.call('sys.cdr.get', [resId])).result as { released: Record<string, unknown>; context: { parties: Array<Record<string, unknown>>; answer_time: number | null } };
+      const [p1, p2] = cdr.context.parties;
+      t.match(p1, { party: 1, from_uri: String, to_uri: /13967446745/, gateway: String, state: 'RELEASED', sip_status: 200, dial_time: Number, ring_time: Number, answer_time: Number, release_initiator: 'sys' });
+      t.match(p2, { party: 2, to_uri: /13009347583/, gateway: String, state: 'RELEASED', sip_status: 183, dial_time: Number, ring_time: Number, answer_time: null, release_initiator: 'sys' });
+      for (const p of [p1, p2]) t.ok((p!.end_time as number) >= restartedAt && (p!.end_time as number) <= recoveredBy, `party ${p!.party as number} ends at the recovery time`);
+      t.equal(cdr.released.end_time, p1!.end_time);
+      t.equal(cdr.released.answer_time, p1!.answer_time, "on_released's answer_time: party 1's");
+      t.equal(cdr.context.answer_time, p1!.answer_time);
+      t.match(cdr.released.error, { code: 'internal', message: 'server restarted' });
+      const back = await Client.connect(`ws://127.0.0.1:${address.port}`, ts.apiKey);
+      const replay = (await back.call('sys.events.replay', { after_event_id: 0, limit: 1000 })).result as { events: RpcMessage[] };
+      checkSchema(t, replay.events);
+      t.same(replay.events.filter((e) => e.method === 'ext.duo_callback.on_released').map((e) => e.params), [{ ...cdr.released }], 'the on_released sent is the CDR\'s');
+      await back.close();
+      await second.stop(); // before the store closes with the first server (teardown)
+    });
   });
 }

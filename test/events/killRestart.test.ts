@@ -16,6 +16,7 @@ import { SIPP_MISSING, sippInstalled } from '../engines/embedded/harness.js';
 import { RpcTestClient, type RpcMessage } from '../support/RpcTestClient.js';
 import { drachtioServerEnv, embeddedServerEnv, startServerProcess } from '../support/serverProcess.js';
 import { SippCarrier } from '../support/sipp/SippCarrier.js';
+import { CARRIER_AUTH, parseMessagesLog, type LoggedSip } from '../conformance/support.js';
 import { storeBackends, type StoreBackend } from '../support/storeBackends.js';
 
 const CALLS = 6;
@@ -110,14 +111,16 @@ const KILL_AFTER_MS = 450;
  * A kill -9 while INVITEs are in flight: every party rings 0.3 s then
  * answers; the restart must CANCEL the ringing ones and ACK+BYE the 200s
  * the dead process never saw (the carrier retransmits them), leaving no
- * dialog up and one on_released per constructed res_id.
+ * dialog up and one on_released per constructed res_id. Party 1's carrier
+ * challenges first (401): its ringing INVITE is the one re-sent with
+ * credentials, a new transaction (CSeq 2, new branch) the CANCEL must match.
  */
 async function killInFlight(t: Test, { carrier, env, earPort }: Scenario): Promise<void> {
   const first = await startServerProcess(env);
   t.teardown(() => first.kill());
   const client = await RpcTestClient.connect(first.url, null);
   const resIds: string[] = [];
-  const params = { to1_uri: carrier.uri(`ringans-0.3-${earPort}`), to2_uri: carrier.uri(`ringans-0.30-${earPort}`), max_answer_seconds: 120 };
+  const params = { to1_uri: carrier.uri(`authring-0.3-${earPort}`), to2_uri: carrier.uri(`ringans-0.30-${earPort}`), max_answer_seconds: 120 };
   const sent: Promise<unknown>[] = [];
   const started = Date.now();
   for (let i = 0; i < BURST && Date.now() - started < KILL_AFTER_MS; i++) {
@@ -152,6 +155,70 @@ async function killInFlight(t: Test, { carrier, env, earPort }: Scenario): Promi
   const stats = await carrier.stats();
   t.comment(`carrier: ${stats.totalCalls} calls, ${stats.currentCalls} still up after the restart, ${stats.failedCalls} failed`);
   t.equal(stats.currentCalls, 0, 'no dialog left up at the carrier');
+  checkCancels(t, parseMessagesLog(await carrier.messages()));
+}
+
+/**
+ * Every CANCEL the carrier got names the last INVITE it got for that Call-ID
+ * (RFC 3261 §9.1: its CSeq number and top Via branch), or one never sent
+ * (a crash between storing an INVITE and sending it). At least one CANCEL
+ * must be for an INVITE re-sent with credentials, or the check proves nothing.
+ */
+function checkCancels(t: Test, messages: LoggedSip[]): void {
+  const received = messages.filter((m) => m.direction === 'received' && m.status === undefined);
+  const branch = (m: LoggedSip): string | undefined => /^(?:Via|v):[^\n]*;\s*branch=([^;\s,]+)/im.exec(m.head)?.[1];
+  const cancels = received.filter((m) => m.method === 'CANCEL');
+  let ofChallenged = 0;
+  const wrong = cancels.filter((cancel) => {
+    const invites = received.filter((m) => m.method === 'INVITE' && m.callId === cancel.callId && m.at <= cancel.at);
+    const last = invites[invites.length - 1];
+    if (last && /^Authorization:/im.test(last.head) && cancel.cseq === last.cseq) ofChallenged++;
+    if (!last || cancel.cseq > last.cseq) return false; // its INVITE was stored, never sent
+    return cancel.cseq !== last.cseq || branch(cancel) !== branch(last);
+  });
+  t.comment(`CANCELs: ${cancels.length}, of INVITEs re-sent with credentials ${ofChallenged}, not matching the pending INVITE ${wrong.length}`);
+  t.ok(ofChallenged > 0, 'the restart CANCELed INVITEs re-sent after a 401');
+  t.same(wrong.map((m) => m.callId), [], 'every CANCEL matches the pending INVITE (CSeq and branch)');
+}
+
+/**
+ * drachtio engine, `kill -9` while party 1 of each call rings: drachtio-server
+ * keeps those INVITEs for an app that is gone (no CANCEL of its own, and it
+ * ACKs a later 2xx). After the restart the party that answered during the
+ * outage is BYEd and the one still ringing CANCELed, from the INVITE state
+ * stored when drachtio-server sent it; nothing stays up at the carrier.
+ */
+async function killWhileRinging(t: Test, { carrier, env, earPort, checkAfter }: Scenario): Promise<void> {
+  const first = await startServerProcess(env);
+  t.teardown(() => first.kill());
+  const client = await RpcTestClient.connect(first.url, null);
+  const users = [`ringans-1.5-${earPort}`, `ringans-40-${earPort}`];
+  const resIds: string[] = [];
+  for (const user of users) resIds.push((await construct(client, { to1_uri: carrier.uri(user), to2_uri: carrier.uri(`answer-${earPort}`) })).res_id);
+  await client.until(() => (resIds.every((id) => client.events('ext.duo_callback.on_progress', id).some((e) => e.params!.progress === 'ringing')) ? true : undefined), 15_000);
+  await first.kill();
+  await client.close();
+
+  const second = await startServerProcess(env);
+  t.teardown(() => void second.child.kill('SIGTERM'));
+  const back = await RpcTestClient.connect(second.url, null);
+  t.teardown(() => back.close());
+  const released = (await allEvents(back)).filter((e) => e.method === 'ext.duo_callback.on_released').map((e) => e.params!.res_id as string);
+  t.same(released.sort(), [...resIds].sort(), 'one on_released per res_id');
+  const until = Date.now() + 20_000;
+  while (Date.now() < until && (await carrier.stats()).currentCalls > 0) await sleep(500);
+  await carrier.stop();
+  const stats = await carrier.stats();
+  const messages = parseMessagesLog(await carrier.messages());
+  const received = (user: string, method: string): boolean => {
+    const callId = messages.find((m) => m.direction === 'received' && m.firstLine.startsWith(`INVITE sip:${user}@`))?.callId;
+    return messages.some((m) => m.callId === callId && m.direction === 'received' && m.method === method && m.status === undefined);
+  };
+  t.comment(`carrier: ${stats.totalCalls} calls, ${stats.currentCalls} still up after the restart`);
+  t.equal(stats.currentCalls, 0, 'no dialog left up at the carrier');
+  t.ok(received(users[1]!, 'CANCEL'), 'the party still ringing got a CANCEL');
+  t.ok(received(users[0]!, 'BYE') || received(users[0]!, 'CANCEL'), 'the party that answered during the outage got a BYE (or a CANCEL, had the restart been quicker)');
+  await checkAfter?.(t);
 }
 
 async function openEar(t: Test): Promise<number> {
@@ -181,7 +248,12 @@ if (!sippInstalled()) {
     }
     const carrier = await startCarrier(t);
     const earPort = await openEar(t);
-    const env = await embeddedServerEnv(carrier, { rtpPortMin: 52000 + 2 * Math.floor(Math.random() * 2000), rtpPorts: 200, store });
+    const env = await embeddedServerEnv(carrier, {
+      rtpPortMin: 52000 + 2 * Math.floor(Math.random() * 2000),
+      rtpPorts: 200,
+      store,
+      gatewayAuth: { username: CARRIER_AUTH.user, password: CARRIER_AUTH.password },
+    });
     return { carrier, env, earPort };
   };
   for (const backend of storeBackends(t)) {
@@ -196,30 +268,39 @@ if (!sippInstalled()) {
     });
   }
 
-  t.test(`drachtio engine: kill -9 with ${CALLS} calls up, restart: party dialogs BYEd, no FreeSWITCH channel left`, { timeout: 180_000 }, async (t) => {
+  /** The drachtio engine's scenario on servers this test starts; undefined (test skipped) without them. */
+  const drachtioSetup = async (t: Test): Promise<(Scenario & { channels(): Promise<number> }) | undefined> => {
     const services = await findServices();
     if ('skip' in services) return void t.pass('drachtio skipped', { skip: services.skip });
     if (!services.local) return void t.pass('drachtio skipped', { skip: 'counts FreeSWITCH channels: needs servers started by the test (unset DRACHTIO_HOST)' });
     t.teardown(() => services.local?.stop());
     const carrier = await startCarrier(t);
     const earPort = await openEar(t);
-    const env = drachtioServerEnv(carrier, services.config);
     const fs = services.config.freeswitch[0]!;
     const channels = async (): Promise<number> => Number(/(\d+) total/.exec(await eslApi(fs, 'show channels count'))?.[1] ?? NaN);
+    const checkAfter = async (t: Test): Promise<void> => {
+      const until = Date.now() + 10_000;
+      let left = await channels();
+      while (Date.now() < until && left !== 0) {
+        await sleep(500);
+        left = await channels();
+      }
+      t.equal(left, 0, 'FreeSWITCH `show channels count`: 0');
+    };
+    return { carrier, env: drachtioServerEnv(carrier, services.config), earPort, channels, checkAfter };
+  };
+
+  t.test(`drachtio engine: kill -9 with ${CALLS} calls up, restart: party dialogs BYEd, no FreeSWITCH channel left`, { timeout: 180_000 }, async (t) => {
+    const scenario = await drachtioSetup(t);
+    if (!scenario) return;
     await killAndRestart(t, {
-      carrier,
-      env,
-      earPort,
-      checkKilled: async (t) => void t.equal(await channels(), 2 * CALLS, 'FreeSWITCH still holds every endpoint after the kill'),
-      checkAfter: async (t) => {
-        const until = Date.now() + 10_000;
-        let left = await channels();
-        while (Date.now() < until && left !== 0) {
-          await sleep(500);
-          left = await channels();
-        }
-        t.equal(left, 0, 'FreeSWITCH `show channels count`: 0');
-      },
+      ...scenario,
+      checkKilled: async (t) => void t.equal(await scenario.channels(), 2 * CALLS, 'FreeSWITCH still holds every endpoint after the kill'),
     });
+  });
+
+  t.test('drachtio engine: kill -9 while parties ring, restart: the one answered meanwhile BYEd, the one ringing CANCELed', { timeout: 120_000 }, async (t) => {
+    const scenario = await drachtioSetup(t);
+    if (scenario) await killWhileRinging(t, scenario);
   });
 }

@@ -25,6 +25,8 @@ export interface ServerEnvOptions {
   readonly listenPort?: number;
   /** Default: SQLite in the temporary data folder. */
   readonly store?: StoreConfig;
+  /** Digest credentials of the carrier gateway (answers to 401/407); default none. */
+  readonly gatewayAuth?: { readonly username: string; readonly password: string };
 }
 
 /**
@@ -39,7 +41,7 @@ function serverEnv(carrier: { readonly host: string; readonly port: number }, en
     CTI_LOG_LEVEL: 'info',
     CTI_AUTH__MODE: 'none',
     ...engine,
-    CTI_GATEWAYS: JSON.stringify([{ name: 'carrier', host: carrier.host, port: carrier.port, transport: 'udp', callerId: '1000', ...(o.maxCalls ? { maxConcurrentCalls: o.maxCalls } : {}) }]),
+    CTI_GATEWAYS: JSON.stringify([{ name: 'carrier', host: carrier.host, port: carrier.port, transport: 'udp', callerId: '1000', ...(o.maxCalls ? { maxConcurrentCalls: o.maxCalls } : {}), ...o.gatewayAuth }]),
     ...(o.maxCalls ? { CTI_LIMITS__MAX_RESOURCES: String(o.maxCalls) } : {}),
     ...(o.store ? { CTI_STORE: JSON.stringify(o.store) } : {}),
     CTI_MEDIA_DIR: join(dir, 'media'),

@@ -27,7 +27,7 @@ import { DrachtioLeg, type LegContext } from './DrachtioLeg.js';
 import { EndpointBridge } from './EndpointBridge.js';
 import { EndpointReservation } from './EndpointReservation.js';
 import { FreeswitchLink } from './FreeswitchLink.js';
-import { byeStaleDialog, parseDialogState } from './StaleCall.js';
+import { byeStaleDialog, cancelStaleInvite, parseDialogState, uacDialogId, type DrachtioInviteState } from './StaleCall.js';
 import { withTimeout } from './withTimeout.js';
 import { reportDialog } from '../reportDialog.js';
 
@@ -55,6 +55,8 @@ const STOP_GRACE_MS = 32_000 + 4_000;
 /** After a restart: how long endStaleDialogs waits for drachtio-server, then for each BYE's answer (and uuid_kill's reply). */
 const STALE_CONNECT_WAIT_MS = 30_000;
 const STALE_BYE_TIMEOUT_MS = 5000;
+/** After a restart CANCEL: when a 2xx that crossed it has surely arrived (and been ACKed by drachtio-server). */
+const STALE_CANCEL_CROSS_MS = 4000;
 /** drachtio-srf's reconnect backoff grows without bound unless capped. */
 const DRACHTIO_RETRY_MAX_MS = 5000;
 
@@ -170,6 +172,9 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
   dial(request: DialRequest): CallLeg {
     const ctx: LegContext = {
       srf: this.#srf,
+      inviteSent: (state) => {
+        if (request.group !== undefined) this.emit('dialog', request.group, leg.id, JSON.stringify(state));
+      },
       reserve: () => this.#reserve(request.group),
       mediaPath: (path) => this.#mapPath(path, 'media'),
       recordingPath: (path) => this.#mapPath(path, 'recordings'),
@@ -186,11 +191,12 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
 
   /**
    * After a crash and restart: BYEs, through drachtio-server, the party
-   * dialogs of `states` (waiting up to 30 s for drachtio-server), and
-   * `uuid_kill`s their endpoints on FreeSWITCH servers connected by then
-   * (the node-tag clean-up at connection has usually ended them already).
-   * Resolves with how many BYEs drachtio-server sent; unreadable states are
-   * skipped, dialogs drachtio-server no longer knows are counted out.
+   * dialogs of `states` (waiting up to 30 s for drachtio-server), ends the
+   * INVITEs left pending ({@link #endStaleInvite}), and `uuid_kill`s their
+   * endpoints on FreeSWITCH servers connected by then (the node-tag clean-up
+   * at connection has usually ended them already). Resolves with how many
+   * BYEs and CANCELs drachtio-server sent; unreadable states are skipped,
+   * dialogs and transactions drachtio-server no longer knows are counted out.
    */
   async endStaleDialogs(states: readonly string[]): Promise<number> {
     const stale = states.flatMap((text) => parseDialogState(text) ?? []);
@@ -201,14 +207,38 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
     }
     const outcomes = await Promise.all(
       stale.map(async (s) => {
-        const outcome = await byeStaleDialog(this.#srf, s, STALE_BYE_TIMEOUT_MS);
-        this.#log.info({ callId: s.callId, ...outcome }, 'BYE for a dialog a previous run left up');
+        const outcome = 'kind' in s ? await this.#endStaleInvite(s) : await byeStaleDialog(this.#srf, s, STALE_BYE_TIMEOUT_MS);
+        if (!('kind' in s)) this.#log.info({ callId: s.callId, ...outcome }, 'BYE for a dialog a previous run left up');
         const server = this.#links.find((link) => link.name === s.freeswitch)?.server;
         if (server) await withTimeout(server.api(`uuid_kill ${s.uuid}`), STALE_BYE_TIMEOUT_MS, 'no reply').catch(() => undefined);
         return outcome;
       }),
     );
-    return outcomes.filter((outcome) => 'status' in outcome).length;
+    return outcomes.filter((outcome) => 'status' in outcome || 'sent' in outcome).length;
+  }
+
+  /**
+   * An INVITE a crashed run left pending in drachtio-server: answered during
+   * the outage, drachtio-server ACKed the 2xx and holds the dialog, so it is
+   * BYEd; else it is CANCELed by its transaction id, and BYEd once more
+   * {@link STALE_CANCEL_CROSS_MS} later in case a 2xx crossed the CANCEL
+   * (drachtio-server ACKs that one too). Every step is one drachtio request
+   * that fails harmlessly when there is nothing to end.
+   */
+  async #endStaleInvite(s: DrachtioInviteState): Promise<{ readonly status: number } | { readonly sent: true } | { readonly notSent: string }> {
+    const dialog = { dialogId: uacDialogId(s.callId, s.localTag), remoteTarget: s.requestUri };
+    const answered = await byeStaleDialog(this.#srf, dialog, STALE_BYE_TIMEOUT_MS);
+    if ('status' in answered) {
+      this.#log.info({ callId: s.callId, ...answered }, 'BYE for an INVITE a previous run left pending, answered since');
+      return answered;
+    }
+    const cancel = await cancelStaleInvite(this.#srf, s, STALE_BYE_TIMEOUT_MS);
+    this.#log.info({ callId: s.callId, ...cancel }, 'CANCEL for an INVITE a previous run left pending');
+    if (!('sent' in cancel)) return cancel;
+    await new Promise((resolve) => setTimeout(resolve, STALE_CANCEL_CROSS_MS));
+    const crossed = await byeStaleDialog(this.#srf, dialog, STALE_BYE_TIMEOUT_MS);
+    if ('status' in crossed) this.#log.info({ callId: s.callId, ...crossed }, 'BYE for a 2xx that crossed the restart CANCEL');
+    return cancel;
   }
 
   async reserve(group: string): Promise<ReserveResult> {

@@ -19,12 +19,19 @@ import { parseSessionExpires } from '../sessionExpires.js';
 import { redirectContacts } from '../redirectContacts.js';
 import { EndpointReservation } from './EndpointReservation.js';
 import type { FreeswitchLink } from './FreeswitchLink.js';
-import type { DrachtioDialogState } from './StaleCall.js';
+import type { DrachtioDialogState, DrachtioInviteState } from './StaleCall.js';
 import { withTimeout } from './withTimeout.js';
 
 /** What the engine lends every leg. */
 export interface LegContext {
   readonly srf: Srf;
+  /**
+   * drachtio-server sent the leg's INVITE (again, with credentials, after a
+   * challenge): what a restart after a crash needs to CANCEL it, or BYE it
+   * if answered meanwhile (issue 9). Reported after the fact: drachtio-server
+   * names the transaction only once it has sent the INVITE.
+   */
+  inviteSent(state: DrachtioInviteState): void;
   /** Starts creating this leg's endpoint on the group's (or the least-loaded) FreeSWITCH; undefined when none is connected. */
   reserve(): EndpointReservation | undefined;
   /** A local media path as FreeSWITCH sees it. */
@@ -51,6 +58,11 @@ const DRACHTIO_SESSION_EXPIRED = 'Session timer expired';
  * typings say.
  */
 type InviteSentCallback = (err: Error | null, req?: Srf.SrfRequest) => void;
+
+/** The 'authenticate' event drachtio-srf emits on a challenged INVITE with the one it re-sent (its typings leave it out). */
+interface AuthenticateEvents {
+  on(event: 'authenticate', listener: (resent: Srf.SrfRequest) => void): void;
+}
 
 /** The 'update' event drachtio-srf emits on a pending INVITE request (its typings leave it out). */
 interface UpdateEvents {
@@ -311,6 +323,13 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
       this.#log.debug('> INVITE');
       this.#invite = req;
       if (this.#end) this.#cancel(req);
+      else {
+        this.#reportInvite(req, endpoint);
+        // drachtio-srf answers a 401/407 itself with a new INVITE transaction (then 'authenticate' with that request).
+        (req as unknown as AuthenticateEvents).on('authenticate', (resent) => {
+          if (!this.#end) this.#reportInvite(resent, endpoint);
+        });
+      }
       // drachtio-srf answers an UPDATE on the early dialog with our whole INVITE offer (its createUAC attaches that
       // 'update' listener right after this callback returns): replace it, so the UPDATE gets a real answer.
       process.nextTick(() => {
@@ -453,6 +472,22 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
         this.#log.error({ err: (err as Error).message }, 'media endpoint rejected the far end SDP');
         this.terminate({ by: 'engine', reason: `media endpoint rejected the far end SDP: ${(err as Error).message}` });
       });
+  }
+
+  #reportInvite(invite: Srf.SrfRequest, endpoint: Mrf.Endpoint): void {
+    const txnId = (invite as unknown as { readonly stackTxnId?: string }).stackTxnId;
+    const localTag = (invite.getParsedHeader('from') as { params?: Record<string, string> } | undefined)?.params?.tag;
+    if (!txnId || !localTag || !this.#link) return;
+    this.#ctx.inviteSent({
+      engine: 'drachtio',
+      kind: 'invite',
+      txnId,
+      callId: invite.get('Call-ID'),
+      localTag,
+      requestUri: this.#request.requestUri,
+      freeswitch: this.#link.name,
+      uuid: endpoint.uuid,
+    });
   }
 
   #cancel(invite: Srf.SrfRequest): void {

@@ -109,6 +109,8 @@ export class ClientDialog implements DialogIdentity {
   #remoteTarget: string;
   #routeSet: NameAddr[] = [];
   #auth: DigestContext = {};
+  /** Makes a re-sent INVITE's identity durable before it goes ({@link invite}). */
+  #beforeResend: (invite: PendingInvite) => Promise<void> = () => Promise.resolve();
   /** The RSeq of the last reliable 18x PRACKed, per early dialog (To tag): RFC 3262 §4. */
   readonly #rseqs = new Map<string, number>();
   /** Our 2xx to a far-end INVITE that no ACK has confirmed yet. */
@@ -124,22 +126,35 @@ export class ClientDialog implements DialogIdentity {
     this.#contact = [{ uri: `sip:cti@${stack.publicHost}:${stack.port}${transport}`, params: {} }];
   }
 
-  /** The INVITE {@link invite} sends first (a challenge's resend has another CSeq and branch). */
+  /** The INVITE {@link invite} sends first (a challenge's resend has another CSeq and branch: `beforeResend` gets it). */
   pendingInvite(): PendingInvite {
+    return this.#pending(this.#cseq, this.#inviteBranch);
+  }
+
+  #pending(cseq: number, branch: string): PendingInvite {
     return {
       kind: 'invite',
       callId: this.callId,
       localTag: this.localTag,
       fromUri: this.#request.fromUri,
       requestUri: this.#request.requestUri,
-      cseq: 1,
-      branch: this.#inviteBranch,
+      cseq,
+      branch,
       target: this.#target,
     };
   }
 
-  /** Sends the INVITE; `onResponse` sees every response except challenges this dialog answers itself. */
-  invite(sdp: string, onResponse: (rs: Message) => void): void {
+  /**
+   * Sends the INVITE; `onResponse` sees every response except challenges
+   * this dialog answers itself. The INVITE re-sent with credentials after a
+   * 401/407 has a new CSeq and branch (RFC 3261 §8.1.3.5, §22.2): it goes
+   * only once `beforeResend` (given its identity) resolves, so a crash
+   * recovery that CANCELs it matches that transaction (issue 9). If a
+   * CANCEL was asked meanwhile it is not sent at all and the challenge is
+   * passed on as the final response.
+   */
+  invite(sdp: string, onResponse: (rs: Message) => void, beforeResend: (invite: PendingInvite) => Promise<void>): void {
+    this.#beforeResend = beforeResend;
     const rq: Message = {
       method: 'INVITE',
       uri: this.#request.requestUri,
@@ -157,7 +172,7 @@ export class ClientDialog implements DialogIdentity {
       },
       content: sdp,
     };
-    this.#sendRequest(rq, onResponse, 0);
+    this.#sendRequest(rq, onResponse, 0, this.#inviteBranch);
   }
 
   /**
@@ -414,18 +429,18 @@ export class ClientDialog implements DialogIdentity {
   }
 
   /** Sends `rq` in a new transaction, answering challenges; CANCEL is held until a provisional. */
-  #sendRequest(rq: Message, onResponse: (rs: Message) => void, authAttempts: number): void {
-    const isInvite = rq.method === 'INVITE' && rq.headers.to?.params.tag === undefined; // the dialog-forming INVITE, not a re-INVITE
+  #sendRequest(rq: Message, onResponse: (rs: Message) => void, authAttempts: number, branch = `z9hG4bK${nanoid()}`): void {
+    const isInvite = isDialogInvite(rq);
     if (isInvite) {
       this.#invite = rq;
       this.#provisional = false;
     }
     this.#log.debug(`> ${rq.method ?? ''} ${sip.stringifyUri(rq.uri ?? '')}`);
-    const branch = isInvite && authAttempts === 0 ? this.#inviteBranch : `z9hG4bK${nanoid()}`;
     this.#stack.request(rq, this.#target, branch, (rs) => {
       this.#log.debug(`< ${rs.status} ${rs.reason ?? ''} (${rq.method ?? ''})`);
       if (isInvite && rq !== this.#invite) return; // late responses to a challenged INVITE
       const signed = this.#signed(rq, rs, authAttempts);
+      if (signed && isInvite) return this.#resendInvite(signed, rs, onResponse, authAttempts + 1);
       if (signed) return this.#sendRequest(signed, onResponse, authAttempts + 1);
       if (isInvite && (rs.status ?? 0) < 300) this.#rememberRemoteTag(toTag(rs));
       if (isInvite && (rs.status ?? 0) < 200 && !this.#provisional) {
@@ -433,6 +448,30 @@ export class ClientDialog implements DialogIdentity {
         if (this.#cancelPending) this.#sendCancel();
       }
       onResponse(rs);
+    });
+  }
+
+  /**
+   * The INVITE with credentials, sent once its identity is durable
+   * ({@link invite}'s `beforeResend`). It is the pending INVITE from now on:
+   * a cancel() while its identity is committed is held (no provisional yet)
+   * and then means it is never sent; `challenge` becomes the final response.
+   */
+  #resendInvite(signed: Message, challenge: Message, onResponse: (rs: Message) => void, authAttempts: number): void {
+    const branch = `z9hG4bK${nanoid()}`;
+    this.#invite = signed;
+    this.#provisional = false;
+    const send = (): void => {
+      if (this.#invite !== signed) return;
+      if (this.#cancelPending) {
+        this.#cancelPending = false;
+        return onResponse(challenge);
+      }
+      this.#sendRequest(signed, onResponse, authAttempts, branch);
+    };
+    this.#beforeResend(this.#pending(signed.headers.cseq?.seq ?? 0, branch)).then(send, (err: unknown) => {
+      this.#log.error({ err }, 'storing the re-sent INVITE failed: sent anyway');
+      send();
     });
   }
 
@@ -506,6 +545,11 @@ function rseqOf(rs: Message): number | undefined {
   if (typeof text !== 'string' || !RSEQ.test(text.trim())) return undefined;
   const rseq = Number(text.trim());
   return rseq >= 1 && rseq <= RSEQ_MAX ? rseq : undefined;
+}
+
+/** The dialog-forming INVITE (no To tag), not a re-INVITE. */
+function isDialogInvite(rq: Message): boolean {
+  return rq.method === 'INVITE' && rq.headers.to?.params.tag === undefined;
 }
 
 /** The To tag of a response (the far end's dialog tag), if any. */

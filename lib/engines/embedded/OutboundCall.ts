@@ -236,7 +236,7 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
     this.#dialog = dialog;
     stack.addDialog(dialog, this.#onRequest);
     this.#log.info({ callId: dialog.callId, to: this.#request.requestUri, rtpPort: session.port }, 'dialling');
-    dialog.invite(this.#sdp(OFFER_CODECS, OUR_TELEPHONE_EVENT_PT), this.#onInviteResponse);
+    dialog.invite(this.#sdp(OFFER_CODECS, OUR_TELEPHONE_EVENT_PT), this.#onInviteResponse, (invite) => this.#ctx.beforeInvite(this.#request, this.id, invite));
     return session;
   }
 

@@ -129,6 +129,22 @@ export class WebhookStore {
     });
   }
 
+  /**
+   * Retention (`retention.webhookDays`): deletes attempts made before
+   * `beforeMs` (Unix milliseconds) and the status_url targets whose delivery
+   * ended (`done`) before it; a target still delivering is kept whatever its
+   * age. Account targets (event_url, secret) are settings, never pruned.
+   */
+  async prune(beforeMs: number): Promise<{ readonly attempts: number; readonly callTargets: number }> {
+    const attempts = await this.#store.db.deleteFrom('webhook_attempts').where('created_at', '<', beforeMs).executeTakeFirst();
+    const callTargets = await this.#store.db
+      .deleteFrom('webhook_call_targets')
+      .where('done', '=', 1)
+      .where('updated_at', '<', beforeMs)
+      .executeTakeFirst();
+    return { attempts: Number(attempts.numDeletedRows), callTargets: Number(callTargets.numDeletedRows) };
+  }
+
   /** When the first attempt of an event to that target was made (Unix ms), or undefined. */
   async firstAttemptAt(accountId: string, eventId: number, target: WebhookTargetKind): Promise<number | undefined> {
     const row = await this.#store.db

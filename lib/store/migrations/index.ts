@@ -4,6 +4,8 @@ import * as m0002 from './0002_events.js';
 import * as m0003 from './0003_api_key_signing.js';
 import * as m0004 from './0004_webhooks.js';
 import * as m0005 from './0005_status_url.js';
+import * as m0006 from './0006_resource_context.js';
+import * as m0007 from './0007_webhook_retention.js';
 
 /**
  * Every migration, in order. Names sort as they run (Kysely applies them in
@@ -16,4 +18,6 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0003_api_key_signing': m0003,
   '0004_webhooks': m0004,
   '0005_status_url': m0005,
+  '0006_resource_context': m0006,
+  '0007_webhook_retention': m0007,
 };

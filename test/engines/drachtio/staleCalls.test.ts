@@ -8,6 +8,7 @@ import { parseDialogState } from '../../../lib/engines/drachtio/StaleCall.js';
 import { eslApi } from './eslApi.js';
 import { callOutcome, ended, next, openEar, request, sleep, startCarrier, startEngine } from './harness.js';
 import { findServices } from './services.js';
+import { parseMessagesLog, type LoggedSip } from '../../conformance/support.js';
 
 const host = (nodeId: string) => ({ mediaDir: tmpdir(), recordingsDir: tmpdir(), nodeId });
 
@@ -77,5 +78,54 @@ if ('skip' in services) {
     tt.match(await carrier.messages(), /^BYE sip:[^]*?Reason: Q\.850;cause=41;text="server restarted"/m, 'the restart BYE, with its Reason');
     leg.hangup(); // the old run's leg (drachtio-server tells it nothing of another app's BYE)
     await legEnded;
+  });
+
+  t.test('endStaleDialogs ends INVITEs left pending: CANCEL (matching a challenge\'s resend) while ringing, BYE once drachtio-server took a 2xx', async (tt) => {
+    const ear = await openEar(tt);
+    const old = await startEngine(tt, services.config, host('n5'));
+    const states = dialogStates(old);
+    const ringing = `authring-60-${ear.port}`;
+    const answering = `ringans-1-${ear.port}`;
+    const legRinging = old.dial({ ...request(carrier, ringing, true), group: 'r-ring' });
+    const legAnswering = old.dial({ ...request(carrier, answering), group: 'r-ans' });
+    await Promise.all([next(legRinging, 'progress'), next(legAnswering, 'progress')]);
+    const ringingState = states.get('r-ring');
+    const answeringState = states.get('r-ans'); // taken while it rang: what a crash then would have left
+    tt.match(ringingState && parseDialogState(ringingState), { kind: 'invite', txnId: String, callId: String, localTag: String }, 'a ringing leg has a readable INVITE state');
+    tt.match(answeringState && parseDialogState(answeringState), { kind: 'invite' });
+    await next(legAnswering, 'answered'); // the far end answers; drachtio-server holds the dialog
+    const parsed = JSON.parse(ringingState!) as Record<string, string>;
+    const hostile = [
+      JSON.stringify({ ...parsed, txnId: `${parsed.txnId}|x` }),
+      JSON.stringify({ ...parsed, txnId: `${parsed.txnId}\r\nsip|||` }),
+      JSON.stringify({ ...parsed, localTag: `${parsed.localTag}\r\nX: y` }),
+      JSON.stringify({ ...parsed, requestUri: 'sip:a@b\r\nX: y' }),
+      JSON.stringify({ ...parsed, uuid: 'not-a-uuid' }),
+      JSON.stringify({ ...parsed, engine: 'embedded' }),
+    ];
+    tt.equal(hostile.filter((s) => parseDialogState(s)).length, 0, 'no hostile INVITE state is read');
+    const ringingEnded = ended(legRinging, 20_000);
+    const answeringEnded = ended(legAnswering, 20_000);
+    const restarted = await startEngine(tt, services.config, host('n6'));
+    const sent = await restarted.endStaleDialogs([...hostile, ringingState!, answeringState!]);
+    tt.equal(sent, 2, 'a CANCEL and a BYE');
+    await sleep(300);
+    const messages = parseMessagesLog(await carrier.messages());
+    const of = (user: string) => {
+      const callId = messages.find((m) => m.direction === 'received' && m.firstLine.startsWith(`INVITE sip:${user}@`))?.callId;
+      return messages.filter((m) => m.callId === callId && m.direction === 'received' && m.status === undefined);
+    };
+    const branch = (m: LoggedSip | undefined) => m && /^Via:[^\n]*;branch=([^;\s,]+)/im.exec(m.head)?.[1];
+    const ring = of(ringing);
+    const invites = ring.filter((m) => m.method === 'INVITE');
+    const cancel = ring.find((m) => m.method === 'CANCEL');
+    tt.equal(invites.length, 2, 'the INVITE and its resend with credentials');
+    tt.ok(cancel && cancel.cseq === invites[1]!.cseq && branch(cancel) === branch(invites[1]), "the CANCEL names the resend's CSeq and branch");
+    tt.match(cancel?.head, /^Reason: Q\.850;cause=41;text="server restarted"/m, 'with the restart Reason');
+    tt.equal(await callOutcome(carrier, ringing), 'hung up', 'the ringing party: 487');
+    tt.ok(of(answering).some((m) => m.method === 'BYE' && /^Reason: Q\.850;cause=41/m.test(m.head)), 'the party answered meanwhile: the restart BYE');
+    tt.match(await ringingEnded, { by: 'remote', sipStatus: 487 }, "the old run's ringing leg saw the 487");
+    legAnswering.hangup(); // drachtio-server tells the old run nothing of another app's BYE
+    await answeringEnded;
   });
 }

@@ -18,7 +18,7 @@ function dialog(): { dialog: ClientDialog; sent: Message[] } {
     label: 'test',
   };
   const d = new ClientDialog(stack, target, request, pino({ level: 'silent' }));
-  d.invite('v=0\r\n', () => undefined);
+  d.invite('v=0\r\n', () => undefined, () => Promise.resolve());
   return { dialog: d, sent };
 }
 
