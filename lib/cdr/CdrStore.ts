@@ -1,5 +1,6 @@
 import type { Cdr, ResourceClass, ResourceContext } from '../api/generated/types.js';
 import type { StoredFinalRecord } from '../events/EventLog.js';
+import { pruneOlderThan } from '../store/pruneOlderThan.js';
 import type { Store } from '../store/Store.js';
 import type { ResourcesTable } from '../store/StoreTables.js';
 
@@ -86,14 +87,9 @@ export class CdrStore {
     };
   }
 
-  /** Deletes CDRs of resources released before `beforeMs` (Unix milliseconds); resolves to how many. */
-  async prune(beforeMs: number): Promise<number> {
-    const result = await this.store.db
-      .deleteFrom('resources')
-      .where('live', '=', 0)
-      .where('released_at', '<', beforeMs)
-      .executeTakeFirst();
-    return Number(result.numDeletedRows);
+  /** Deletes CDRs of resources released before `beforeMs` (Unix milliseconds), a chunk at a time ({@link pruneOlderThan}); resolves to how many. */
+  prune(beforeMs: number): Promise<number> {
+    return pruneOlderThan(this.store.db, { table: 'resources', time: 'released_at', flag: { column: 'live', equals: 0 } }, beforeMs);
   }
 
   /** Resources of this node still marked live: after a crash, the ones it never released. */

@@ -1,6 +1,7 @@
 import type { ResourceClass, ResourceContext } from '../api/generated/types.js';
 import type { ResourceEvent } from '../resources/ResourceRegistry.js';
 import type { Selectable, Transaction } from 'kysely';
+import { pruneOlderThan } from '../store/pruneOlderThan.js';
 import type { Store } from '../store/Store.js';
 import { EventLogQueries } from './EventLogQueries.js';
 import type { EventsTable, StoreTables } from '../store/StoreTables.js';
@@ -212,11 +213,9 @@ export class EventLog extends TypedEventEmitter<EventLogEvents> {
     return rows.map(eventOfRow);
   }
 
-  /** Deletes events older than `beforeMs` (Unix milliseconds); resolves to how many. */
+  /** Deletes events older than `beforeMs` (Unix milliseconds), a chunk at a time ({@link pruneOlderThan}); resolves to how many. */
   async prune(beforeMs: number): Promise<number> {
-    if (!this.#store) return 0;
-    const result = await this.#store.db.deleteFrom('events').where('created_at', '<', beforeMs).executeTakeFirst();
-    return Number(result.numDeletedRows);
+    return this.#store ? pruneOlderThan(this.#store.db, { table: 'events', time: 'created_at' }, beforeMs) : 0;
   }
 
   #schedule(): void {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { pruneOlderThan } from '../../store/pruneOlderThan.js';
 import type { Store } from '../../store/Store.js';
 import type { WebhookAttemptsTable, WebhookCallTargetsTable, WebhookTargetKind, WebhookTargetsTable } from '../../store/StoreTables.js';
 import { checkWebhookUrl } from './targetAddress.js';
@@ -136,13 +137,9 @@ export class WebhookStore {
    * age. Account targets (event_url, secret) are settings, never pruned.
    */
   async prune(beforeMs: number): Promise<{ readonly attempts: number; readonly callTargets: number }> {
-    const attempts = await this.#store.db.deleteFrom('webhook_attempts').where('created_at', '<', beforeMs).executeTakeFirst();
-    const callTargets = await this.#store.db
-      .deleteFrom('webhook_call_targets')
-      .where('done', '=', 1)
-      .where('updated_at', '<', beforeMs)
-      .executeTakeFirst();
-    return { attempts: Number(attempts.numDeletedRows), callTargets: Number(callTargets.numDeletedRows) };
+    const attempts = await pruneOlderThan(this.#store.db, { table: 'webhook_attempts', time: 'created_at' }, beforeMs);
+    const callTargets = await pruneOlderThan(this.#store.db, { table: 'webhook_call_targets', time: 'updated_at', flag: { column: 'done', equals: 1 } }, beforeMs);
+    return { attempts, callTargets };
   }
 
   /** When the first attempt of an event to that target was made (Unix ms), or undefined. */
