@@ -47,11 +47,22 @@ export interface LegMedia {
 }
 
 const MODIFY_TIMEOUT_MS = 5000;
+/** RFC 3261 §13.3.1.4: no ACK for our 2xx within 64·T1 ends the session. */
+const ACK_TIMEOUT_MS = 32_000;
 const TEARDOWN_TIMEOUT_MS = 3000;
 /** What a party may send us inside the dialog. */
 const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY';
 /** The Reason text of the BYE drachtio-server sends itself when the far end did not refresh the session (RFC 4028). */
 const DRACHTIO_SESSION_EXPIRED = 'Session timer expired';
+
+/** A final response to a party's request, sent at most once (see DrachtioLeg.#owe). */
+type SendFinal = (status: number, opts?: { body?: string; headers?: Record<string, string> }) => void;
+
+/** FreeSWITCH's offer to an offerless re-INVITE, and how to ACK it with the party's answer. */
+interface EndpointOffer {
+  readonly sdp: string;
+  readonly ack: (answer: string | undefined) => void;
+}
 
 /**
  * drachtio-srf 5.0.29 calls cbRequest(err, req), not cbRequest(req) as its
@@ -100,6 +111,10 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
   #sdpAnswer: string | undefined;
   /** The SDP of an 18x with usable media. */
   #earlySdp: string | undefined;
+  /** The party's re-INVITEs and UPDATEs still owed a final response: the leg's end answers them (#finish). */
+  readonly #owed = new Set<Srf.SrfResponse>();
+  /** While the party owes the ACK (with its answer) to our 2xx offering FreeSWITCH's SDP: that re-INVITE's CSeq, and who waits. */
+  #awaitingAck: { readonly cseq: number; readonly resolve: (answer: string | undefined) => void } | undefined;
   #playing: { stopped: boolean } | undefined;
   /** The uuid_break of the last stopPlay(): a play right after it waits for it, or the break cuts the new playback. */
   #breaking: Promise<unknown> = Promise.resolve();
@@ -377,9 +392,12 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
     });
     dialog.on('modify', this.#onOffer);
     dialog.on('update', this.#onOffer);
-    // After a re-INVITE without SDP, the ACK carries the party's answer to FreeSWITCH's SDP.
+    // After a re-INVITE without SDP, the ACK carries the party's answer to FreeSWITCH's offer (#offerFromEndpoint).
     dialog.on('ack', (req: Srf.SrfRequest) => {
-      if (typeof req.body === 'string' && req.body) this.#applySdp(req.body, () => undefined);
+      const waiting = this.#awaitingAck;
+      if (!waiting || cseqNumber(req) !== waiting.cseq) return;
+      this.#awaitingAck = undefined;
+      waiting.resolve(typeof req.body === 'string' && req.body ? req.body : undefined);
     });
     // SIP INFO key presses reach drachtio, not FreeSWITCH; RFC 4733 ones are FreeSWITCH's DTMF events.
     dialog.on('info', (req: Srf.SrfRequest, res: Srf.SrfResponse) => {
@@ -410,24 +428,75 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
    * (hold, media moved, a refresh) goes to FreeSWITCH (endpoint.modify,
    * skipped when it is the SDP FreeSWITCH already has) and FreeSWITCH's
    * answer back in our 2xx; 488 when FreeSWITCH refuses it. Without SDP: a
-   * re-INVITE gets FreeSWITCH's current SDP as our offer (the answer comes in
-   * the ACK), an UPDATE a 2xx without SDP (RFC 3311 §5.2). Session-Expires
-   * and 422 are drachtio-server's (it answers a too small interval itself).
+   * re-INVITE gets FreeSWITCH's fresh offer ({@link #offerFromEndpoint}),
+   * an UPDATE a 2xx without SDP (RFC 3311 §5.2). A request the leg's end
+   * catches still waiting on FreeSWITCH gets 487 ({@link #finish}).
+   * Session-Expires and 422 are drachtio-server's (it answers a too small
+   * interval itself).
    */
   readonly #onOffer = (req: Srf.SrfRequest, res: Srf.SrfResponse): void => {
     const offer = typeof req.body === 'string' && req.body ? req.body : undefined;
     this.#log.debug({ sdp: offer !== undefined }, `< ${req.method} (in dialog)`);
+    const endpoint = this.#endpoint;
+    if (this.#end || !endpoint) return res.send(481);
     const timer = refreshAnswerHeaders(req.get('Session-Expires'));
-    const answer = (): void => {
-      const endpoint = this.#endpoint;
-      if (this.#end || !endpoint) return res.send(481);
-      if (!offer && req.method === 'UPDATE') return res.send(200, { headers: timer });
-      // endpoint.local.sdp lags one modify behind (fsmrf reads the channel variables too early): FreeSWITCH's answer is the truth.
-      res.send(200, { body: (offer && this.#sdpAnswer) || endpoint.local.sdp, headers: { 'Content-Type': 'application/sdp', ...timer } });
-    };
-    if (!offer) return answer();
-    this.#applySdp(offer, answer, () => res.send(488));
+    const send = this.#owe(res);
+    if (!offer && req.method === 'UPDATE') return send(200, { headers: timer });
+    if (!offer) return this.#offerFromEndpoint(cseqNumber(req), send, timer);
+    // endpoint.local.sdp lags one modify behind (fsmrf reads the channel variables too early): FreeSWITCH's answer is the truth.
+    const answer = (): void => send(200, { body: this.#sdpAnswer || endpoint.local.sdp, headers: { 'Content-Type': 'application/sdp', ...timer } });
+    this.#applySdp(offer, answer, () => send(488));
   };
+
+  /**
+   * A party's re-INVITE without SDP (RFC 3261 §14.2: our 2xx offers, its
+   * ACK answers), bridged to FreeSWITCH as third-party call control (RFC
+   * 3725 §4.2's pattern): FreeSWITCH gets a re-INVITE without SDP too, its
+   * offer goes in our 200 to the party, and the party's answer from its ACK
+   * is the ACK to FreeSWITCH — each side answers the other's offer. Queued
+   * with the other SDP work. FreeSWITCH failing to offer gives the party
+   * 500 with Retry-After (the call goes on); an ACK without SDP answers
+   * FreeSWITCH with the party's previous SDP (its media did not change); no
+   * ACK within 64·T1 ends the leg (RFC 3261 §13.3.1.4).
+   */
+  #offerFromEndpoint(cseq: number, send: SendFinal, timer: Record<string, string>): void {
+    this.#sdpQueue = this.#sdpQueue.then(async () => {
+      const endpoint = this.#endpoint;
+      if (this.#end || !endpoint) return; // #finish answered it
+      let offer: EndpointOffer;
+      try {
+        offer = await withTimeout(offerlessModify(endpoint), MODIFY_TIMEOUT_MS, 'timed out');
+      } catch (err) {
+        this.#log.warn({ err: (err as Error).message }, 'media endpoint gave no offer for the party\'s offerless re-INVITE');
+        return send(500, { headers: { 'Retry-After': '1' } });
+      }
+      if (this.#end) return offer.ack(this.#sdpApplied);
+      const answered = new Promise<string | undefined>((resolve) => (this.#awaitingAck = { cseq, resolve }));
+      send(200, { body: offer.sdp, headers: { 'Content-Type': 'application/sdp', ...timer } });
+      let answer: string | undefined;
+      try {
+        answer = await withTimeout(answered, ACK_TIMEOUT_MS, 'no ACK');
+      } catch {
+        this.#awaitingAck = undefined;
+        offer.ack(this.#sdpApplied);
+        this.#log.warn('no ACK for our 2xx to the party\'s offerless re-INVITE');
+        return this.terminate({ by: 'engine', reason: 'no ACK for our 2xx to the party\'s re-INVITE', farEndFault: true });
+      }
+      const used = answer ?? this.#sdpApplied;
+      offer.ack(used);
+      this.#sdpApplied = used;
+      this.#sdpAnswer = offer.sdp;
+    });
+  }
+
+  /** `res` as a once-only sender, owed until it is used or the leg ends ({@link #finish} sends 487). */
+  #owe(res: Srf.SrfResponse): SendFinal {
+    this.#owed.add(res);
+    return (status, opts) => {
+      if (!this.#owed.delete(res)) return;
+      res.send(status, opts);
+    };
+  }
 
   #onInviteFailed(err: unknown): void {
     if (this.#end) return; // e.g. the 487 after our CANCEL
@@ -525,6 +594,17 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
     if (end.by === 'engine') this.#log.warn(fields, 'ended');
     else this.#log.info(fields, 'ended');
     if (this.#playing) this.#playing.stopped = true;
+    // RFC 3261 §15.1.2: requests pending when the dialog ends get 487, before our BYE goes out.
+    for (const res of this.#owed) {
+      try {
+        res.send(487);
+      } catch (err) {
+        this.#log.debug({ err: (err as Error).message }, 'cannot answer a pending request');
+      }
+    }
+    this.#owed.clear();
+    this.#awaitingAck?.resolve(undefined);
+    this.#awaitingAck = undefined;
     this.#signalEnd();
     this.#releaseEndpoint();
     process.nextTick(() => this.emit('ended', end));
@@ -558,6 +638,26 @@ function refreshAnswerHeaders(value: string | undefined): Record<string, string>
   const se = parseSessionExpires(value);
   if (typeof se !== 'object' || se.refresher === undefined) return {};
   return { 'Session-Expires': `${se.seconds};refresher=${se.refresher}`, ...(se.refresher === 'uac' ? { Require: 'timer' } : {}) };
+}
+
+/** The CSeq number of a request (0 when unreadable). */
+function cseqNumber(req: Srf.SrfRequest): number {
+  return Number.parseInt(req.get('CSeq') ?? '', 10) || 0;
+}
+
+/** A re-INVITE without SDP to FreeSWITCH (drachtio-srf `Dialog.modify` with `noAck`: the ACK is ours to send, with an answer). */
+function offerlessModify(endpoint: Mrf.Endpoint): Promise<EndpointOffer> {
+  return new Promise((resolve, reject) => {
+    endpoint.dialog.modify({ noAck: true }, (err: unknown, sdp?: string, ack?: (answer: string) => void) => {
+      if (err) return reject(err instanceof Error ? err : new Error(String(err)));
+      if (!ack) return reject(new Error('drachtio-srf ACKed the offer itself'));
+      if (!sdp) {
+        ack('');
+        return reject(new Error('FreeSWITCH answered an offerless re-INVITE without SDP'));
+      }
+      resolve({ sdp, ack: (answer) => ack(answer ?? '') });
+    });
+  });
 }
 
 /** A failure response's Contact header as drachtio-srf parses it; undefined when absent or unparsable (its parser throws on garbage). */
