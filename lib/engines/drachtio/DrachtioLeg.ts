@@ -47,7 +47,7 @@ export interface LegMedia {
 }
 
 const MODIFY_TIMEOUT_MS = 5000;
-/** RFC 3261 §13.3.1.4: no ACK for our 2xx within 64·T1 ends the session. */
+/** RFC 3261 §13.3.1.4: how long our 2xx waits for its ACK (64·T1). */
 const ACK_TIMEOUT_MS = 32_000;
 const TEARDOWN_TIMEOUT_MS = 3000;
 /** What a party may send us inside the dialog. */
@@ -455,9 +455,9 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
    * offer goes in our 200 to the party, and the party's answer from its ACK
    * is the ACK to FreeSWITCH — each side answers the other's offer. Queued
    * with the other SDP work. FreeSWITCH failing to offer gives the party
-   * 500 with Retry-After (the call goes on); an ACK without SDP answers
-   * FreeSWITCH with the party's previous SDP (its media did not change); no
-   * ACK within 64·T1 ends the leg (RFC 3261 §13.3.1.4).
+   * 500 with Retry-After (the call goes on); an ACK without SDP, or none
+   * within 64·T1, answers FreeSWITCH with the party's previous SDP (its
+   * media did not change; the call goes on, as on the embedded engine).
    */
   #offerFromEndpoint(cseq: number, send: SendFinal, timer: Record<string, string>): void {
     this.#sdpQueue = this.#sdpQueue.then(async () => {
@@ -473,15 +473,11 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
       if (this.#end) return offer.ack(this.#sdpApplied);
       const answered = new Promise<string | undefined>((resolve) => (this.#awaitingAck = { cseq, resolve }));
       send(200, { body: offer.sdp, headers: { 'Content-Type': 'application/sdp', ...timer } });
-      let answer: string | undefined;
-      try {
-        answer = await withTimeout(answered, ACK_TIMEOUT_MS, 'no ACK');
-      } catch {
+      const answer = await withTimeout(answered, ACK_TIMEOUT_MS, 'no ACK').catch(() => {
         this.#awaitingAck = undefined;
-        offer.ack(this.#sdpApplied);
         this.#log.warn('no ACK for our 2xx to the party\'s offerless re-INVITE');
-        return this.terminate({ by: 'engine', reason: 'no ACK for our 2xx to the party\'s re-INVITE', farEndFault: true });
-      }
+        return undefined;
+      });
       const used = answer ?? this.#sdpApplied;
       offer.ack(used);
       this.#sdpApplied = used;
