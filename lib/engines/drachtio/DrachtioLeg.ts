@@ -50,6 +50,8 @@ const MODIFY_TIMEOUT_MS = 5000;
 /** RFC 3261 §13.3.1.4: how long our 2xx waits for its ACK (64·T1). */
 const ACK_TIMEOUT_MS = 32_000;
 const TEARDOWN_TIMEOUT_MS = 3000;
+/** How often FreeSWITCH is asked whether the party's early RTP came (two API calls of a few ms each). */
+const EARLY_RTP_POLL_MS = 100;
 /** What a party may send us inside the dialog. */
 const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY';
 /** The Reason text of the BYE drachtio-server sends itself when the far end did not refresh the session (RFC 4028). */
@@ -111,6 +113,8 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
   #sdpAnswer: string | undefined;
   /** The SDP of an 18x with usable media. */
   #earlySdp: string | undefined;
+  /** Whether FreeSWITCH is asked for the party's early RTP, and whether it came (RFC 3960). */
+  #earlyRtp: 'unwatched' | 'watching' | 'heard' = 'unwatched';
   /** The party's re-INVITEs and UPDATEs still owed a final response: the leg's end answers them (#finish). */
   readonly #owed = new Set<Srf.SrfResponse>();
   /** While the party owes the ACK (with its answer) to our 2xx offering FreeSWITCH's SDP: that re-INVITE's CSeq, and who waits. */
@@ -412,16 +416,49 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
     });
   }
 
+  /**
+   * An 18x: its usable SDP goes to the endpoint, but it is early media only
+   * once the party's RTP reaches FreeSWITCH ({@link #watchEarlyRtp}): until
+   * then the leg is ringing, so party 1 hears the ringback tone rather than
+   * the silence of a 183 whose media never comes (RFC 3960, issue 11).
+   */
   readonly #onProvisional = (res: Srf.SrfResponse): void => {
     this.#log.debug(`< ${res.status} ${res.reason}`);
     if (res.status === 100 || this.#end) return;
-    const earlyMedia = answerHasUsableAudio(res.body);
-    if (earlyMedia) this.#earlySdp = res.body;
-    this.#applySdp(earlyMedia ? res.body : undefined, () => {
-      this.#log.info({ status: res.status, earlyMedia }, 'progress');
+    const announced = answerHasUsableAudio(res.body);
+    if (announced) this.#earlySdp = res.body;
+    this.#applySdp(announced ? res.body : undefined, () => {
+      const earlyMedia = this.#earlyRtp === 'heard';
+      this.#log.info({ status: res.status, earlyMedia, announced }, 'progress');
       this.emit('progress', { sipStatus: res.status, earlyMedia });
+      if (announced) void this.#watchEarlyRtp(res.status);
     });
   };
+
+  /**
+   * Asks FreeSWITCH every 100 ms how many RTP packets the endpoint received
+   * (`uuid_set_media_stats` writes the live counters into the channel's
+   * `rtp_audio_in_media_packet_count`; without it they only update at
+   * renegotiation or hang-up) until the first one, the answer or the end;
+   * then reports early media (`progress`, the 18x's status), once.
+   */
+  async #watchEarlyRtp(status: number): Promise<void> {
+    const uuid = this.#endpoint?.uuid;
+    if (this.#earlyRtp !== 'unwatched' || !uuid) return;
+    this.#earlyRtp = 'watching';
+    const ringing = (): boolean => !this.#end && !this.#dialog && !this.#endpointReleased;
+    while (ringing()) {
+      await new Promise((resolve) => setTimeout(resolve, EARLY_RTP_POLL_MS));
+      if (!ringing() || !(await this.api(`uuid_set_media_stats ${uuid}`)).startsWith('+OK')) continue;
+      const packets = Number.parseInt(await this.api(`uuid_getvar ${uuid} rtp_audio_in_media_packet_count`), 10);
+      if (packets > 0 && ringing()) {
+        this.#earlyRtp = 'heard';
+        this.#log.info({ status, packets }, 'early media: the party\'s RTP arrived');
+        this.emit('progress', { sipStatus: status, earlyMedia: true });
+        return;
+      }
+    }
+  }
 
   /**
    * A re-INVITE or UPDATE from the party (RFC 3311, RFC 3264 §8): an offer

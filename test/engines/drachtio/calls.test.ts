@@ -73,7 +73,8 @@ if ('skip' in services) {
     const ear = await openEar(tt);
     const leg = engine.dial(request(udp, `early-0.5-${ear.port}`));
     const [progress] = (await next(leg, 'progress')) as [LegProgress];
-    tt.same(progress, { sipStatus: 183, earlyMedia: true });
+    tt.same(progress, { sipStatus: 183, earlyMedia: false }, 'SDP alone is no early media yet (RFC 3960)');
+    tt.same(await next(leg, 'progress'), [{ sipStatus: 183, earlyMedia: true }], 'the party\'s RTP reaching FreeSWITCH makes it early media');
     await next(leg, 'answered');
     leg.hangup();
     tt.same(await ended(leg), { by: 'local', reason: 'hangup' });
