@@ -500,10 +500,13 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
     this.#sdpQueue = this.#sdpQueue.then(async () => {
       const endpoint = this.#endpoint;
       if (this.#end || !endpoint) return; // #finish answered it
+      const asked = offerlessModify(endpoint);
       let offer: EndpointOffer;
       try {
-        offer = await withTimeout(offerlessModify(endpoint), MODIFY_TIMEOUT_MS, 'timed out');
+        offer = await withTimeout(asked, MODIFY_TIMEOUT_MS, 'timed out');
       } catch (err) {
+        // An offer that comes after all is still ACKed: drachtio-srf holds the endpoint's next re-INVITE until then.
+        asked.then((late) => late.ack(this.#sdpApplied), () => undefined);
         this.#log.warn({ err: (err as Error).message }, 'media endpoint gave no offer for the party\'s offerless re-INVITE');
         return send(500, { headers: { 'Retry-After': '1' } });
       }
