@@ -126,10 +126,6 @@ forEachTarget(t, 'early media that never comes (RFC 3960): 183 with SDP but no R
   const firstOn = hearing(ear1, ringing.at + 300, ringing.at + 1900);
   t.ok(firstOn.main === TONE.ringback && firstOn.soundMs >= 1600 * 0.7, `steadily from the silent 183 on (${describeHearing(firstOn)})`);
   await checkEnd(t, fx, 2);
-}, {
-  // The drachtio engine takes an 18x with usable SDP as early media (FreeSWITCH gets the SDP; whether RTP comes
-  // is not watched there): party 1 hears the silent early media. docs/errors.md, "Known gaps".
-  drachtio: 'the drachtio engine does not wait for early RTP before bridging party 1 to the early media',
 });
 
 // ---------------------------------------------------------------- redirects (RFC 3261 §8.1.3.4)

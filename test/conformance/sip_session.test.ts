@@ -6,6 +6,7 @@
 // is the slow test of this file, hence the file's own timeout.
 import t from 'tap';
 import { carrierCallWhen, checkEnd, checkResource, forEachTarget, setup, type CarrierCall, type LoggedSip } from './support.js';
+import { sleep } from '../support/engineTestKit.js';
 
 t.setTimeout(480_000);
 
@@ -138,4 +139,39 @@ forEachTarget(t, 'session timers (RFC 4028): as refresher we refresh at half the
     t.ok(after >= low && after <= high, `when the interval ran out: ${after.toFixed(1)} s after the answer`);
   }
   await checkEnd(t, fx, 3);
+});
+
+forEachTarget(t, 'offerless re-INVITE from the party after hold and resume (RFC 3261 §14.2): our 200 offers the current session (sendrecv), and the answer in its ACK is the one used (media moves to its port)', async (t, target) => {
+  const fx = await setup(t, target);
+  if (!fx) return;
+  const [ear, ear2] = [await fx.ear(), await fx.ear()];
+  const user = `reoffer-${ear.port}-${ear2.port}`;
+  const resId = await fx.construct('ext.notify_call.construct', { to_uri: `sip:${user}@carrier`, play_content: 'prompt.wav', play_repeat: 20, max_ring_seconds: 5, user_data: 'reoffer' });
+  const origin = (sdp: string | undefined): string | undefined => /^o=.*$/m.exec(sdp ?? '')?.[0];
+  if (target.mediaServerApi) {
+    // While the call is up (2 s between the ACK and the far end's BYE): FreeSWITCH holds the party's answer from the ACK.
+    await carrierCallWhen(fx.carrier, user, (c) => c.messages.some((m) => m.direction === 'sent' && m.method === 'ACK' && m.cseq === 13), 10_000);
+    await sleep(300);
+    const channels = JSON.parse(await target.mediaServerApi('show channels as json')) as { rows?: { uuid: string }[] };
+    const remote = await target.mediaServerApi(`uuid_getvar ${channels.rows?.[0]?.uuid ?? ''} switch_r_sdp`);
+    t.equal(origin(remote), 'o=carrier 1 4 IN IP4 127.0.0.1', "FreeSWITCH holds the party's answer from the ACK");
+  }
+  const released = await checkResource(t, fx, resId, 'reoffer');
+  t.match(released, { error: null, dropped_by: 'usr', answer_time: Number }, 'the far end hung up at the end of its script');
+  const call = await carrierCallWhen(fx.carrier, user, (c) => answerTo(c, 'BYE', 14) !== undefined);
+  t.equal(answerTo(call, 'UPDATE', 11)?.status, 200, 'hold: 200');
+  t.equal(answerTo(call, 'UPDATE', 12)?.status, 200, 'resume: 200');
+  const offer = answerTo(call, 'INVITE', 13);
+  t.equal(offer?.status, 200, 'the re-INVITE without SDP: 200');
+  t.match(offer?.body, /^m=audio [1-9]\d* RTP\/AVP\b.* 0\b/m, 'offering PCMU (what the ACK answers with)');
+  t.notMatch(offer?.body, /^a=(sendonly|recvonly|inactive)\r?$/m, 'sendrecv: the offer is the session as it is now, off hold (not a stale answer to the hold)');
+  const ack = call.messages.find((m) => m.direction === 'sent' && m.method === 'ACK' && m.cseq === 13);
+  t.ok(ack, 'the far end ACKed it with its answer');
+  if (ack) {
+    const moved = ear2.packetsBetween(ack.at + 500, ack.at + 1800);
+    t.ok(moved.length > 20, `RTP goes to the port of the answer (${moved.length} packets)`);
+    t.ok(moved.every((p) => p.payloadType === 0), 'in PCMU');
+    t.equal(ear.packetsBetween(ack.at + 500, ack.at + 1800).length, 0, 'and no longer to the old port');
+  }
+  await checkEnd(t, fx, 1);
 });

@@ -9,6 +9,7 @@ import { DrachtioEngine } from '../../lib/engines/drachtio/DrachtioEngine.js';
 import { EmbeddedEngine } from '../../lib/engines/embedded/EmbeddedEngine.js';
 import { freeSipPort, waitAvailable } from '../support/engineTestKit.js';
 import { findServices, type ServicesOrSkip } from '../engines/drachtio/services.js';
+import { eslApi } from '../engines/drachtio/eslApi.js';
 import type { DrachtioEngineConfig, GatewayConfig } from '../../lib/config/ServerConfig.js';
 import type { TelephonyEngine } from '../../lib/telephony/TelephonyEngine.js';
 
@@ -49,6 +50,12 @@ export interface EngineTarget {
   prepare(ctx: TargetContext): Promise<StartedTarget | Skip>;
   /** Optional cheap check before any far end is started: a skip reason, or undefined to go on. */
   unavailable?(): Promise<string | undefined>;
+  /**
+   * Optional: an API command on the target's own media server (drachtio:
+   * FreeSWITCH over a fresh event socket), so a flow can check what that
+   * server really holds. Only while the target is prepared.
+   */
+  mediaServerApi?(command: string): Promise<string>;
   /** Optional: frees what the target shares between tests (e.g. servers it started); run once per test file. */
   dispose?(): Promise<void>;
 }
@@ -98,6 +105,12 @@ const drachtio: EngineTarget = {
       throw err;
     });
     return { engine, env: {} };
+  },
+  async mediaServerApi(command) {
+    const services = await drachtioServices;
+    const fs = services && !('skip' in services) ? services.config.freeswitch[0] : undefined;
+    if (!fs) throw new Error('drachtio target not prepared');
+    return eslApi(fs, command);
   },
   async dispose() {
     const services = await drachtioServices;

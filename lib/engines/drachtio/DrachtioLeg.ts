@@ -47,11 +47,24 @@ export interface LegMedia {
 }
 
 const MODIFY_TIMEOUT_MS = 5000;
+/** RFC 3261 §13.3.1.4: how long our 2xx waits for its ACK (64·T1). */
+const ACK_TIMEOUT_MS = 32_000;
 const TEARDOWN_TIMEOUT_MS = 3000;
+/** How often FreeSWITCH is asked whether the party's early RTP came (two API calls of a few ms each). */
+const EARLY_RTP_POLL_MS = 100;
 /** What a party may send us inside the dialog. */
 const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY';
 /** The Reason text of the BYE drachtio-server sends itself when the far end did not refresh the session (RFC 4028). */
 const DRACHTIO_SESSION_EXPIRED = 'Session timer expired';
+
+/** A final response to a party's request, sent at most once (see DrachtioLeg.#owe). */
+type SendFinal = (status: number, opts?: { body?: string; headers?: Record<string, string> }) => void;
+
+/** FreeSWITCH's offer to an offerless re-INVITE, and how to ACK it with the party's answer. */
+interface EndpointOffer {
+  readonly sdp: string;
+  readonly ack: (answer: string | undefined) => void;
+}
 
 /**
  * drachtio-srf 5.0.29 calls cbRequest(err, req), not cbRequest(req) as its
@@ -100,6 +113,12 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
   #sdpAnswer: string | undefined;
   /** The SDP of an 18x with usable media. */
   #earlySdp: string | undefined;
+  /** Whether FreeSWITCH is asked for the party's early RTP, and whether it came (RFC 3960). */
+  #earlyRtp: 'unwatched' | 'watching' | 'heard' = 'unwatched';
+  /** The party's re-INVITEs and UPDATEs still owed a final response: the leg's end answers them (#finish). */
+  readonly #owed = new Set<Srf.SrfResponse>();
+  /** While the party owes the ACK (with its answer) to our 2xx offering FreeSWITCH's SDP: that re-INVITE's CSeq, and who waits. */
+  #awaitingAck: { readonly cseq: number; readonly resolve: (answer: string | undefined) => void } | undefined;
   #playing: { stopped: boolean } | undefined;
   /** The uuid_break of the last stopPlay(): a play right after it waits for it, or the break cuts the new playback. */
   #breaking: Promise<unknown> = Promise.resolve();
@@ -377,9 +396,12 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
     });
     dialog.on('modify', this.#onOffer);
     dialog.on('update', this.#onOffer);
-    // After a re-INVITE without SDP, the ACK carries the party's answer to FreeSWITCH's SDP.
+    // After a re-INVITE without SDP, the ACK carries the party's answer to FreeSWITCH's offer (#offerFromEndpoint).
     dialog.on('ack', (req: Srf.SrfRequest) => {
-      if (typeof req.body === 'string' && req.body) this.#applySdp(req.body, () => undefined);
+      const waiting = this.#awaitingAck;
+      if (!waiting || cseqNumber(req) !== waiting.cseq) return;
+      this.#awaitingAck = undefined;
+      waiting.resolve(typeof req.body === 'string' && req.body ? req.body : undefined);
     });
     // SIP INFO key presses reach drachtio, not FreeSWITCH; RFC 4733 ones are FreeSWITCH's DTMF events.
     dialog.on('info', (req: Srf.SrfRequest, res: Srf.SrfResponse) => {
@@ -394,40 +416,123 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
     });
   }
 
+  /**
+   * An 18x: its usable SDP goes to the endpoint, but it is early media only
+   * once the party's RTP reaches FreeSWITCH ({@link #watchEarlyRtp}): until
+   * then the leg is ringing, so party 1 hears the ringback tone rather than
+   * the silence of a 183 whose media never comes (RFC 3960, issue 11).
+   */
   readonly #onProvisional = (res: Srf.SrfResponse): void => {
     this.#log.debug(`< ${res.status} ${res.reason}`);
     if (res.status === 100 || this.#end) return;
-    const earlyMedia = answerHasUsableAudio(res.body);
-    if (earlyMedia) this.#earlySdp = res.body;
-    this.#applySdp(earlyMedia ? res.body : undefined, () => {
-      this.#log.info({ status: res.status, earlyMedia }, 'progress');
+    const announced = answerHasUsableAudio(res.body);
+    if (announced) this.#earlySdp = res.body;
+    this.#applySdp(announced ? res.body : undefined, () => {
+      const earlyMedia = this.#earlyRtp === 'heard';
+      this.#log.info({ status: res.status, earlyMedia, announced }, 'progress');
       this.emit('progress', { sipStatus: res.status, earlyMedia });
+      if (announced) void this.#watchEarlyRtp(res.status);
     });
   };
+
+  /**
+   * Asks FreeSWITCH every 100 ms how many RTP packets the endpoint received
+   * (`uuid_set_media_stats` writes the live counters into the channel's
+   * `rtp_audio_in_media_packet_count`; without it they only update at
+   * renegotiation or hang-up) until the first one, the answer or the end;
+   * then reports early media (`progress`, the 18x's status), once.
+   */
+  async #watchEarlyRtp(status: number): Promise<void> {
+    const uuid = this.#endpoint?.uuid;
+    if (this.#earlyRtp !== 'unwatched' || !uuid) return;
+    this.#earlyRtp = 'watching';
+    const ringing = (): boolean => !this.#end && !this.#dialog && !this.#endpointReleased;
+    while (ringing()) {
+      await new Promise((resolve) => setTimeout(resolve, EARLY_RTP_POLL_MS));
+      if (!ringing() || !(await this.api(`uuid_set_media_stats ${uuid}`)).startsWith('+OK')) continue;
+      const packets = Number.parseInt(await this.api(`uuid_getvar ${uuid} rtp_audio_in_media_packet_count`), 10);
+      if (packets > 0 && ringing()) {
+        this.#earlyRtp = 'heard';
+        this.#log.info({ status, packets }, 'early media: the party\'s RTP arrived');
+        this.emit('progress', { sipStatus: status, earlyMedia: true });
+        return;
+      }
+    }
+  }
 
   /**
    * A re-INVITE or UPDATE from the party (RFC 3311, RFC 3264 §8): an offer
    * (hold, media moved, a refresh) goes to FreeSWITCH (endpoint.modify,
    * skipped when it is the SDP FreeSWITCH already has) and FreeSWITCH's
    * answer back in our 2xx; 488 when FreeSWITCH refuses it. Without SDP: a
-   * re-INVITE gets FreeSWITCH's current SDP as our offer (the answer comes in
-   * the ACK), an UPDATE a 2xx without SDP (RFC 3311 §5.2). Session-Expires
-   * and 422 are drachtio-server's (it answers a too small interval itself).
+   * re-INVITE gets FreeSWITCH's fresh offer ({@link #offerFromEndpoint}),
+   * an UPDATE a 2xx without SDP (RFC 3311 §5.2). A request the leg's end
+   * catches still waiting on FreeSWITCH gets 487 ({@link #finish}).
+   * Session-Expires and 422 are drachtio-server's (it answers a too small
+   * interval itself).
    */
   readonly #onOffer = (req: Srf.SrfRequest, res: Srf.SrfResponse): void => {
     const offer = typeof req.body === 'string' && req.body ? req.body : undefined;
     this.#log.debug({ sdp: offer !== undefined }, `< ${req.method} (in dialog)`);
+    const endpoint = this.#endpoint;
+    if (this.#end || !endpoint) return res.send(481);
     const timer = refreshAnswerHeaders(req.get('Session-Expires'));
-    const answer = (): void => {
-      const endpoint = this.#endpoint;
-      if (this.#end || !endpoint) return res.send(481);
-      if (!offer && req.method === 'UPDATE') return res.send(200, { headers: timer });
-      // endpoint.local.sdp lags one modify behind (fsmrf reads the channel variables too early): FreeSWITCH's answer is the truth.
-      res.send(200, { body: (offer && this.#sdpAnswer) || endpoint.local.sdp, headers: { 'Content-Type': 'application/sdp', ...timer } });
-    };
-    if (!offer) return answer();
-    this.#applySdp(offer, answer, () => res.send(488));
+    const send = this.#owe(res);
+    if (!offer && req.method === 'UPDATE') return send(200, { headers: timer });
+    if (!offer) return this.#offerFromEndpoint(cseqNumber(req), send, timer);
+    // endpoint.local.sdp lags one modify behind (fsmrf reads the channel variables too early): FreeSWITCH's answer is the truth.
+    const answer = (): void => send(200, { body: this.#sdpAnswer || endpoint.local.sdp, headers: { 'Content-Type': 'application/sdp', ...timer } });
+    this.#applySdp(offer, answer, () => send(488));
   };
+
+  /**
+   * A party's re-INVITE without SDP (RFC 3261 §14.2: our 2xx offers, its
+   * ACK answers), bridged to FreeSWITCH as third-party call control (RFC
+   * 3725 §4.2's pattern): FreeSWITCH gets a re-INVITE without SDP too, its
+   * offer goes in our 200 to the party, and the party's answer from its ACK
+   * is the ACK to FreeSWITCH — each side answers the other's offer. Queued
+   * with the other SDP work. FreeSWITCH failing to offer gives the party
+   * 500 with Retry-After (the call goes on); an ACK without SDP, or none
+   * within 64·T1, answers FreeSWITCH with the party's previous SDP (its
+   * media did not change; the call goes on, as on the embedded engine).
+   */
+  #offerFromEndpoint(cseq: number, send: SendFinal, timer: Record<string, string>): void {
+    this.#sdpQueue = this.#sdpQueue.then(async () => {
+      const endpoint = this.#endpoint;
+      if (this.#end || !endpoint) return; // #finish answered it
+      const asked = offerlessModify(endpoint);
+      let offer: EndpointOffer;
+      try {
+        offer = await withTimeout(asked, MODIFY_TIMEOUT_MS, 'timed out');
+      } catch (err) {
+        // An offer that comes after all is still ACKed: drachtio-srf holds the endpoint's next re-INVITE until then.
+        asked.then((late) => late.ack(this.#sdpApplied), () => undefined);
+        this.#log.warn({ err: (err as Error).message }, 'media endpoint gave no offer for the party\'s offerless re-INVITE');
+        return send(500, { headers: { 'Retry-After': '1' } });
+      }
+      if (this.#end) return offer.ack(this.#sdpApplied);
+      const answered = new Promise<string | undefined>((resolve) => (this.#awaitingAck = { cseq, resolve }));
+      send(200, { body: offer.sdp, headers: { 'Content-Type': 'application/sdp', ...timer } });
+      const answer = await withTimeout(answered, ACK_TIMEOUT_MS, 'no ACK').catch(() => {
+        this.#awaitingAck = undefined;
+        this.#log.warn('no ACK for our 2xx to the party\'s offerless re-INVITE');
+        return undefined;
+      });
+      const used = answer ?? this.#sdpApplied;
+      offer.ack(used);
+      this.#sdpApplied = used;
+      this.#sdpAnswer = offer.sdp;
+    });
+  }
+
+  /** `res` as a once-only sender, owed until it is used or the leg ends ({@link #finish} sends 487). */
+  #owe(res: Srf.SrfResponse): SendFinal {
+    this.#owed.add(res);
+    return (status, opts) => {
+      if (!this.#owed.delete(res)) return;
+      res.send(status, opts);
+    };
+  }
 
   #onInviteFailed(err: unknown): void {
     if (this.#end) return; // e.g. the 487 after our CANCEL
@@ -525,6 +630,17 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
     if (end.by === 'engine') this.#log.warn(fields, 'ended');
     else this.#log.info(fields, 'ended');
     if (this.#playing) this.#playing.stopped = true;
+    // RFC 3261 §15.1.2: requests pending when the dialog ends get 487, before our BYE goes out.
+    for (const res of this.#owed) {
+      try {
+        res.send(487);
+      } catch (err) {
+        this.#log.debug({ err: (err as Error).message }, 'cannot answer a pending request');
+      }
+    }
+    this.#owed.clear();
+    this.#awaitingAck?.resolve(undefined);
+    this.#awaitingAck = undefined;
     this.#signalEnd();
     this.#releaseEndpoint();
     process.nextTick(() => this.emit('ended', end));
@@ -558,6 +674,26 @@ function refreshAnswerHeaders(value: string | undefined): Record<string, string>
   const se = parseSessionExpires(value);
   if (typeof se !== 'object' || se.refresher === undefined) return {};
   return { 'Session-Expires': `${se.seconds};refresher=${se.refresher}`, ...(se.refresher === 'uac' ? { Require: 'timer' } : {}) };
+}
+
+/** The CSeq number of a request (0 when unreadable). */
+function cseqNumber(req: Srf.SrfRequest): number {
+  return Number.parseInt(req.get('CSeq') ?? '', 10) || 0;
+}
+
+/** A re-INVITE without SDP to FreeSWITCH (drachtio-srf `Dialog.modify` with `noAck`: the ACK is ours to send, with an answer). */
+function offerlessModify(endpoint: Mrf.Endpoint): Promise<EndpointOffer> {
+  return new Promise((resolve, reject) => {
+    endpoint.dialog.modify({ noAck: true }, (err: unknown, sdp?: string, ack?: (answer: string) => void) => {
+      if (err) return reject(err instanceof Error ? err : new Error(String(err)));
+      if (!ack) return reject(new Error('drachtio-srf ACKed the offer itself'));
+      if (!sdp) {
+        ack('');
+        return reject(new Error('FreeSWITCH answered an offerless re-INVITE without SDP'));
+      }
+      resolve({ sdp, ack: (answer) => ack(answer ?? '') });
+    });
+  });
 }
 
 /** A failure response's Contact header as drachtio-srf parses it; undefined when absent or unparsable (its parser throws on garbage). */

@@ -23,6 +23,8 @@ declare module 'drachtio-fsmrf' {
       readonly uuid: string;
       readonly local: { sdp: string; mediaIp?: string; mediaPort?: string };
       readonly connected: boolean;
+      /** The SIP dialog between drachtio-server and FreeSWITCH. */
+      readonly dialog: Srf.Dialog;
       /** A list plays in one `playback` (joined with `!`); rejects with 'File Not Found'. */
       play(file: string | string[]): Promise<PlaybackResult>;
       /** uuid_bridge with the other endpoint. */

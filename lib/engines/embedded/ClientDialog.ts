@@ -12,7 +12,8 @@
  *
  * Reliable provisional responses (RFC 3262): the INVITE says `Supported:
  * 100rel`; an 18x with `Require: 100rel` and a valid RSeq is PRACKed on its
- * early dialog (see {@link ClientDialog.provisional}).
+ * early dialog (see {@link ClientDialog.provisional}), and one answering our
+ * refresh re-INVITE on the confirmed dialog.
  */
 import { nanoid } from 'nanoid';
 import sip from 'sip';
@@ -229,8 +230,10 @@ export class ClientDialog implements DialogIdentity {
    * Sends a session refresh on the confirmed dialog (RFC 4028 §7.4, §9): an
    * UPDATE without a body, or a re-INVITE offering `sdp` (unchanged, same
    * o= version: RFC 6337 §5.1), with `Session-Expires: <seconds>;refresher=uac`.
-   * A 2xx to a re-INVITE is ACKed here. `onFinal` gets the final response
-   * (or the transaction layer's 408/503).
+   * A 2xx to a re-INVITE is ACKed here; a reliable 18x to it is PRACKed on
+   * the confirmed dialog (RFC 3262 applies to re-INVITEs too; its RSeq count
+   * starts afresh with each request, §3), the rest of an 18x ignored.
+   * `onFinal` gets the final response (or the transaction layer's 408/503).
    */
   refresh(method: 'UPDATE' | 'INVITE', sdp: string | undefined, seconds: number, onFinal: (rs: Message) => void): void {
     const rq = this.#inDialog(method, ++this.#cseq);
@@ -242,9 +245,13 @@ export class ClientDialog implements DialogIdentity {
       rq.headers['content-type'] = 'application/sdp';
       rq.content = sdp;
     }
+    const rseqs = new Map<string, number>();
     this.#sendRequest(rq, (rs) => {
       const status = rs.status ?? 0;
-      if (status < 200) return;
+      if (status < 200) {
+        if (method === 'INVITE' && toTag(rs) === this.#confirmedTag) this.#prackIfReliable(rs, rseqs, this.#confirmed());
+        return;
+      }
       if (method === 'INVITE' && status < 300) this.#stack.ack(this.#inDialog('ACK', rs.headers.cseq?.seq ?? 0), this.#target, `z9hG4bK${nanoid()}`);
       onFinal(rs);
     }, 0);
@@ -264,18 +271,23 @@ export class ClientDialog implements DialogIdentity {
    * the outcome a broken far end gets.
    */
   provisional(rs: Message): 'process' | 'discard' {
+    const peer = peerOf(rs, this.#request.requestUri);
+    return this.#prackIfReliable(rs, this.#rseqs, { to: rs.headers.to, target: peer.target, routeSet: peer.routeSet });
+  }
+
+  /** {@link provisional}'s rule for one INVITE: `rseqs` holds its last RSeq per To tag, the PRACK goes on `dialog`. */
+  #prackIfReliable(rs: Message, rseqs: Map<string, number>, dialog: ForkedDialog): 'process' | 'discard' {
     if (!requires100rel(rs)) return 'process';
     const rseq = rseqOf(rs);
     const tag = toTag(rs);
-    if (rseq === undefined || tag === undefined || (!this.#rseqs.has(tag) && this.#rseqs.size >= MAX_RELIABLE_DIALOGS)) {
+    if (rseq === undefined || tag === undefined || (!rseqs.has(tag) && rseqs.size >= MAX_RELIABLE_DIALOGS)) {
       this.#log.warn({ status: rs.status, rseq: String(rs.headers.rseq ?? ''), tag }, 'an 18x requires 100rel without a usable RSeq or To tag: taken as unreliable');
       return 'process';
     }
-    const last = this.#rseqs.get(tag);
+    const last = rseqs.get(tag);
     if (last !== undefined && rseq !== last + 1) return 'discard';
-    this.#rseqs.set(tag, rseq);
-    const peer = peerOf(rs, this.#request.requestUri);
-    const prack = this.#inDialog('PRACK', ++this.#cseq, { to: rs.headers.to, target: peer.target, routeSet: peer.routeSet });
+    rseqs.set(tag, rseq);
+    const prack = this.#inDialog('PRACK', ++this.#cseq, dialog);
     prack.headers.RAck = `${rseq} ${rs.headers.cseq?.seq ?? 0} INVITE`;
     this.#sendRequest(prack, () => undefined, 0);
     return 'process';
@@ -499,8 +511,13 @@ export class ClientDialog implements DialogIdentity {
     }
   }
 
+  /** The confirmed dialog's far end, target and route set. */
+  #confirmed(): ForkedDialog {
+    return { to: this.#remoteTo, target: this.#remoteTarget, routeSet: this.#routeSet };
+  }
+
   /** An in-dialog request on the confirmed dialog, or on `dialog` (a forked one). */
-  #inDialog(method: string, seq: number, dialog: ForkedDialog = { to: this.#remoteTo, target: this.#remoteTarget, routeSet: this.#routeSet }): Message {
+  #inDialog(method: string, seq: number, dialog: ForkedDialog = this.#confirmed()): Message {
     return {
       method,
       uri: dialog.target,

@@ -432,7 +432,8 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
   /**
    * Half the interval passed and we are the refresher (RFC 4028 §10): an
    * UPDATE without SDP when the far end allows UPDATE, else a re-INVITE with
-   * our SDP unchanged. A 422 is retried once with the far end's Min-SE.
+   * our SDP unchanged. A 422 is retried once with the far end's Min-SE, a
+   * 491 (glare) a couple of times after a random wait (SessionTimer).
    */
   #refreshSession(seconds?: number): void {
     const dialog = this.#dialog;
@@ -451,6 +452,10 @@ export class OutboundCall extends TypedEventEmitter<CallLegEvents> implements Ca
       const minSe = parseMinSe(rs.headers['min-se']);
       if (status === 422 && seconds === undefined && typeof minSe === 'number' && minSe > interval && minSe <= MAX_SESSION_EXPIRES_SECONDS) {
         return this.#refreshSession(minSe);
+      }
+      if (status === 491 && this.#sessionTimer.retryAfterGlare()) {
+        this.#log.info('our refresh met glare (491): retrying it after 2.1-4 s');
+        return;
       }
       // RFC 4028 §10: a refresh that times out or finds no dialog ends the session.
       if (status === 408 || status === 481) return this.terminate({ by: 'engine', reason: `session refresh failed: ${status}`, farEndFault: 'timeout' });

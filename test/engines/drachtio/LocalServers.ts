@@ -135,6 +135,17 @@ export class LocalServers {
     await this.#waitFor(this.eslPort, () => this.#freeswitch, 'freeswitch');
   }
 
+  /**
+   * Freezes FreeSWITCH (SIGSTOP), so that whatever the engine asks of it
+   * hangs, until the returned function resumes it (SIGCONT).
+   */
+  pauseFreeswitch(): () => void {
+    const child = this.#freeswitch;
+    if (!child) throw new Error('FreeSWITCH is not running');
+    child.kill('SIGSTOP');
+    return () => child.kill('SIGCONT');
+  }
+
   async stopFreeswitch(): Promise<void> {
     await kill(this.#freeswitch);
     this.#freeswitch = undefined;

@@ -73,7 +73,8 @@ if ('skip' in services) {
     const ear = await openEar(tt);
     const leg = engine.dial(request(udp, `early-0.5-${ear.port}`));
     const [progress] = (await next(leg, 'progress')) as [LegProgress];
-    tt.same(progress, { sipStatus: 183, earlyMedia: true });
+    tt.same(progress, { sipStatus: 183, earlyMedia: false }, 'SDP alone is no early media yet (RFC 3960)');
+    tt.same(await next(leg, 'progress'), [{ sipStatus: 183, earlyMedia: true }], 'the party\'s RTP reaching FreeSWITCH makes it early media');
     await next(leg, 'answered');
     leg.hangup();
     tt.same(await ended(leg), { by: 'local', reason: 'hangup' });
@@ -114,6 +115,28 @@ if ('skip' in services) {
     leg.hangup();
     await ended(leg);
     tt.match(await udp.messages(), /SIP\/2\.0 200 OK\r?\n(?:[^\r\n]+\r?\n)*?CSeq: \d+ INFO/, 'the carrier got 200 for its INFO');
+  });
+
+  t.test('the leg ends while the party’s re-INVITE offer is with FreeSWITCH: the re-INVITE gets 487 (RFC 3261 §15.1.2), not silence', { skip: services.local ? false : 'needs a FreeSWITCH started here (the test pauses it)' }, async (tt) => {
+    const ear = await openEar(tt);
+    const leg = engine.dial(request(udp, `reinvhold-${ear.port}`));
+    await next(leg, 'answered');
+    const finals = async (): Promise<number[]> =>
+      [...(await udp.messages()).matchAll(/^\s*SIP\/2\.0 (\d{3}) [^\r\n]*\r?\n(?:[^\r\n]+\r?\n)*?CSeq: 11 INVITE/gm)].map((m) => Number(m[1]));
+    const resume = services.local!.pauseFreeswitch();
+    try {
+      // The party's hold re-INVITE comes 0.5 s after its ACK; drachtio-server's 100 Trying says it arrived.
+      for (let waited = 0; !(await finals()).includes(100) && waited < 5000; waited += 50) await sleep(50);
+      tt.ok((await finals()).includes(100), 'the re-INVITE reached drachtio-server');
+      await sleep(200); // the engine has passed its offer to the frozen FreeSWITCH
+      leg.hangup();
+      tt.same(await ended(leg), { by: 'local', reason: 'hangup' });
+    } finally {
+      resume();
+    }
+    for (let waited = 0; !(await finals()).some((s) => s >= 200) && waited < 3000; waited += 50) await sleep(50);
+    tt.same((await finals()).filter((s) => s >= 200), [487], 'the pending re-INVITE got 487');
+    tt.equal(await callOutcome(udp, `reinvhold-${ear.port}`), 'hung up', 'and our BYE ended the call');
   });
 
   t.test('no FreeSWITCH channel and no carrier call left up', async (tt) => {

@@ -133,8 +133,8 @@ if ('skip' in services) {
     await a.play([blip], 0);
     const b = engine.dial(request(carrier, `early-3-${earB.port}`));
     tt.teardown(() => b.hangup());
-    const [progress] = await next(b, 'progress');
-    tt.same(progress, { sipStatus: 183, earlyMedia: true });
+    tt.same(await next(b, 'progress'), [{ sipStatus: 183, earlyMedia: false }], 'ringing until its RTP comes');
+    tt.same(await next(b, 'progress'), [{ sipStatus: 183, earlyMedia: true }], 'then early media');
     const bridge = await engine.bridge(a, b);
     await sleep(1200);
     tt.equal(Math.round(heardLately(earA, 800) / 10) * 10, 440, 'a hears the 440 Hz early media of b');

@@ -1,6 +1,7 @@
 // The session timer of the embedded engine (RFC 4028): the Session-Expires and
 // Min-SE grammar against hostile values, the timer's refresh/expiry times, and
-// what our refresh does with a 422, 408 or 481 from the far end.
+// what our refresh does with a 422, 408, 481 or 491 from the far end, and
+// the PRACK of a reliable 18x to our refresh re-INVITE.
 import t, { type Test } from 'tap';
 import { SESSION_EXPIRED } from '../../../lib/engines/sipChecks.js';
 import { droppedByFor, errorForEndedCall } from '../../../lib/resources/releaseError.js';
@@ -10,7 +11,7 @@ import { freeSipPort } from '../../support/engineTestKit.js';
 import type { SipMessage } from '../../support/sipp/sipMessage.js';
 import { ENGINE_HOST, Ear, FAR_HOST, ScriptedCarrier, earSdp, ended, next, requestTo, sleep, startEngine } from './harness.js';
 import { MAX_SESSION_EXPIRES_SECONDS, MIN_SE_SECONDS, parseMinSe, parseSessionExpires } from '../../../lib/engines/sessionExpires.js';
-import { SessionTimer, expiryMs } from '../../../lib/engines/embedded/SessionTimer.js';
+import { SessionTimer, expiryMs, glareWaitMs } from '../../../lib/engines/embedded/SessionTimer.js';
 
 t.test('Session-Expires: the RFC 4028 §4 grammar', async (tt) => {
   tt.same(parseSessionExpires('90;refresher=uas'), { seconds: 90, refresher: 'uas' });
@@ -169,5 +170,103 @@ t.test('a 408 to our refresh ends the leg (timeout)', async (tt) => {
   const end = ended(leg);
   await carrier.reply(first, '408 Request Timeout', 'far');
   tt.same(await end, { by: 'engine', reason: 'session refresh failed: 408', farEndFault: 'timeout' });
+  await byeAnswered(tt, carrier);
+});
+
+t.test('glare wait (RFC 3261 §14.1, we own the Call-ID): 2.1 to 4 s in 10 ms units', async (tt) => {
+  tt.equal(glareWaitMs(() => 0), 2100);
+  tt.equal(glareWaitMs(() => 0.999999), 4000);
+  for (let i = 0; i < 200; i++) {
+    const ms = glareWaitMs();
+    if (ms < 2100 || ms > 4000 || ms % 10 !== 0) return tt.fail(`out of range: ${ms}`);
+  }
+  tt.pass('200 random waits in range');
+});
+
+/** The next refresh after `after` once the glare wait is over: none before 2.1 s, one by 4 s. */
+async function refreshAfterGlare(tt: Test, call: RefreshedCall, after: number): Promise<SipMessage | undefined> {
+  await sleep(100); // the 491 reaches the engine, which sets the wait on the hand-driven clock
+  call.clock.advance(2099);
+  tt.notOk(await call.refresh(after, 200), 'not retried before 2.1 s');
+  call.clock.advance(4000 - 2099);
+  return call.refresh(after);
+}
+
+t.test('a 491 to our UPDATE refresh is retried after 2.1–4 s, at most twice; a third 491 leaves the session to expire', async (tt) => {
+  const call = await refreshedCall(tt, true);
+  const { clock, carrier, leg } = call;
+  clock.advance(45_000);
+  const first = await call.refresh(0);
+  if (!first) return tt.fail('no refresh');
+  await carrier.reply(first, '491 Request Pending', 'far');
+  const second = await refreshAfterGlare(tt, call, first.cseq);
+  tt.equal(second?.header('session-expires'), '90;refresher=uac', 'the UPDATE again, with a new CSeq');
+  if (!second) return;
+  await carrier.reply(second, '491 Request Pending', 'far');
+  const third = await refreshAfterGlare(tt, call, second.cseq);
+  if (!third) return tt.fail('no second retry');
+  let endedNow = false;
+  leg.once('ended', () => (endedNow = true));
+  await carrier.reply(third, '491 Request Pending', 'far');
+  await sleep(100);
+  clock.advance(4000);
+  tt.notOk(await call.refresh(third.cseq, 300), 'no third retry');
+  tt.notOk(endedNow, 'a refused refresh does not end the call by itself');
+  const end = ended(leg);
+  clock.advance(60_000 - 45_000 - 8000);
+  tt.same(await end, { by: 'engine', reason: SESSION_EXPIRED, farEndFault: 'timeout' }, 'the interval ran out (60 s after the 2xx)');
+  await byeAnswered(tt, carrier);
+});
+
+t.test('a 491 to our re-INVITE refresh is ACKed and retried; the retry’s 200 arms the next interval', async (tt) => {
+  const call = await refreshedCall(tt, false);
+  const { clock, carrier, leg } = call;
+  clock.advance(45_000);
+  const first = await call.refresh(0);
+  if (!first) return tt.fail('no refresh');
+  await carrier.reply(first, '491 Request Pending', 'far');
+  tt.ok(await carrier.waitFor((m) => m.method === 'ACK' && m.cseq === first.cseq), 'the 491 is ACKed');
+  const retry = await refreshAfterGlare(tt, call, first.cseq);
+  tt.match(retry?.body ?? '', /^v=0/, 'a re-INVITE offering our SDP again');
+  if (!retry) return;
+  await carrier.reply(retry, '200 OK', 'far', ['Session-Expires: 90;refresher=uac', 'Require: timer'], retry.body);
+  tt.ok(await carrier.waitFor((m) => m.method === 'ACK' && m.cseq === retry.cseq), 'the 200 is ACKed');
+  await sleep(100);
+  let endedNow = false;
+  leg.once('ended', () => (endedNow = true));
+  clock.advance(44_999);
+  tt.notOk(await call.refresh(retry.cseq, 200), 'the next refresh waits for half the new interval');
+  clock.advance(1);
+  tt.ok(await call.refresh(retry.cseq), 'and comes at 45 s');
+  tt.notOk(endedNow, 'the call went on');
+  leg.hangup();
+  await byeAnswered(tt, carrier);
+});
+
+t.test('a reliable 183 to our re-INVITE refresh is PRACKed on the confirmed dialog, once (RFC 3262)', async (tt) => {
+  const call = await refreshedCall(tt, false);
+  const { clock, carrier } = call;
+  clock.advance(45_000);
+  const reinvite = await call.refresh(0);
+  if (!reinvite) return tt.fail('no refresh');
+  const reliable = ['Require: 100rel', 'RSeq: 7'];
+  await carrier.reply(reinvite, '183 Session Progress', 'far', reliable);
+  const prack = await carrier.waitFor((m) => m.method === 'PRACK');
+  tt.equal(prack?.header('rack'), `7 ${reinvite.cseq} INVITE`, 'RAck names the 183 and the re-INVITE');
+  tt.ok((prack?.cseq ?? 0) > reinvite.cseq, 'a new CSeq');
+  tt.equal(prack?.header('call-id'), reinvite.header('call-id'));
+  tt.equal(prack?.header('to'), reinvite.header('to'), 'on the confirmed dialog (its To tag)');
+  if (!prack) return;
+  await carrier.reply(prack, '200 OK', 'far');
+  await carrier.reply(reinvite, '183 Session Progress', 'far', reliable); // a retransmission
+  await sleep(200);
+  tt.equal(carrier.messages.filter((m) => m.method === 'PRACK').length, 1, 'a retransmitted 183 is not PRACKed again');
+  await carrier.reply(reinvite, '183 Session Progress', 'far', ['Require: 100rel', 'RSeq: 8']);
+  const second = await carrier.waitFor((m) => m.method === 'PRACK' && m.cseq > prack.cseq);
+  tt.equal(second?.header('rack'), `8 ${reinvite.cseq} INVITE`, 'the next RSeq is PRACKed');
+  if (second) await carrier.reply(second, '200 OK', 'far');
+  await carrier.reply(reinvite, '200 OK', 'far', ['Session-Expires: 90;refresher=uac', 'Require: timer'], reinvite.body);
+  tt.ok(await carrier.waitFor((m) => m.method === 'ACK' && m.cseq === reinvite.cseq), 'the 200 is ACKed');
+  call.leg.hangup();
   await byeAnswered(tt, carrier);
 });
