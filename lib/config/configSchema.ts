@@ -42,12 +42,6 @@ export const EMBEDDED_LIMIT_DEFAULTS = {
 export const EMBEDDED_ADMISSION_DEFAULTS = { maxPendingInvites: 2000 } as const;
 export const DRACHTIO_ADMISSION_DEFAULTS = {
   /**
-   * One FreeSWITCH on 2 cores set up ~40 callbacks/s (80 endpoints/s) at
-   * best with both the bare app and this server; its default
-   * sessions-per-second is 30, raise that too (docs/deploy.md).
-   */
-  maxEndpointsPerSecond: 80,
-  /**
    * Endpoints created at once per FreeSWITCH, a safety valve: a burst
    * beyond it waits here instead of inside FreeSWITCH, where each new
    * channel's outbound event socket must connect within drachtio-fsmrf's
@@ -132,7 +126,8 @@ export const drachtioEngineSchema = {
       default: {},
       properties: {
         // At least 2: a duo_callback asks for two endpoints at once, and a limit below that would refuse every one forever.
-        maxEndpointsPerSecond: count(DRACHTIO_ADMISSION_DEFAULTS.maxEndpointsPerSecond, 2, 100_000),
+        // No default: each FreeSWITCH's own sessions-per-second (DrachtioEngine.saturation).
+        maxEndpointsPerSecond: { type: 'integer', minimum: 2, maximum: 100_000 },
         maxEndpointsPending: count(DRACHTIO_ADMISSION_DEFAULTS.maxEndpointsPending, 2, 100_000),
         maxPendingInvites: count(DRACHTIO_ADMISSION_DEFAULTS.maxPendingInvites, 2, 1_000_000),
       },

@@ -32,6 +32,8 @@ const MAX_RETRY_MS = 10_000;
 const CONNECT_TIMEOUT_MS = 5000;
 /** Longest wait for one endpoint once its creation started (fsmrf's own 4 s for the event socket, plus the INVITE). */
 const ENDPOINT_TIMEOUT_MS = 10_000;
+/** FreeSWITCH's own default `sessions-per-second`, assumed when its `status` cannot be read. */
+export const FREESWITCH_DEFAULT_SESSIONS_PER_SECOND = 30;
 /** Weight of the newest creation time in the running average. */
 const LATENCY_WEIGHT = 0.2;
 
@@ -41,6 +43,13 @@ export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
   endpoints = 0;
   /** Running average of one endpoint's creation, ms (admission control's retry hint). */
   createMs = 100;
+  /**
+   * The sessions FreeSWITCH starts per second at most (its
+   * `sessions-per-second`, read from `status` at each connection; beyond it
+   * FreeSWITCH answers 503): admission control's endpoint rate unless
+   * configured (docs/configuration.md).
+   */
+  sessionsPerSecond = FREESWITCH_DEFAULT_SESSIONS_PER_SECOND;
   readonly #mrf: Mrf;
   readonly #createConcurrency: number;
   #creating = 0;
@@ -134,6 +143,7 @@ export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
       );
       if (this.#stopped) return server.disconnect();
       if (this.#nodeTag !== undefined) await this.#hangUpLeftovers(server, this.#nodeTag);
+      await this.#readSessionsPerSecond(server);
       if (this.#stopped) return server.disconnect();
       this.#server = server;
       this.#retryMs = FIRST_RETRY_MS;
@@ -164,6 +174,19 @@ export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
     }
   }
 
+  async #readSessionsPerSecond(server: Mrf.MediaServer): Promise<void> {
+    try {
+      const reply = await withTimeout(server.api('status'), CONNECT_TIMEOUT_MS, 'no reply');
+      const sps = parseSessionsPerSecond(reply);
+      if (sps === undefined) throw new Error(`unexpected reply: ${reply.slice(0, 200)}`);
+      this.sessionsPerSecond = sps;
+      this.#log.info({ sessionsPerSecond: sps }, 'FreeSWITCH sessions-per-second');
+    } catch (err) {
+      this.sessionsPerSecond = FREESWITCH_DEFAULT_SESSIONS_PER_SECOND;
+      this.#log.warn({ err: (err as Error).message, assumed: this.sessionsPerSecond }, 'cannot read FreeSWITCH sessions-per-second');
+    }
+  }
+
   #lost(server: Mrf.MediaServer, reason: string): void {
     if (this.#server !== server) return;
     this.#server = undefined;
@@ -179,6 +202,13 @@ export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
     this.#timer = setTimeout(() => void this.#connect(), this.#retryMs);
     this.#retryMs = Math.min(this.#retryMs * 2, MAX_RETRY_MS);
   }
+}
+
+/** The `N` of `... session(s) per Sec out of max N, ...` in FreeSWITCH's `status` reply (1.10). */
+export function parseSessionsPerSecond(status: string): number | undefined {
+  const match = /per Sec out of max (\d{1,9})\b/.exec(status);
+  const sps = match ? Number(match[1]) : NaN;
+  return sps > 0 ? sps : undefined;
 }
 
 function probe(host: string, port: number): Promise<void> {
