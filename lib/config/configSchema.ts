@@ -53,11 +53,20 @@ export const DRACHTIO_ADMISSION_DEFAULTS = {
    */
   endpointCreateConcurrency: 96,
   /**
-   * Endpoints being created or waiting for a creation slot, all servers
-   * (rate × creation time): 96 is 80/s taking 1.2 s each, a FreeSWITCH
-   * falling behind. Refusing then keeps creation under fsmrf's 4 s.
+   * Endpoints being created or waiting for a creation slot, all servers: a
+   * bound on a burst, twice the creation concurrency. Whether FreeSWITCH
+   * keeps up is maxEndpointCreateMs's to judge: 96 pending (80/s taking
+   * 1.2 s each) refused calls at 40 callbacks/s offered that FreeSWITCH
+   * still set up for the bare app (docs/performance.md).
    */
-  maxEndpointsPending: 96,
+  maxEndpointsPending: 192,
+  /**
+   * The slowest endpoint creation (recent average, or the oldest still in
+   * progress) FreeSWITCH may show before constructs are refused: half of
+   * drachtio-fsmrf's fixed 4 s for a new channel's event socket, past which
+   * creations fail ("Connection timeout").
+   */
+  maxEndpointCreateMs: 2000,
   maxPendingInvites: 2000,
 } as const;
 
@@ -129,6 +138,7 @@ export const drachtioEngineSchema = {
         // No default: each FreeSWITCH's own sessions-per-second (DrachtioEngine.saturation).
         maxEndpointsPerSecond: { type: 'integer', minimum: 2, maximum: 100_000 },
         maxEndpointsPending: count(DRACHTIO_ADMISSION_DEFAULTS.maxEndpointsPending, 2, 100_000),
+        maxEndpointCreateMs: count(DRACHTIO_ADMISSION_DEFAULTS.maxEndpointCreateMs, 100, 60_000),
         maxPendingInvites: count(DRACHTIO_ADMISSION_DEFAULTS.maxPendingInvites, 2, 1_000_000),
       },
     },

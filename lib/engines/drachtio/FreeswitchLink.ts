@@ -52,7 +52,8 @@ export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
   sessionsPerSecond = FREESWITCH_DEFAULT_SESSIONS_PER_SECOND;
   readonly #mrf: Mrf;
   readonly #createConcurrency: number;
-  #creating = 0;
+  /** Start (performance.now()) of each creation in progress, oldest first. */
+  readonly #creating = new Map<object, number>();
   /** Creations waiting for a slot, first come first served. */
   readonly #waiting: (() => void)[] = [];
   readonly #config: FreeswitchServerConfig;
@@ -82,7 +83,13 @@ export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
 
   /** Endpoints being created or waiting to be. */
   get pendingEndpoints(): number {
-    return this.#creating + this.#waiting.length;
+    return this.#creating.size + this.#waiting.length;
+  }
+
+  /** How long the oldest creation in progress has run at `now`, ms; 0 when none is. */
+  oldestCreationMs(now: number): number {
+    for (const started of this.#creating.values()) return now - started;
+    return 0;
   }
 
   /**
@@ -91,9 +98,10 @@ export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
    * it took over 10 s (an endpoint that comes later is hung up).
    */
   async createEndpoint(): Promise<Mrf.Endpoint> {
-    if (this.#creating >= this.#createConcurrency) await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    this.#creating++;
+    if (this.#creating.size >= this.#createConcurrency) await new Promise<void>((resolve) => this.#waiting.push(resolve));
     const started = performance.now();
+    const creation = {};
+    this.#creating.set(creation, started);
     try {
       const server = this.#server;
       if (!server) throw new Error('media server not connected');
@@ -105,7 +113,7 @@ export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
       this.createMs += LATENCY_WEIGHT * (performance.now() - started - this.createMs);
       return endpoint;
     } finally {
-      this.#creating--;
+      this.#creating.delete(creation);
       this.#waiting.shift()?.();
     }
   }
