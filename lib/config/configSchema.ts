@@ -47,9 +47,8 @@ export const DRACHTIO_ADMISSION_DEFAULTS = {
    * channel's outbound event socket must connect within drachtio-fsmrf's
    * fixed 4 s. Creation takes 50-1000 ms (idle to saturated); 8, 24 and 48
    * queued creations at 20 callbacks/s on the loaded machine and fell below
-   * the bare app (which has no limit), so by default it equals
-   * maxEndpointsPending: with one FreeSWITCH nothing waits before admission
-   * control refuses.
+   * the bare app (which has no limit); a burst beyond 96 waits here, up to
+   * maxEndpointsPending.
    */
   endpointCreateConcurrency: 96,
   /**
