@@ -268,11 +268,13 @@ async function main(): Promise<void> {
 /** `--drachtio-only`: the drachtio section alone. */
 async function runDrachtioOnly(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'cti-bench-'));
-  log(`bench --drachtio-only${quick ? ' --quick' : ''} in ${dir}`);
+  // As the full run: both systems, drachtio-server, FreeSWITCH and SIPp alike, ahead of other work on the machine.
+  const priority = args['normal-priority'] ? 'normal priority' : raisePriority();
+  log(`bench --drachtio-only${quick ? ' --quick' : ''} in ${dir}, ${priority}`);
   const drachtio: DrachtioSection = await drachtioSection(group, dir, drachtioPlan, log);
   const table = new Table();
   addDrachtioRows(table, drachtio);
-  report(table, { quick, drachtioPlan, drachtio }, '-drachtio');
+  report(table, { quick, drachtioPlan, priority, drachtio }, '-drachtio');
 }
 
 /** Prints the table and saves it with the raw numbers under bench/results/. */

@@ -111,6 +111,8 @@ export interface DrachtioEngineConfig {
   readonly admission?: {
     readonly maxEndpointsPerSecond?: number;
     readonly maxEndpointsPending?: number;
+    /** ms: refuse while FreeSWITCH takes longer than this to create an endpoint. */
+    readonly maxEndpointCreateMs?: number;
     readonly maxPendingInvites?: number;
   };
 }

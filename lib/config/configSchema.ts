@@ -42,28 +42,30 @@ export const EMBEDDED_LIMIT_DEFAULTS = {
 export const EMBEDDED_ADMISSION_DEFAULTS = { maxPendingInvites: 2000 } as const;
 export const DRACHTIO_ADMISSION_DEFAULTS = {
   /**
-   * One FreeSWITCH on 2 cores set up ~40 callbacks/s (80 endpoints/s) at
-   * best with both the bare app and this server; its default
-   * sessions-per-second is 30, raise that too (docs/deploy.md).
-   */
-  maxEndpointsPerSecond: 80,
-  /**
    * Endpoints created at once per FreeSWITCH, a safety valve: a burst
    * beyond it waits here instead of inside FreeSWITCH, where each new
    * channel's outbound event socket must connect within drachtio-fsmrf's
    * fixed 4 s. Creation takes 50-1000 ms (idle to saturated); 8, 24 and 48
    * queued creations at 20 callbacks/s on the loaded machine and fell below
-   * the bare app (which has no limit), so by default it equals
-   * maxEndpointsPending: with one FreeSWITCH nothing waits before admission
-   * control refuses.
+   * the bare app (which has no limit); a burst beyond 96 waits here, up to
+   * maxEndpointsPending.
    */
   endpointCreateConcurrency: 96,
   /**
-   * Endpoints being created or waiting for a creation slot, all servers
-   * (rate × creation time): 96 is 80/s taking 1.2 s each, a FreeSWITCH
-   * falling behind. Refusing then keeps creation under fsmrf's 4 s.
+   * Endpoints being created or waiting for a creation slot, all servers: a
+   * bound on a burst, twice the creation concurrency. Whether FreeSWITCH
+   * keeps up is maxEndpointCreateMs's to judge: 96 pending (80/s taking
+   * 1.2 s each) refused calls at 40 callbacks/s offered that FreeSWITCH
+   * still set up for the bare app (docs/performance.md).
    */
-  maxEndpointsPending: 96,
+  maxEndpointsPending: 192,
+  /**
+   * The slowest endpoint creation (recent average, or the oldest still in
+   * progress) FreeSWITCH may show before constructs are refused: half of
+   * drachtio-fsmrf's fixed 4 s for a new channel's event socket, past which
+   * creations fail ("Connection timeout").
+   */
+  maxEndpointCreateMs: 2000,
   maxPendingInvites: 2000,
 } as const;
 
@@ -132,8 +134,10 @@ export const drachtioEngineSchema = {
       default: {},
       properties: {
         // At least 2: a duo_callback asks for two endpoints at once, and a limit below that would refuse every one forever.
-        maxEndpointsPerSecond: count(DRACHTIO_ADMISSION_DEFAULTS.maxEndpointsPerSecond, 2, 100_000),
+        // No default: each FreeSWITCH's own sessions-per-second (DrachtioEngine.saturation).
+        maxEndpointsPerSecond: { type: 'integer', minimum: 2, maximum: 100_000 },
         maxEndpointsPending: count(DRACHTIO_ADMISSION_DEFAULTS.maxEndpointsPending, 2, 100_000),
+        maxEndpointCreateMs: count(DRACHTIO_ADMISSION_DEFAULTS.maxEndpointCreateMs, 100, 60_000),
         maxPendingInvites: count(DRACHTIO_ADMISSION_DEFAULTS.maxPendingInvites, 2, 1_000_000),
       },
     },

@@ -69,9 +69,9 @@ export type ReserveResult =
 
 /** Why an engine should take no new call now (admission control, issue 11 kind 8). */
 export type SaturationCause =
-  /** drachtio: FreeSWITCH endpoints being created (or queued for creation) reached `admission.maxEndpointsPending`. */
+  /** drachtio: FreeSWITCH endpoints being created (or queued for creation) reached `admission.maxEndpointsPending`, or creating one takes longer than `admission.maxEndpointCreateMs`. */
   | 'endpoints_pending'
-  /** drachtio: endpoints started in the last second reached `admission.maxEndpointsPerSecond`. */
+  /** drachtio: endpoints started in the last second reached `admission.maxEndpointsPerSecond` (default: FreeSWITCH's sessions-per-second). */
   | 'endpoint_rate'
   /** Both: INVITEs without a final response reached `admission.maxPendingInvites`. */
   | 'pending_invites'

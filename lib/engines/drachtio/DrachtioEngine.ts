@@ -78,7 +78,9 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
   readonly #reservations = new Set<EndpointReservation>();
   /** Endpoint creations started in the last second (admission: FreeSWITCH sessions per second). */
   readonly #endpointStarts = new EventWindow(1000);
-  readonly #admission: Required<NonNullable<DrachtioEngineConfig['admission']>>;  /** Replaced on stop(): a disconnected Srf does not reconnect. */
+  /** The limits; `maxEndpointsPerSecond` undefined: the connected FreeSWITCH servers' own sessions-per-second. */
+  readonly #admission: { maxEndpointsPerSecond: number | undefined; maxEndpointsPending: number; maxEndpointCreateMs: number; maxPendingInvites: number };
+  /** Replaced on stop(): a disconnected Srf does not reconnect. */
   #srf = new Srf();
   #links: FreeswitchLink[] = [];
   #drachtioUp = false;
@@ -94,8 +96,9 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
     this.#log = logger.child({ engine: 'drachtio' });
     this.#host = host;
     this.#admission = {
-      maxEndpointsPerSecond: config.admission?.maxEndpointsPerSecond ?? DRACHTIO_ADMISSION_DEFAULTS.maxEndpointsPerSecond,
+      maxEndpointsPerSecond: config.admission?.maxEndpointsPerSecond,
       maxEndpointsPending: config.admission?.maxEndpointsPending ?? DRACHTIO_ADMISSION_DEFAULTS.maxEndpointsPending,
+      maxEndpointCreateMs: config.admission?.maxEndpointCreateMs ?? DRACHTIO_ADMISSION_DEFAULTS.maxEndpointCreateMs,
       maxPendingInvites: config.admission?.maxPendingInvites ?? DRACHTIO_ADMISSION_DEFAULTS.maxPendingInvites,
     };
   }
@@ -251,8 +254,9 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
 
   /**
    * Refuses while FreeSWITCH is saturated: endpoints pending (being created
-   * or queued: the direct sign that creation is slower than demand), the
-   * endpoint creation rate (FreeSWITCH's sessions per second), and INVITEs
+   * or queued: a bound on bursts), endpoint creation slower than
+   * `maxEndpointCreateMs` (FreeSWITCH falling behind, before creations fail
+   * on drachtio-fsmrf's 4 s), the endpoint creation rate (FreeSWITCH's sessions-per-second), and INVITEs
    * without a final response. One leg is one endpoint.
    */
   saturation(legs: number): EngineSaturation | undefined {
@@ -267,11 +271,20 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
         retryAfterMs: Math.max(100, Math.ceil(createMs)),
       };
     }
-    const retryAfterMs = this.#endpointStarts.msUntilRoom(now, legs, limits.maxEndpointsPerSecond);
+    const slowMs = this.#slowestCreationMs(now);
+    if (slowMs > limits.maxEndpointCreateMs) {
+      return {
+        cause: 'endpoints_pending',
+        message: `FreeSWITCH takes ${Math.round(slowMs)} ms to create an endpoint (limit ${limits.maxEndpointCreateMs} ms)`,
+        retryAfterMs: Math.ceil(slowMs),
+      };
+    }
+    const rate = this.#endpointRateLimit();
+    const retryAfterMs = this.#endpointStarts.msUntilRoom(now, legs, rate);
     if (retryAfterMs > 0) {
       return {
         cause: 'endpoint_rate',
-        message: `FreeSWITCH endpoints are started at ${limits.maxEndpointsPerSecond} per second at most`,
+        message: `FreeSWITCH endpoints are started at ${rate} per second at most`,
         retryAfterMs,
       };
     }
@@ -281,6 +294,33 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
       return { cause: 'pending_invites', message: `${inviting} INVITEs await their final response (limit ${limits.maxPendingInvites})`, retryAfterMs: 1000 };
     }
     return undefined;
+  }
+
+  /**
+   * How long FreeSWITCH takes to create an endpoint, over the servers with
+   * creations in progress: the recent average or the oldest one still
+   * running, whichever is longer (a stalled FreeSWITCH completes none to
+   * average). 0 when nothing is being created, so an idle engine admits
+   * again whatever its last creations took.
+   */
+  #slowestCreationMs(now: number): number {
+    let slowest = 0;
+    for (const link of this.#links) {
+      if (link.pendingEndpoints > 0) slowest = Math.max(slowest, link.createMs, link.oldestCreationMs(now));
+    }
+    return slowest;
+  }
+
+  /**
+   * Endpoints per second, all servers: the setting, else what the connected
+   * FreeSWITCH servers start at most (their `sessions-per-second`: one
+   * endpoint is one session; beyond it FreeSWITCH answers 503). At least 2,
+   * or a duo_callback would be refused forever.
+   */
+  #endpointRateLimit(): number {
+    const configured = this.#admission.maxEndpointsPerSecond;
+    if (configured !== undefined) return configured;
+    return Math.max(2, this.#links.reduce((n, link) => n + (link.server ? link.sessionsPerSecond : 0), 0));
   }
 
   async bridge(a: CallLeg, b: CallLeg): Promise<MediaBridge> {

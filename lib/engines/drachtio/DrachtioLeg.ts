@@ -44,6 +44,8 @@ export interface LegContext {
 export interface LegMedia {
   readonly endpoint: Mrf.Endpoint;
   readonly link: FreeswitchLink;
+  /** Settles once the channel parks after a bridge ends (EndpointReservation.parked); never rejects. */
+  readonly parked: Promise<void>;
 }
 
 const MODIFY_TIMEOUT_MS = 5000;
@@ -317,7 +319,7 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
       this.#releaseEndpoint();
       return undefined;
     }
-    return { endpoint, link: reservation.link };
+    return { endpoint, link: reservation.link, parked: reservation.parked };
   }
 
   async #dial(endpoint: Mrf.Endpoint): Promise<void> {

@@ -27,12 +27,8 @@ export class EndpointBridge implements MediaBridge {
     const [mediaA, mediaB] = await Promise.all([a.media(), b.media()]);
     if (!mediaA || !mediaB) throw new Error('cannot bridge a leg that has ended');
     if (mediaA.link !== mediaB.link) throw new Error('cannot bridge legs on different media servers');
-    // Without this, the channel left when the other hangs up falls off the end of
-    // its dialplan (the fsmrf socket app) and FreeSWITCH hangs it up too.
-    await Promise.all([
-      a.api(`uuid_setvar ${mediaA.endpoint.uuid} park_after_bridge true`),
-      b.api(`uuid_setvar ${mediaB.endpoint.uuid} park_after_bridge true`),
-    ]);
+    // Set when each endpoint was created (EndpointReservation): long done by now, as a rule.
+    await Promise.all([mediaA.parked, mediaB.parked]);
     await mediaA.endpoint.bridge(mediaB.endpoint);
     if (a.ended || b.ended) throw new Error('a leg ended while it was being bridged');
     log.info({ a: mediaA.endpoint.uuid, b: mediaB.endpoint.uuid }, 'bridged');

@@ -32,6 +32,8 @@ const MAX_RETRY_MS = 10_000;
 const CONNECT_TIMEOUT_MS = 5000;
 /** Longest wait for one endpoint once its creation started (fsmrf's own 4 s for the event socket, plus the INVITE). */
 const ENDPOINT_TIMEOUT_MS = 10_000;
+/** FreeSWITCH's own default `sessions-per-second`, assumed when its `status` cannot be read. */
+export const FREESWITCH_DEFAULT_SESSIONS_PER_SECOND = 30;
 /** Weight of the newest creation time in the running average. */
 const LATENCY_WEIGHT = 0.2;
 
@@ -41,9 +43,17 @@ export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
   endpoints = 0;
   /** Running average of one endpoint's creation, ms (admission control's retry hint). */
   createMs = 100;
+  /**
+   * The sessions FreeSWITCH starts per second at most (its
+   * `sessions-per-second`, read from `status` at each connection; beyond it
+   * FreeSWITCH answers 503): admission control's endpoint rate unless
+   * configured (docs/configuration.md).
+   */
+  sessionsPerSecond = FREESWITCH_DEFAULT_SESSIONS_PER_SECOND;
   readonly #mrf: Mrf;
   readonly #createConcurrency: number;
-  #creating = 0;
+  /** Start (performance.now()) of each creation in progress, oldest first. */
+  readonly #creating = new Map<object, number>();
   /** Creations waiting for a slot, first come first served. */
   readonly #waiting: (() => void)[] = [];
   readonly #config: FreeswitchServerConfig;
@@ -73,7 +83,13 @@ export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
 
   /** Endpoints being created or waiting to be. */
   get pendingEndpoints(): number {
-    return this.#creating + this.#waiting.length;
+    return this.#creating.size + this.#waiting.length;
+  }
+
+  /** How long the oldest creation in progress has run at `now`, ms; 0 when none is. */
+  oldestCreationMs(now: number): number {
+    for (const started of this.#creating.values()) return now - started;
+    return 0;
   }
 
   /**
@@ -82,9 +98,10 @@ export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
    * it took over 10 s (an endpoint that comes later is hung up).
    */
   async createEndpoint(): Promise<Mrf.Endpoint> {
-    if (this.#creating >= this.#createConcurrency) await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    this.#creating++;
+    if (this.#creating.size >= this.#createConcurrency) await new Promise<void>((resolve) => this.#waiting.push(resolve));
     const started = performance.now();
+    const creation = {};
+    this.#creating.set(creation, started);
     try {
       const server = this.#server;
       if (!server) throw new Error('media server not connected');
@@ -96,7 +113,7 @@ export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
       this.createMs += LATENCY_WEIGHT * (performance.now() - started - this.createMs);
       return endpoint;
     } finally {
-      this.#creating--;
+      this.#creating.delete(creation);
       this.#waiting.shift()?.();
     }
   }
@@ -134,6 +151,7 @@ export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
       );
       if (this.#stopped) return server.disconnect();
       if (this.#nodeTag !== undefined) await this.#hangUpLeftovers(server, this.#nodeTag);
+      await this.#readSessionsPerSecond(server);
       if (this.#stopped) return server.disconnect();
       this.#server = server;
       this.#retryMs = FIRST_RETRY_MS;
@@ -164,6 +182,19 @@ export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
     }
   }
 
+  async #readSessionsPerSecond(server: Mrf.MediaServer): Promise<void> {
+    try {
+      const reply = await withTimeout(server.api('status'), CONNECT_TIMEOUT_MS, 'no reply');
+      const sps = parseSessionsPerSecond(reply);
+      if (sps === undefined) throw new Error(`unexpected reply: ${reply.slice(0, 200)}`);
+      this.sessionsPerSecond = sps;
+      this.#log.info({ sessionsPerSecond: sps }, 'FreeSWITCH sessions-per-second');
+    } catch (err) {
+      this.sessionsPerSecond = FREESWITCH_DEFAULT_SESSIONS_PER_SECOND;
+      this.#log.warn({ err: (err as Error).message, assumed: this.sessionsPerSecond }, 'cannot read FreeSWITCH sessions-per-second');
+    }
+  }
+
   #lost(server: Mrf.MediaServer, reason: string): void {
     if (this.#server !== server) return;
     this.#server = undefined;
@@ -179,6 +210,13 @@ export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
     this.#timer = setTimeout(() => void this.#connect(), this.#retryMs);
     this.#retryMs = Math.min(this.#retryMs * 2, MAX_RETRY_MS);
   }
+}
+
+/** The `N` of `... session(s) per Sec out of max N, ...` in FreeSWITCH's `status` reply (1.10). */
+export function parseSessionsPerSecond(status: string): number | undefined {
+  const match = /per Sec out of max (\d{1,9})\b/.exec(status);
+  const sps = match ? Number(match[1]) : NaN;
+  return sps > 0 ? sps : undefined;
 }
 
 function probe(host: string, port: number): Promise<void> {

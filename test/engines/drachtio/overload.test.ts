@@ -2,12 +2,16 @@
 // FreeSWITCH: reserve() creates a leg's endpoint before its INVITE and the
 // leg uses that one; a FreeSWITCH that takes no more sessions fails reserve()
 // (so a resource ends before anyone rings); endpoints waiting for creation
-// saturate the engine (admission control).
+// saturate the engine (admission control), and the endpoint rate admitted is
+// FreeSWITCH's own sessions-per-second unless configured.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import t from 'tap';
 import type { MediaReservation } from '../../../lib/telephony/TelephonyEngine.js';
 import { ended, next, openEar, request, startCarrier, startEngine } from './harness.js';
 import { eslApi } from './eslApi.js';
 import { findServices } from './services.js';
+import { parseSessionsPerSecond } from '../../../lib/engines/drachtio/FreeswitchLink.js';
 
 /** FreeSWITCH's own count of channels (each endpoint is one). */
 async function channels(fs: Parameters<typeof eslApi>[0]): Promise<number> {
@@ -70,6 +74,45 @@ if ('skip' in services) {
     if (!second.ok) t.match(second.reason, /^cannot create media endpoint: /, `reason: ${second.reason}`);
     if (first.ok) first.reservation.release();
     t.ok(await until(async () => (await channels(fs)) === before), 'the released endpoint is hung up');
+  });
+
+  t.test('unconfigured, the endpoint rate admitted is what FreeSWITCH reports as its sessions-per-second', async (t) => {
+    const original = parseSessionsPerSecond(await eslApi(fs, 'status'));
+    t.ok(original, `FreeSWITCH status names its sessions-per-second (${original})`);
+    await eslApi(fs, 'fsctl sps 3');
+    t.teardown(() => eslApi(fs, `fsctl sps ${original ?? 200}`));
+    const engine = await startEngine(t, services.config);
+    t.equal(engine.saturation(3), undefined, 'three endpoints fit in one second');
+    const reserved = await Promise.all([engine.reserve('r'), engine.reserve('r'), engine.reserve('r')]);
+    t.ok(reserved.every((r) => r.ok), 'and are created (FreeSWITCH takes three)');
+    const saturation = engine.saturation(1);
+    t.equal(saturation?.cause, 'endpoint_rate', `a fourth is refused: ${saturation?.message}`);
+    t.match(saturation?.message, /at 3 per second/, 'at FreeSWITCH\'s own rate');
+    t.ok((saturation?.retryAfterMs ?? 0) > 0 && (saturation?.retryAfterMs ?? 0) <= 1000, 'retry within the second');
+    for (const r of reserved) if (r.ok) r.reservation.release();
+  });
+
+  t.test('a FreeSWITCH slower than maxEndpointCreateMs to create an endpoint saturates the engine', { skip: services.local ? false : 'needs a FreeSWITCH this run started (it is paused with SIGSTOP)' }, async (t) => {
+    const pid = Number(readFileSync(join(services.local!.dir, 'fs', 'run', 'freeswitch.pid'), 'utf8').trim());
+    const engine = await startEngine(t, { ...services.config, admission: { maxEndpointCreateMs: 300 } });
+    // Warm up: one creation at FreeSWITCH's normal speed sets the recent average below the limit.
+    const warm = await engine.reserve('w');
+    if (warm.ok) warm.reservation.release();
+    // A stalled FreeSWITCH completes nothing: only the age of the creation in progress shows it.
+    process.kill(pid, 'SIGSTOP');
+    t.teardown(() => process.kill(pid, 'SIGCONT'));
+    const stalled = engine.reserve('s');
+    t.equal(engine.saturation(2), undefined, 'a creation just started: admitted');
+    await new Promise((r) => setTimeout(r, 500));
+    const saturation = engine.saturation(2);
+    t.equal(saturation?.cause, 'endpoints_pending', `refused while the creation hangs: ${saturation?.message}`);
+    t.match(saturation?.message, /FreeSWITCH takes \d+ ms to create an endpoint \(limit 300 ms\)/);
+    t.ok((saturation?.retryAfterMs ?? 0) >= 500, `retry after about the creation's age (${saturation?.retryAfterMs})`);
+    process.kill(pid, 'SIGCONT');
+    const result = await stalled;
+    if (result.ok) result.reservation.release();
+    t.ok(result.ok || /Connection timeout|timed out/.test(result.reason), `the stalled creation completes or fails (${result.ok || result.reason})`);
+    t.equal(engine.saturation(2), undefined, 'nothing being created: admitted again, whatever the last creation took');
   });
 
   t.test('endpoints waiting for creation saturate the engine; creation is bounded per server', async (t) => {
