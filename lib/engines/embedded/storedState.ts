@@ -9,6 +9,7 @@
 import { isIP } from 'node:net';
 import sip, { type NameAddr, type SipUri } from 'sip';
 import { dialUriProblem } from '../sipChecks.js';
+import { readStoredObject } from '../storedObject.js';
 import type { DialogSnapshot, PendingInvite } from './ClientDialog.js';
 import type { SipTarget } from './SipStack.js';
 
@@ -80,15 +81,8 @@ function cseq(v: unknown): number | undefined {
  * anything else (skipped, never sent).
  */
 export function parseStoredState(text: string): PendingInvite | DialogSnapshot | undefined {
-  if (text.length > MAX_STATE_CHARS) return undefined;
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const s = value as Fields;
+  const s = readStoredObject(text, MAX_STATE_CHARS);
+  if (!s) return undefined;
   const to = target(s.target);
   const seq = cseq(s.cseq);
   if (typeof s.callId !== 'string' || !CALL_ID.test(s.callId) || !isToken(s.localTag) || !isUri(s.fromUri) || !to || seq === undefined) return undefined;
