@@ -223,13 +223,26 @@ export class CtiServer {
       const { retention } = this.#config;
       const removedCdrs = await cdrs.prune(now - retention.cdrDays * DAY_MS);
       const removedEvents = await this.#eventLog.prune(now - retention.eventDays * DAY_MS);
-      const webhooks = (await this.webhookStore?.prune(now - retention.webhookDays * DAY_MS)) ?? { attempts: 0, callTargets: 0 };
+      const webhooks = (await this.webhookStore?.prune(now - this.#webhookKeepMs())) ?? { attempts: 0, callTargets: 0 };
       if (removedCdrs || removedEvents || webhooks.attempts || webhooks.callTargets) {
         this.#log.info({ cdrs: removedCdrs, events: removedEvents, webhookAttempts: webhooks.attempts, webhookCallTargets: webhooks.callTargets }, 'retention: pruned');
       }
     } catch (err) {
       this.#log.error({ err }, 'retention: pruning failed; next try in an hour');
     }
+  }
+
+  /**
+   * How long webhook attempts are kept (ms): `retention.webhookDays`, but at
+   * least a delivery's whole retry window (`webhooks.retryForHours` plus the
+   * longest retry delay, 1.5 × `maxRetryDelaySeconds`). The dispatcher times
+   * a delivery's give-up from its first attempt's row: pruning that row while
+   * the delivery still retries made every later attempt look like a first
+   * one, so it retried forever.
+   */
+  #webhookKeepMs(): number {
+    const { retention, webhooks } = this.#config;
+    return Math.max(retention.webhookDays * DAY_MS, webhooks.retryForHours * 3_600_000 + 1.5 * webhooks.maxRetryDelaySeconds * 1000);
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { Cdr, ResourceClass, ResourceContext } from '../api/generated/types.js';
 import type { StoredFinalRecord } from '../events/EventLog.js';
+import { parseStoredContext } from './storedContext.js';
 import { pruneOlderThan } from '../store/pruneOlderThan.js';
 import type { Store } from '../store/Store.js';
 import type { ResourcesTable } from '../store/StoreTables.js';
@@ -109,7 +110,7 @@ export class CdrStore {
       userData: r.user_data,
       createdAt: Number(r.created_at),
       dialogs: parseDialogs(r.dialogs),
-      context: parseContext(r.context),
+      context: parseStoredContext(r.context),
     }));
   }
 
@@ -130,16 +131,6 @@ function parseDialogs(column: string | null): string[] {
     return Array.isArray(states) ? states.filter((s): s is string => typeof s === 'string') : [];
   } catch {
     return [];
-  }
-}
-
-/** The `context` column: JSON written only by EventLog from a resource's context(); anything else reads as none. */
-function parseContext(column: string | null): ResourceContext | null {
-  try {
-    const context: unknown = JSON.parse(column ?? 'null');
-    return typeof context === 'object' && context !== null && Array.isArray((context as ResourceContext).parties) ? (context as ResourceContext) : null;
-  } catch {
-    return null;
   }
 }
 

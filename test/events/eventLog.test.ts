@@ -234,5 +234,38 @@ for (const backend of storeBackends(t)) {
       await back.close();
       await second.stop(); // before the store closes with the first server (teardown)
     });
+
+    t.test('restart after a crash: a stored context edited or from another release is no context, and the restart still starts', async (t) => {
+      const ts = await open();
+      const client = await ts.connect();
+      t.teardown(() => client.close());
+      const ids: string[] = [];
+      for (const to of ['3001', '3002', '3003']) {
+        const { res_id } = (await client.call('ext.notify_call.construct', { to_uri: to, play_content: 'prompt.wav' })).result as { res_id: string };
+        await client.waitForEvent('ext.notify_call.on_progress', res_id);
+        ids.push(res_id);
+      }
+      const hostile = [
+        '{"parties":[null]}',
+        '{"parties":[{"party":1,"state":"ANSWERED","redirects":"x"}],"answer_time":"now"}',
+        '{"parties":[],"res_id":"someone-else","class":"ext.duo_callback","state":"Released","user_data":null,"begin_time":1,"answer_time":null,"connect_time":null}',
+      ];
+      for (const [i, context] of hostile.entries()) {
+        await ts.store.db.updateTable('resources').set({ context }).where('res_id', '=', ids[i]!).execute();
+      }
+      const second = new CtiServer({ config: ts.config, engine: new ScriptedTelephonyEngine(), log: pino({ level: 'silent' }), accounts: new AccountStore(ts.store), store: ts.store });
+      const address = await second.start();
+      const back = await Client.connect(`ws://127.0.0.1:${address.port}`, ts.apiKey);
+      const replay = (await back.call('sys.events.replay', { after_event_id: 0, limit: 1000 })).result as { events: RpcMessage[] };
+      const released = replay.events.filter((e) => e.method === 'ext.notify_call.on_released');
+      t.same(released.map((e) => e.params!.res_id).sort(), [...ids].sort(), 'each resource released once');
+      checkSchema(t, replay.events);
+      for (const id of ids) {
+        const cdr = (await back.call('sys.cdr.get', [id])).result as { context: { res_id: string; parties: unknown[] } };
+        t.match(cdr.context, { res_id: id, parties: [] }, `${id}: the hostile stored context is ignored`);
+      }
+      await back.close();
+      await second.stop(); // before the store closes with the first server (teardown)
+    });
   });
 }

@@ -178,6 +178,36 @@ for (const backend of storeBackends(t)) {
     t.same(attempts.filter((a) => a.event_id === 1).map((a) => a.outcome).sort(), ['failed', 'retrying']);
     t.equal(JSON.parse(r.received[0]!.body).data.n, 2, 'the next event was delivered after the failed one');
   });
+
+  t.test(`${backend.name}: a delivery whose first attempt was pruned is past its retry window: marked failed, not retried forever`, async (t) => {
+    const store = await Store.open(await backend.newStore());
+    t.teardown(() => store.close());
+    const r = await receiver(100);
+    t.teardown(() => r.server.close());
+    const eventLog = new EventLog(store, { clock: systemClock, log });
+    const webhooks = new WebhookStore(store);
+    await webhooks.setUrl('acc', r.url, Date.now());
+    const dispatcher = new WebhookDispatcher({
+      store: webhooks,
+      eventLog,
+      transport: new WebhookTransport({ timeoutMs: 2000, allowPrivateTargets: true }),
+      clock: systemClock,
+      log,
+      schedule: { firstDelayMs: 1000, maxDelayMs: 1000, retryForMs: 3_600_000 },
+    });
+    await dispatcher.start();
+    t.teardown(() => dispatcher.stop());
+    eventLog.append(event('acc', 'r1', 1));
+    eventLog.append(event('acc', 'r1', 2));
+    await until(async () => (await webhooks.attempts('acc', 100)).length >= 1);
+    // What retention does to an attempt older than the retry window (CtiServer keeps attempts at least that long).
+    await store.db.deleteFrom('webhook_attempts').where('event_id', '=', 1).where('attempt', '=', 1).execute();
+    await until(async () => (await webhooks.attempts('acc', 100)).some((a) => a.event_id === 1 && a.attempt === 2));
+    const second = (await webhooks.attempts('acc', 100)).find((a) => a.event_id === 1 && a.attempt === 2);
+    t.equal(second?.outcome, 'failed', 'the second attempt gives up');
+    await until(async () => (await webhooks.attempts('acc', 100)).some((a) => a.event_id === 2));
+    t.pass('the next event is tried');
+  });
 }
 
 for (const backend of storeBackends(t)) {

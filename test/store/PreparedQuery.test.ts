@@ -33,6 +33,36 @@ for (const backend of storeBackends(t)) {
     t.same(ids, [3, 4, 2], 'last id after each advance, per account');
   });
 
+  t.test(`${backend.name}: multi-row INSERTs bind each row's values to that row, whatever the row count (row 10 and up included)`, async (t) => {
+    const store = await Store.open(await backend.newStore());
+    t.teardown(() => store.close());
+    const q = new EventLogQueries(store.db);
+    const resource = (i: number) => ({ res_id: `r${i}`, account_id: `a${i % 3}`, node_id: `n${i}`, class: `c${i}`, process_id: 1000 + i, owner_id: `o${i}`, user_data: i % 2 ? null : `u${i}`, created_at: 5000 + i });
+    const event = (i: number) => ({ account_id: `a${i % 3}`, event_id: 100 + i, res_id: `r${i}`, method: `m${i}`, params: `{"p":${i}}`, created_at: 7000 + i });
+    // 12 rows, then 1, then 12 again (the cached 12-row statement), then 3.
+    const batches = [[0, 12], [12, 13], [13, 25], [25, 28]] as const;
+    for (const [from, to] of batches) {
+      const ids = Array.from({ length: to - from }, (_, k) => from + k);
+      await store.db.transaction().execute(async (trx) => {
+        await q.insertResources(trx, ids.map(resource));
+        await q.insertEvents(trx, ids.map(event));
+      });
+    }
+    const all = Array.from({ length: 28 }, (_, i) => i);
+    const resources = await store.db.selectFrom('resources').select(['res_id', 'account_id', 'node_id', 'class', 'process_id', 'owner_id', 'user_data', 'created_at', 'live']).execute();
+    t.same(
+      resources.map((r) => ({ ...r, process_id: Number(r.process_id), created_at: Number(r.created_at), live: Number(r.live) })).sort((a, b) => a.process_id - b.process_id),
+      all.map((i) => ({ ...resource(i), live: 1 })),
+      'every resource row holds its own values',
+    );
+    const events = await store.db.selectFrom('events').select(['account_id', 'event_id', 'res_id', 'method', 'params', 'created_at']).execute();
+    t.same(
+      events.map((e) => ({ ...e, event_id: Number(e.event_id), created_at: Number(e.created_at) })).sort((a, b) => a.event_id - b.event_id),
+      all.map(event),
+      'every event row holds its own values',
+    );
+  });
+
   t.test(`${backend.name}: a placeholder bound twice or never is a programming error, found at compile time`, async (t) => {
     const store = await Store.open(await backend.newStore());
     t.teardown(() => store.close());

@@ -26,6 +26,7 @@
  */
 import type Srf from 'drachtio-srf';
 import { dialUriProblem } from '../sipChecks.js';
+import { readStoredObject } from '../storedObject.js';
 
 /** SIP header (and, prefixed `sip_h_`, FreeSWITCH channel variable) naming the CTI node an endpoint belongs to. */
 export const NODE_TAG_HEADER = 'X-CTI-Node';
@@ -80,15 +81,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Reads a stored state back; undefined for anything not written as {@link DrachtioDialogState} or {@link DrachtioInviteState} (skipped). */
 export function parseDialogState(text: string): DrachtioDialogState | DrachtioInviteState | undefined {
-  if (text.length > MAX_STATE_CHARS) return undefined;
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const s = value as Record<string, unknown>;
+  const s = readStoredObject(text, MAX_STATE_CHARS);
+  if (!s) return undefined;
   if (s.kind === 'invite') return parseInviteState(s);
   const fields = ['dialogId', 'remoteTarget', 'callId', 'localTag', 'remoteTag', 'freeswitch', 'uuid'] as const;
   if (s.engine !== 'drachtio' || !fields.every((f) => typeof s[f] === 'string' && (s[f] as string).length > 0)) return undefined;

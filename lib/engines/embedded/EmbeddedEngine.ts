@@ -20,8 +20,9 @@ import type {
 } from '../../telephony/TelephonyEngine.js';
 import { MediaCache } from './MediaCache.js';
 import { MediaWatchdog } from './MediaWatchdog.js';
-import { ClientDialog, type DialogSnapshot, type PendingInvite } from './ClientDialog.js';
+import { ClientDialog, type PendingInvite } from './ClientDialog.js';
 import { StaleInvites } from './StaleInvites.js';
+import { parseStoredState } from './storedState.js';
 import { OutboundCall, type LegContext } from './OutboundCall.js';
 import { Pacer } from './Pacer.js';
 import { PortReservation } from './PortReservation.js';
@@ -169,17 +170,13 @@ export class EmbeddedEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
    * BYE and CANCEL has its final response (or timed out).
    */
   async endStaleDialogs(states: readonly string[]): Promise<number> {
-    const parsed = states.flatMap((state) => {
-      try {
-        return [JSON.parse(state) as DialogSnapshot | PendingInvite];
-      } catch {
+    const sent = states.flatMap((text) => {
+      const s = parseStoredState(text);
+      if (!s) {
+        this.#log.warn({ state: text.slice(0, 200) }, 'unreadable stored call state skipped: nothing sent');
         return [];
       }
-    });
-    const sent = parsed.flatMap((s) => {
-      if (typeof s !== 'object' || s === null || typeof s.callId !== 'string' || !s.target) return [];
       if ('kind' in s) {
-        if (s.kind !== 'invite' || typeof s.branch !== 'string' || typeof s.requestUri !== 'string') return [];
         return [new Promise<void>((resolve) =>
           this.#staleInvites.cancel(s, (status) => {
             this.#log.info({ callId: s.callId, status }, 'CANCEL for an INVITE a previous run left pending');
@@ -187,7 +184,6 @@ export class EmbeddedEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
           }),
         )];
       }
-      if (typeof s.remoteTarget !== 'string') return [];
       return [new Promise<void>((resolve) =>
         ClientDialog.byeStale(this.#ctx.stack, s, (status) => {
           this.#log.info({ callId: s.callId, status }, 'BYE for a dialog a previous run left up');

@@ -249,7 +249,9 @@ export class WebhookDispatcher extends TypedEventEmitter<WebhookDispatcherEvents
     const attempt = state.pending_attempts + 1;
     const now = this.#o.clock.now();
     const ok = result.error === null;
-    const first = attempt === 1 ? now : ((await this.#o.store.firstAttemptAt(accountId, event.eventId, stream.kind)) ?? now);
+    // A retry whose first attempt's row is gone: retention keeps attempts for at least the retry window (CtiServer), so
+    // that attempt is older than it (e.g. a node down longer than the window): the delivery is over, not starting again.
+    const first = attempt === 1 ? now : ((await this.#o.store.firstAttemptAt(accountId, event.eventId, stream.kind)) ?? -Infinity);
     const failed = !ok && now - first >= this.#schedule.retryForMs;
     const outcome: AttemptOutcome = ok ? 'delivered' : failed ? 'failed' : 'retrying';
     const fields = { accountId, resId: stream.resId, target: stream.kind, eventId: event.eventId, attempt, status: result.status, error: result.error, outcome };

@@ -128,3 +128,51 @@ t.test('a stray 2xx for a Call-ID or From tag not remembered gets nothing (no re
   await sleep(500);
   t.same(far.received, [], 'not one byte sent back');
 });
+
+t.test('stored states edited or from another release: nothing reaches a SIP header or another target, and the valid state after them is still ended', async (t) => {
+  const engine = await startEngine(t);
+  const far = await farEnd(t);
+  const p = pending(far.port, 'inflight-3@cti');
+  const snapshot = {
+    callId: 'confirmed-3@cti',
+    localTag: 'ourtag3',
+    fromUri: 'sip:cti@example.test',
+    remoteTo: { uri: `sip:alice@${FAR_HOST}:${far.port}`, params: { tag: 'theirs3' } },
+    remoteTarget: `sip:alice@${FAR_HOST}:${far.port}`,
+    routeSet: [],
+    cseq: 1,
+    target: p.target,
+  };
+  const inject = 'x\r\nX-Injected: 1';
+  const hostile: unknown[] = [
+    { ...p, callId: `a${inject}` },
+    { ...p, branch: `z9hG4bK${inject}` },
+    { ...p, localTag: `t${inject}` },
+    { ...p, fromUri: `sip:a@b${inject}` },
+    { ...p, requestUri: `sip:a@b${inject}` },
+    { ...p, cseq: `1${inject}` },
+    { ...p, cseq: -1 },
+    { ...p, target: { ...p.target, port: `${far.port}${inject}` } },
+    { ...p, target: { ...p.target, protocol: 'SCTP' } },
+    { ...p, target: { protocol: 'UDP' } },
+    { ...p, target: 'udp:1.2.3.4' },
+    { ...snapshot, remoteTo: { uri: `sip:a@b${inject}`, params: {} } },
+    { ...snapshot, remoteTo: { uri: snapshot.remoteTo.uri, params: { tag: inject } } },
+    { ...snapshot, remoteTo: { uri: snapshot.remoteTo.uri, params: { [inject]: null } } },
+    { ...snapshot, remoteTo: { uri: snapshot.remoteTo.uri, params: { tag: 'a' }, name: `"${inject}` } },
+    { ...snapshot, routeSet: [{ uri: `sip:proxy${inject};lr`, params: {} }] },
+    { ...snapshot, routeSet: 'sip:proxy' },
+    { ...snapshot, remoteTarget: `sip:a@b${inject}` },
+    { ...snapshot, remoteTarget: 5 },
+  ];
+  // As `sip` parses a Record-Route: its URI is an object (JSON-stored as such), and that is valid.
+  const routed = { ...snapshot, routeSet: [{ uri: { schema: 'sip', host: FAR_HOST, port: far.port, params: { lr: null }, headers: {} }, params: {} }] };
+  hostile.push({ ...routed, routeSet: [{ uri: { schema: 'sip', host: `h${inject}`, params: {}, headers: {} }, params: {} }] });
+  const done = engine.endStaleDialogs([...hostile.map((s) => JSON.stringify(s)), JSON.stringify(p), JSON.stringify(routed)]);
+  await sleep(500);
+  t.same(far.received.filter((m) => /X-Injected/i.test(m)), [], 'no injected header line sent');
+  t.same(methods(far).sort(), ['BYE', 'CANCEL'], 'only the valid states are ended');
+  t.match(far.received.find((m) => m.startsWith('BYE ')), new RegExp(`^Route: +<sip:${FAR_HOST.replace(/\./g, '\\.')}:${far.port};lr>`, 'm'), 'the stored route set, URI parsed by sip, is the Route');
+  for (const m of far.received) answer(far, m, sipPortOf(m));
+  t.equal(await done, 2, 'endStaleDialogs counts that CANCEL and BYE only');
+});
