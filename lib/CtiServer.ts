@@ -222,8 +222,8 @@ export class CtiServer {
     try {
       const { retention } = this.#config;
       const removedCdrs = await cdrs.prune(now - retention.cdrDays * DAY_MS);
-      const removedEvents = await this.#eventLog.prune(now - retention.eventDays * DAY_MS);
-      const webhooks = (await this.webhookStore?.prune(now - this.#webhookKeepMs())) ?? { attempts: 0, callTargets: 0 };
+      const removedEvents = await this.#eventLog.prune(now - this.#keepMs(retention.eventDays));
+      const webhooks = (await this.webhookStore?.prune(now - this.#keepMs(retention.webhookDays))) ?? { attempts: 0, callTargets: 0 };
       if (removedCdrs || removedEvents || webhooks.attempts || webhooks.callTargets) {
         this.#log.info({ cdrs: removedCdrs, events: removedEvents, webhookAttempts: webhooks.attempts, webhookCallTargets: webhooks.callTargets }, 'retention: pruned');
       }
@@ -233,16 +233,17 @@ export class CtiServer {
   }
 
   /**
-   * How long webhook attempts are kept (ms): `retention.webhookDays`, but at
-   * least a delivery's whole retry window (`webhooks.retryForHours` plus the
-   * longest retry delay, 1.5 × `maxRetryDelaySeconds`). The dispatcher times
-   * a delivery's give-up from its first attempt's row: pruning that row while
-   * the delivery still retries made every later attempt look like a first
-   * one, so it retried forever.
+   * How long events and webhook attempts are kept (ms): their `retention.*Days`,
+   * but at least a delivery's whole retry window (`webhooks.retryForHours`
+   * plus the longest retry delay, 1.5 × `maxRetryDelaySeconds`). A delivery
+   * still retrying reads its events from the log, and the dispatcher times
+   * its give-up from its first attempt's row: pruning that row made every
+   * later attempt look like a first one, so it retried forever; pruning the
+   * events would lose what it still has to deliver.
    */
-  #webhookKeepMs(): number {
-    const { retention, webhooks } = this.#config;
-    return Math.max(retention.webhookDays * DAY_MS, webhooks.retryForHours * 3_600_000 + 1.5 * webhooks.maxRetryDelaySeconds * 1000);
+  #keepMs(days: number): number {
+    const { webhooks } = this.#config;
+    return Math.max(days * DAY_MS, webhooks.retryForHours * 3_600_000 + 1.5 * webhooks.maxRetryDelaySeconds * 1000);
   }
 
   /**

@@ -83,7 +83,7 @@ for (const backend of storeBackends(t)) {
     t.same(rows, expected, 'older than its retention: gone; younger, or still delivering: kept');
   });
 
-  t.test(`${backend.name}: webhook attempts a delivery may still be retrying are kept even when webhookDays is shorter than retryForHours`, async (t) => {
+  t.test(`${backend.name}: webhook attempts and events a delivery may still be retrying are kept even when webhookDays and eventDays are shorter than retryForHours`, async (t) => {
     const config = await backend.newStore();
     const now = Date.now();
     const seed = await Store.open(config);
@@ -91,14 +91,26 @@ for (const backend of storeBackends(t)) {
     // A first attempt 2 days ago of a delivery retried for 72 h: the dispatcher times its give-up from it (firstAttemptAt).
     const attempt = (eventId: number, createdAt: number) => ({ account_id: 'acc', event_id: eventId, target: 'event_url' as const, attempt: 1, status: 503, latency_ms: 5, error: 'HTTP 503', outcome: 'retrying', created_at: createdAt });
     await db.insertInto('webhook_attempts').values([attempt(1, now - 10 * DAY_MS), attempt(2, now - 2 * DAY_MS)]).execute();
-    const ts = await startTestServer({ store: config, env: { CTI_RETENTION__WEBHOOK_DAYS: '1', CTI_WEBHOOKS__RETRY_FOR_HOURS: '72', CTI_WEBHOOKS__MAX_RETRY_DELAY_SECONDS: '3600' } });
+    // The events such a delivery still has to send.
+    const event = (eventId: number, createdAt: number) => ({ account_id: 'acc', event_id: eventId, res_id: 'r', method: 'ext.notify_call.on_progress', params: '{}', created_at: createdAt });
+    await db.insertInto('events').values([event(1, now - 10 * DAY_MS), event(2, now - 2 * DAY_MS)]).execute();
+    const ts = await startTestServer({
+      store: config,
+      env: { CTI_RETENTION__WEBHOOK_DAYS: '1', CTI_RETENTION__EVENT_DAYS: '1', CTI_WEBHOOKS__RETRY_FOR_HOURS: '72', CTI_WEBHOOKS__MAX_RETRY_DELAY_SECONDS: '3600' },
+    });
     t.teardown(async () => {
       await ts.stop();
       await seed.close();
     });
-    const left = async () => (await db.selectFrom('webhook_attempts').select('event_id').orderBy('event_id').execute()).map((r) => Number(r.event_id));
+    const left = async () => ({
+      attempts: (await db.selectFrom('webhook_attempts').select('event_id').orderBy('event_id').execute()).map((r) => Number(r.event_id)),
+      events: (await db.selectFrom('events').select('event_id').orderBy('event_id').execute()).map((r) => Number(r.event_id)),
+    });
+    const expected = { attempts: [2], events: [2] };
     let rows = await left();
-    for (const until = Date.now() + 10_000; Date.now() < until && rows.length !== 1; rows = await left()) await new Promise((resolve) => setTimeout(resolve, 100));
-    t.same(rows, [2], 'older than the retry window and the retention: gone; within the retry window: kept');
+    for (const until = Date.now() + 10_000; Date.now() < until && JSON.stringify(rows) !== JSON.stringify(expected); rows = await left()) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    t.same(rows, expected, 'older than the retry window and the retention: gone; within the retry window: kept');
   });
 }
