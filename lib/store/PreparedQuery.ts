@@ -1,4 +1,4 @@
-import type { Compilable, CompiledQuery, Kysely, QueryResult } from 'kysely';
+import type { Compilable, CompiledQuery, Kysely, QueryResult } from "kysely";
 
 /**
  * What a query's builder gets in place of its values: each name stands for
@@ -7,7 +7,7 @@ import type { Compilable, CompiledQuery, Kysely, QueryResult } from 'kysely';
  */
 export type Placeholders<K extends string> = { readonly [P in K]: never };
 
-const MARK = '\u0000cti-placeholder:';
+const MARK = "\u0000cti-placeholder:";
 
 /**
  * A query Kysely builds and compiles once (for the store's dialect), then
@@ -21,28 +21,57 @@ const MARK = '\u0000cti-placeholder:';
 export class PreparedQuery<K extends string, R = unknown> {
   private constructor(
     private readonly compiled: CompiledQuery<R>,
-    /** Per bound parameter: the name whose value goes there, or null for a constant the builder wrote. */
-    private readonly slots: ReadonlyArray<K | null>,
+    private readonly names: readonly K[],
+    /** Per bound parameter: the index in `names` of the value that goes there, or -1 for a constant the builder wrote. */
+    private readonly slots: readonly number[],
   ) {}
 
   /**
    * Builds and compiles `build(placeholders)` (a builder of the store's Kysely, so its dialect).
    * @throws Error when a name is not bound exactly once (a programming error, seen on first use).
    */
-  static compile<K extends string, R>(names: readonly K[], build: (p: Placeholders<K>) => Compilable<R>): PreparedQuery<K, R> {
-    const placeholders = Object.fromEntries(names.map((n) => [n, `${MARK}${n}`])) as unknown as Placeholders<K>;
+  static compile<K extends string, R>(
+    names: readonly K[],
+    build: (p: Placeholders<K>) => Compilable<R>,
+  ): PreparedQuery<K, R> {
+    const placeholders = Object.fromEntries(
+      names.map((n) => [n, `${MARK}${n}`]),
+    ) as unknown as Placeholders<K>;
     const compiled = build(placeholders).compile();
-    const slots = compiled.parameters.map((value) => (typeof value === 'string' && value.startsWith(MARK) ? (value.slice(MARK.length) as K) : null));
-    for (const name of names) {
-      const uses = slots.filter((s) => s === name).length;
-      if (uses !== 1) throw new Error(`prepared query: placeholder ${name} is bound ${uses} times in ${compiled.sql}`);
-    }
-    return new PreparedQuery(compiled, slots);
+    const index = new Map(names.map((n, i) => [`${MARK}${n}`, i]));
+    const slots = compiled.parameters.map((value) =>
+      typeof value === "string" ? (index.get(value) ?? -1) : -1,
+    );
+    const uses = new Array<number>(names.length).fill(0);
+    for (const slot of slots) if (slot >= 0) uses[slot]!++;
+    uses.forEach((n, i) => {
+      if (n !== 1)
+        throw new Error(
+          `prepared query: placeholder ${names[i]} is bound ${n} times in ${compiled.sql}`,
+        );
+    });
+    return new PreparedQuery(compiled, names, slots);
   }
 
   /** Runs on `db` (the store's Kysely or an open transaction) with `values` in place of the placeholders. */
-  execute(db: Pick<Kysely<never>, 'executeQuery'>, values: Readonly<Record<K, unknown>>): Promise<QueryResult<R>> {
-    const parameters = this.slots.map((name, i) => (name === null ? this.compiled.parameters[i] : values[name]));
+  execute(
+    db: Pick<Kysely<never>, "executeQuery">,
+    values: Readonly<Record<K, unknown>>,
+  ): Promise<QueryResult<R>> {
+    return this.executeInOrder(
+      db,
+      this.names.map((n) => values[n]),
+    );
+  }
+
+  /** The same with the values as a list, in the order the names were given to {@link compile} (multi-row INSERTs: no keyed object per run). */
+  executeInOrder(
+    db: Pick<Kysely<never>, "executeQuery">,
+    values: readonly unknown[],
+  ): Promise<QueryResult<R>> {
+    const parameters = this.slots.map((slot, i) =>
+      slot < 0 ? this.compiled.parameters[i] : values[slot],
+    );
     return db.executeQuery<R>({ ...this.compiled, parameters });
   }
 }
