@@ -1,6 +1,6 @@
 import type { Cdr, ResourceClass, ResourceContext } from '../api/generated/types.js';
 import type { StoredFinalRecord } from '../events/EventLog.js';
-import { parseStoredContext } from './storedContext.js';
+import { parseStoredClass, parseStoredContext } from './storedContext.js';
 import { pruneOlderThan } from '../store/pruneOlderThan.js';
 import type { Store } from '../store/Store.js';
 import type { ResourcesTable } from '../store/StoreTables.js';
@@ -26,7 +26,8 @@ export interface CdrQuery {
 export interface LeftLive {
   readonly resId: string;
   readonly accountId: string;
-  readonly resourceClass: ResourceClass;
+  /** From the row's `class`, else its own stored context's; null when neither is a class of the contract (an edited row). */
+  readonly resourceClass: ResourceClass | null;
   readonly ownerId: string;
   readonly userData: string | null;
   /** Unix milliseconds. */
@@ -102,16 +103,19 @@ export class CdrStore {
       .where('live', '=', 1)
       .orderBy('created_at')
       .execute();
-    return rows.map((r) => ({
-      resId: r.res_id,
-      accountId: r.account_id,
-      resourceClass: r.class as ResourceClass,
-      ownerId: r.owner_id,
-      userData: r.user_data,
-      createdAt: Number(r.created_at),
-      dialogs: parseDialogs(r.dialogs),
-      context: parseStoredContext(r.context),
-    }));
+    return rows.map((r) => {
+      const context = parseStoredContext(r.context);
+      return {
+        resId: r.res_id,
+        accountId: r.account_id,
+        resourceClass: parseStoredClass(r.class) ?? (context?.res_id === r.res_id ? context.class : null),
+        ownerId: r.owner_id,
+        userData: r.user_data,
+        createdAt: Number(r.created_at),
+        dialogs: parseDialogs(r.dialogs),
+        context,
+      };
+    });
   }
 
   /** The highest process id ever stored (0 when none): ids continue above it after a restart. */

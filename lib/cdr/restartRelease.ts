@@ -1,4 +1,4 @@
-import type { PartyContext, ResourceContext } from '../api/generated/types.js';
+import type { PartyContext, ResourceClass, ResourceContext } from '../api/generated/types.js';
 import type { ResourceEvent } from '../resources/ResourceRegistry.js';
 import { unixSeconds } from '../util/Clock.js';
 import type { LeftLive } from './CdrStore.js';
@@ -17,7 +17,7 @@ import type { LeftLive } from './CdrStore.js';
  * party never dialled is RELEASED without an end time, as at a normal end.
  * No stored context (a crash before the first dial was committed): no parties.
  */
-export function restartRelease(r: LeftLive, endMs: number): ResourceEvent {
+export function restartRelease(r: LeftLive & { readonly resourceClass: ResourceClass }, endMs: number): ResourceEvent {
   const end = unixSeconds(endMs);
   const begin = unixSeconds(r.createdAt);
   const stored = r.context;

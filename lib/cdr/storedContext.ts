@@ -1,23 +1,28 @@
 import { Ajv, type ValidateFunction } from 'ajv';
-import type { ResourceContext } from '../api/generated/types.js';
+import type { ResourceClass, ResourceContext } from '../api/generated/types.js';
 import openrpc from '../../rpc-schema/openrpc.json' with { type: 'json' };
 
 /**
- * The contract's ResourceContext schema (rpc-schema/openrpc.json), compiled
- * once. The `context` column is read back at a restart from a store that
- * may have been edited, or written by an older release: what restartRelease
+ * Columns of a live resource row as a restart reads them back, from a store
+ * that may have been edited, or written by an older release: what restartRelease
  * builds the on_released and CDR from must have the shape clients are
  * promised, and a null party or a non-array `redirects` must not throw in
  * the restart (which would stop the server from starting at all).
  */
-let validate: ValidateFunction | undefined;
+const validators = new Map<string, ValidateFunction>();
+let ajv: Ajv | undefined;
 
-function validator(): ValidateFunction {
+/** The contract's schema `name` (rpc-schema/openrpc.json components), compiled once. */
+function validator(name: 'ResourceContext' | 'ResourceClass'): ValidateFunction {
+  let validate = validators.get(name);
   if (!validate) {
-    const ajv = new Ajv({ strict: false });
-    ajv.addSchema({ $id: 'openrpc', components: (openrpc as { components: object }).components });
-    validate = ajv.getSchema('openrpc#/components/schemas/ResourceContext');
-    if (!validate) throw new Error('rpc-schema/openrpc.json has no ResourceContext schema');
+    if (!ajv) {
+      ajv = new Ajv({ strict: false });
+      ajv.addSchema({ $id: 'openrpc', components: (openrpc as { components: object }).components });
+    }
+    validate = ajv.getSchema(`openrpc#/components/schemas/${name}`);
+    if (!validate) throw new Error(`rpc-schema/openrpc.json has no ${name} schema`);
+    validators.set(name, validate);
   }
   return validate;
 }
@@ -27,8 +32,17 @@ export function parseStoredContext(column: string | null): ResourceContext | nul
   if (column === null) return null;
   try {
     const context: unknown = JSON.parse(column);
-    return validator()(context) ? (context as ResourceContext) : null;
+    return validator('ResourceContext')(context) ? (context as ResourceContext) : null;
   } catch {
     return null;
   }
+}
+
+/**
+ * The `class` column read back: a class of the contract, else null. The
+ * on_released method is built from it (`<class>.on_released`), so an edited
+ * value must not become a method no client knows.
+ */
+export function parseStoredClass(column: string): ResourceClass | null {
+  return validator('ResourceClass')(column) ? (column as ResourceClass) : null;
 }

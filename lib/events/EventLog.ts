@@ -230,11 +230,24 @@ export class EventLog extends TypedEventEmitter<EventLogEvents> {
       const batch = this.#queue;
       this.#queue = emptyBatch();
       let logged: LoggedEvent[] | null = null;
+      /** Set when the last attempt failed at COMMIT: what it wrote, if it landed. */
+      let uncertain: LoggedEvent[] | null = null;
       while (logged === null) {
         try {
+          if (uncertain && this.#store && (await this.#landed(this.#store, batch, uncertain))) {
+            this.#log.warn({ events: uncertain.length }, 'event log commit had landed although its COMMIT failed: not written again');
+            logged = uncertain;
+            break;
+          }
+          uncertain = null;
           logged = this.#store ? await this.#commit(this.#store, batch) : this.#remember(batch);
         } catch (err) {
-          this.#log.error({ err, events: batch.events.length }, 'event log commit failed: retrying, nothing is sent until it succeeds');
+          if (err instanceof CommitOutcomeUnknown) {
+            uncertain = err.logged;
+            this.#log.error({ err: err.cause, events: batch.events.length }, 'event log COMMIT failed and may have landed: checking before retrying, nothing is sent until it is settled');
+          } else {
+            this.#log.error({ err, events: batch.events.length }, 'event log commit failed: retrying, nothing is sent until it succeeds');
+          }
           await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
         }
       }
@@ -252,62 +265,101 @@ export class EventLog extends TypedEventEmitter<EventLogEvents> {
     this.#running = null;
   }
 
+  /**
+   * Writes the batch in one transaction. Rejects with
+   * {@link CommitOutcomeUnknown} when everything was written but COMMIT
+   * itself failed: with PostgreSQL the connection can drop after the server
+   * committed and before its reply, and writing the batch again would then
+   * log its events twice (or, with resource rows, fail on their keys forever).
+   */
   async #commit(store: Store, batch: Batch): Promise<LoggedEvent[]> {
     const now = this.#clock.now();
     const queries = (this.#queries ??= new EventLogQueries(store.db));
-    return store.db.transaction().execute(async (trx) => {
-      for (let i = 0; i < batch.records.length; i += INSERT_CHUNK) {
-        await queries.insertResources(
-          trx,
-          batch.records.slice(i, i + INSERT_CHUNK).map((r) => ({
-            res_id: r.resId,
-            account_id: r.accountId,
-            node_id: r.nodeId,
-            class: r.resourceClass,
-            process_id: r.processId,
-            owner_id: r.ownerId,
-            user_data: r.userData,
-            created_at: r.createdAt,
-          })),
-        );
-      }
-      for (const r of batch.records) if (r.statusUrl) await insertCallTarget(trx, r, r.statusUrl, now);
-      await this.#updateLive(queries, trx, batch);
-      if (!batch.events.length) return [];
-      const counts = new Map<string, number>();
-      for (const event of batch.events) counts.set(event.accountId, (counts.get(event.accountId) ?? 0) + 1);
-      // Accounts locked in one order everywhere: two nodes committing for the same accounts cannot deadlock.
-      const next = new Map<string, number>();
-      for (const accountId of [...counts.keys()].sort()) {
-        const n = counts.get(accountId)!;
-        next.set(accountId, (await queries.advanceSequence(trx, accountId, n)) - n + 1);
-      }
-      const logged = batch.events.map((event) => {
-        const eventId = next.get(event.accountId)!;
-        next.set(event.accountId, eventId + 1);
-        return loggedEvent(event, eventId, now);
-      });
-      for (let i = 0; i < logged.length; i += INSERT_CHUNK) {
-        await queries.insertEvents(
-          trx,
-          logged.slice(i, i + INSERT_CHUNK).map((e) => ({
-            account_id: e.accountId,
-            event_id: e.eventId,
-            res_id: e.resId,
-            method: e.method,
-            params: JSON.stringify(e.params),
-            created_at: now,
-          })),
-        );
-      }
-      for (const [i, event] of batch.events.entries()) {
-        if (!isFinal(event)) continue;
-        this.#dialogs.delete(event.resId);
-        const record: StoredFinalRecord = { event_id: logged[i]!.eventId, released: logged[i]!.params, context: event.context };
-        await queries.release(trx, event.resId, now, JSON.stringify(record));
-      }
-      return logged;
+    let written: LoggedEvent[] | null = null;
+    try {
+      return await store.db.transaction().execute(async (trx) => (written = await this.#write(queries, trx, batch, now)));
+    } catch (err) {
+      if (written) throw new CommitOutcomeUnknown(written, err);
+      throw err;
+    }
+  }
+
+  /**
+   * Whether a batch whose COMMIT failed is in the store after all: its first
+   * event's row holds exactly the params it was written with (event ids are
+   * taken in order, so another commit of that id holds other params), or,
+   * without events, its first resource row exists (res_ids are unique). A
+   * batch of dialog states only is written again: its UPDATEs are idempotent.
+   */
+  async #landed(store: Store, batch: Batch, written: readonly LoggedEvent[]): Promise<boolean> {
+    const [first] = written;
+    if (first) {
+      const row = await store.db
+        .selectFrom('events')
+        .select('params')
+        .where('account_id', '=', first.accountId)
+        .where('event_id', '=', first.eventId)
+        .executeTakeFirst();
+      return row?.params === JSON.stringify(first.params);
+    }
+    const [record] = batch.records;
+    if (!record) return false;
+    return (await store.db.selectFrom('resources').select('res_id').where('res_id', '=', record.resId).executeTakeFirst()) !== undefined;
+  }
+
+  /** The batch's statements inside the commit's transaction; resolves to its events with their ids. */
+  async #write(queries: EventLogQueries, trx: Transaction<StoreTables>, batch: Batch, now: number): Promise<LoggedEvent[]> {
+    for (let i = 0; i < batch.records.length; i += INSERT_CHUNK) {
+      await queries.insertResources(
+        trx,
+        batch.records.slice(i, i + INSERT_CHUNK).map((r) => ({
+          res_id: r.resId,
+          account_id: r.accountId,
+          node_id: r.nodeId,
+          class: r.resourceClass,
+          process_id: r.processId,
+          owner_id: r.ownerId,
+          user_data: r.userData,
+          created_at: r.createdAt,
+        })),
+      );
+    }
+    for (const r of batch.records) if (r.statusUrl) await insertCallTarget(trx, r, r.statusUrl, now);
+    await this.#updateLive(queries, trx, batch);
+    if (!batch.events.length) return [];
+    const counts = new Map<string, number>();
+    for (const event of batch.events) counts.set(event.accountId, (counts.get(event.accountId) ?? 0) + 1);
+    // Accounts locked in one order everywhere: two nodes committing for the same accounts cannot deadlock.
+    const next = new Map<string, number>();
+    for (const accountId of [...counts.keys()].sort()) {
+      const n = counts.get(accountId)!;
+      next.set(accountId, (await queries.advanceSequence(trx, accountId, n)) - n + 1);
+    }
+    const logged = batch.events.map((event) => {
+      const eventId = next.get(event.accountId)!;
+      next.set(event.accountId, eventId + 1);
+      return loggedEvent(event, eventId, now);
     });
+    for (let i = 0; i < logged.length; i += INSERT_CHUNK) {
+      await queries.insertEvents(
+        trx,
+        logged.slice(i, i + INSERT_CHUNK).map((e) => ({
+          account_id: e.accountId,
+          event_id: e.eventId,
+          res_id: e.resId,
+          method: e.method,
+          params: JSON.stringify(e.params),
+          created_at: now,
+        })),
+      );
+    }
+    for (const [i, event] of batch.events.entries()) {
+      if (!isFinal(event)) continue;
+      this.#dialogs.delete(event.resId);
+      const record: StoredFinalRecord = { event_id: logged[i]!.eventId, released: logged[i]!.params, context: event.context };
+      await queries.release(trx, event.resId, now, JSON.stringify(record));
+    }
+    return logged;
   }
 
   /**
@@ -342,6 +394,17 @@ export class EventLog extends TypedEventEmitter<EventLogEvents> {
     this.#memory.push(...logged);
     if (this.#memory.length > this.#memoryLimit) this.#memory.splice(0, this.#memory.length - this.#memoryLimit);
     return logged;
+  }
+}
+
+/** A commit that wrote everything and then failed at COMMIT: {@link logged} is what it wrote, ids included. */
+class CommitOutcomeUnknown extends Error {
+  override name = 'CommitOutcomeUnknown';
+  constructor(
+    readonly logged: LoggedEvent[],
+    cause: unknown,
+  ) {
+    super('COMMIT failed after the batch was written', { cause });
   }
 }
 

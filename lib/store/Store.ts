@@ -122,9 +122,12 @@ function createDialect(config: StoreConfig, { log, backgroundCheckpoints = false
         oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
     },
   });
-  // An idle connection the server drops (restart, failover, idle timeout) is an 'error' event on the
-  // pool; unhandled, it would end the process. pg discards that connection and the next query opens another.
-  pool.on('error', (err) => log?.warn({ err: oneLine(err) }, 'store connection lost'));
+  // A connection the server or the network drops (restart, failover, idle timeout) is an 'error' event on
+  // its client, and the pool re-emits it for an idle one. Unhandled, either would end the process: pg-pool
+  // listens only while a client is idle, so a drop during a transaction (a commit in flight) was an uncaught
+  // exception. The query in flight rejects too; pg discards that connection and the next query opens another.
+  pool.on('connect', (client) => client.on('error', (err) => log?.warn({ err: oneLine(err) }, 'store connection lost')));
+  pool.on('error', () => undefined); // already logged by the client's own listener above
   return new PostgresDialect({ pool });
 }
 

@@ -267,5 +267,36 @@ for (const backend of storeBackends(t)) {
       await back.close();
       await second.stop(); // before the store closes with the first server (teardown)
     });
+
+    t.test('restart after a crash: an edited class column never becomes an event method', async (t) => {
+      const ts = await open();
+      const client = await ts.connect();
+      t.teardown(() => client.close());
+      const ids: string[] = [];
+      for (const to of ['3001', '3002']) {
+        const { res_id } = (await client.call('ext.notify_call.construct', { to_uri: to, play_content: 'prompt.wav' })).result as { res_id: string };
+        await client.waitForEvent('ext.notify_call.on_progress', res_id);
+        ids.push(res_id);
+      }
+      await ts.server.eventLog.flush();
+      const [withContext, bare] = ids as [string, string];
+      // The first keeps its stored context (which names its class); the second has nothing else to go by.
+      await ts.store.db.updateTable('resources').set({ class: 'evil.x' }).where('res_id', '=', withContext).execute();
+      await ts.store.db.updateTable('resources').set({ class: 'evil.x', context: null }).where('res_id', '=', bare).execute();
+      const second = new CtiServer({ config: ts.config, engine: new ScriptedTelephonyEngine(), log: pino({ level: 'silent' }), accounts: new AccountStore(ts.store), store: ts.store });
+      const address = await second.start();
+      const back = await Client.connect(`ws://127.0.0.1:${address.port}`, ts.apiKey);
+      const replay = (await back.call('sys.events.replay', { after_event_id: 0, limit: 1000 })).result as { events: RpcMessage[] };
+      t.same(
+        replay.events.filter((e) => e.method!.endsWith('.on_released')).map((e) => [e.method, e.params!.res_id]),
+        [['ext.notify_call.on_released', withContext]],
+        'released under the class its stored context names; the other gets no event with an invented method',
+      );
+      t.notOk(replay.events.some((e) => e.method!.startsWith('evil')), 'no event method from the edited column');
+      const row = await ts.store.db.selectFrom('resources').select('live').where('res_id', '=', bare).executeTakeFirstOrThrow();
+      t.equal(Number(row.live), 1, 'the row no event can name is left live for the operator');
+      await back.close();
+      await second.stop();
+    });
   });
 }
