@@ -18,6 +18,7 @@ import type { Logger } from 'pino';
 import type Mrf from 'drachtio-fsmrf';
 import type { FreeswitchServerConfig } from '../../config/ServerConfig.js';
 import { TypedEventEmitter } from '../../util/TypedEmitter.js';
+import { OutboundListeners } from './OutboundListeners.js';
 import { NODE_TAG_HEADER } from './StaleCall.js';
 import { withTimeout } from './withTimeout.js';
 
@@ -36,6 +37,12 @@ const ENDPOINT_TIMEOUT_MS = 10_000;
 export const FREESWITCH_DEFAULT_SESSIONS_PER_SECOND = 30;
 /** Weight of the newest creation time in the running average. */
 const LATENCY_WEIGHT = 0.2;
+/**
+ * Ports FreeSWITCH's channels connect back to, used in turn: each accepts
+ * one connection per event-loop turn ({@link OutboundListeners}); 8 accept
+ * 8 endpoints per turn, above any rate FreeSWITCH sets them up at.
+ */
+const OUTBOUND_LISTENERS = 8;
 
 export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
   readonly name: string;
@@ -61,6 +68,7 @@ export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
   readonly #log: Logger;
   readonly #nodeTag: string | undefined;
   #server: Mrf.MediaServer | undefined;
+  #listeners: OutboundListeners | null = null;
   #retryMs = FIRST_RETRY_MS;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
@@ -79,6 +87,11 @@ export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
   /** The connected media server, if any. */
   get server(): Mrf.MediaServer | undefined {
     return this.#server;
+  }
+
+  /** The ports FreeSWITCH connects back to while connected (null: drachtio-fsmrf's one port). */
+  get outboundListeners(): OutboundListeners | null {
+    return this.#listeners;
   }
 
   /** Endpoints being created or waiting to be. */
@@ -105,6 +118,7 @@ export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
     try {
       const server = this.#server;
       if (!server) throw new Error('media server not connected');
+      this.#listeners?.useNext();
       const pending = server.createEndpoint({ headers: this.#nodeTag === undefined ? {} : { [NODE_TAG_HEADER]: this.#nodeTag } });
       const endpoint = await withTimeout(pending, ENDPOINT_TIMEOUT_MS, 'timed out').catch((err: unknown) => {
         pending.then((late) => late.destroy(), () => undefined).catch(() => undefined);
@@ -128,7 +142,13 @@ export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
     clearTimeout(this.#timer);
     const server = this.#server;
     this.#server = undefined;
+    this.#closeListeners();
     server?.disconnect();
+  }
+
+  #closeListeners(): void {
+    this.#listeners?.close();
+    this.#listeners = null;
   }
 
   async #connect(): Promise<void> {
@@ -152,8 +172,13 @@ export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
       if (this.#stopped) return server.disconnect();
       if (this.#nodeTag !== undefined) await this.#hangUpLeftovers(server, this.#nodeTag);
       await this.#readSessionsPerSecond(server);
-      if (this.#stopped) return server.disconnect();
+      const listeners = await OutboundListeners.attach(server, OUTBOUND_LISTENERS, this.#log);
+      if (this.#stopped) {
+        listeners?.close();
+        return server.disconnect();
+      }
       this.#server = server;
+      this.#listeners = listeners;
       this.#retryMs = FIRST_RETRY_MS;
       // A reset socket emits only 'error', an orderly close only 'end'.
       server.on('end', () => this.#lost(server, 'FreeSWITCH connection closed'));
@@ -198,6 +223,7 @@ export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
   #lost(server: Mrf.MediaServer, reason: string): void {
     if (this.#server !== server) return;
     this.#server = undefined;
+    this.#closeListeners();
     // Stops drachtio-modesl's own (unbounded) reconnect; we start afresh instead.
     server.disconnect();
     this.#log.error({ reason }, 'lost FreeSWITCH');

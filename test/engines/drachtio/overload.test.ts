@@ -3,7 +3,8 @@
 // leg uses that one; a FreeSWITCH that takes no more sessions fails reserve()
 // (so a resource ends before anyone rings); endpoints waiting for creation
 // saturate the engine (admission control), and the endpoint rate admitted is
-// FreeSWITCH's own sessions-per-second unless configured.
+// FreeSWITCH's own sessions-per-second unless configured; FreeSWITCH connects
+// back on several ports in turn (OutboundListeners).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
@@ -113,6 +114,31 @@ if ('skip' in services) {
     if (result.ok) result.reservation.release();
     t.ok(result.ok || /Connection timeout|timed out/.test(result.reason), `the stalled creation completes or fails (${result.ok || result.reason})`);
     t.equal(engine.saturation(2), undefined, 'nothing being created: admitted again, whatever the last creation took');
+  });
+
+  t.test('FreeSWITCH connects back on eight ports in turn (one accept per event-loop turn each), and every endpoint comes up', async (t) => {
+    const engine = await startEngine(t, services.config);
+    const before = await channels(fs);
+    const reserved = await Promise.all(Array.from({ length: 9 }, (_, i) => engine.reserve(`p${i}`)));
+    t.ok(
+      reserved.every((r) => r.ok),
+      'all nine endpoints are created, whichever port their channel connected to',
+    );
+    t.ok(await until(async () => (await channels(fs)) === before + 9), 'nine channels');
+    const list = JSON.parse(await eslApi(fs, 'show channels as json')) as { rows?: Array<{ uuid: string }> };
+    const ports = new Map<string, number>();
+    for (const { uuid } of list.rows ?? []) {
+      const address = (await eslApi(fs, `uuid_getvar ${uuid} sip_h_X-esl-outbound`)).trim();
+      const port = /^127\.0\.0\.1:(\d+)$/.exec(address)?.[1] ?? `unexpected ${address}`;
+      ports.set(port, (ports.get(port) ?? 0) + 1);
+    }
+    t.same(
+      [...ports.values()].sort(),
+      [1, 1, 1, 1, 1, 1, 1, 2],
+      `the nine INVITEs named eight ports in turn: ${JSON.stringify(Object.fromEntries(ports))}`,
+    );
+    for (const r of reserved) if (r.ok) r.reservation.release();
+    t.ok(await until(async () => (await channels(fs)) === before), 'all hung up');
   });
 
   t.test('endpoints waiting for creation saturate the engine; creation is bounded per server', async (t) => {
