@@ -1,5 +1,8 @@
 // Self-tests of the far-end harness: every carrier.xml behaviour driven by
 // the tiny TestUac, over UDP and TCP, with a real RtpEar for early media.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
 import { RtpEar } from '../support/sipp/RtpEar.js';
 import { SippCarrier } from '../support/sipp/SippCarrier.js';
@@ -222,6 +225,12 @@ t.test('TCP variant (-t t1)', async (tt) => {
 
 t.test('start() fails clearly when the port is taken', async (tt) => {
   await tt.rejects(SippCarrier.start({ port: carrier.port, startTimeoutMs: 3000 }), /SIPp/);
+  // A SIPp slow to start (a loaded machine) must not take the other SIPp's socket for its own.
+  const dir = await mkdtemp(join(tmpdir(), 'slow-sipp-'));
+  tt.teardown(() => rm(dir, { recursive: true, force: true }));
+  const slowSipp = join(dir, 'sipp');
+  await writeFile(slowSipp, '#!/bin/sh\nsleep 0.5\nexec sipp "$@"\n', { mode: 0o755 });
+  await tt.rejects(SippCarrier.start({ port: carrier.port, startTimeoutMs: 3000, sippPath: slowSipp }), /SIPp exited at start/);
 });
 
 t.test('SIPp counted every call as successful', async (tt) => {

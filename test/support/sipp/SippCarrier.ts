@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { createWriteStream, existsSync } from 'node:fs';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, readlink } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -83,19 +83,31 @@ async function freePort(host: string, transport: SipTransport): Promise<number> 
   return port;
 }
 
-/** Whether a socket is bound/listening on host:port, from /proc (Linux). */
-async function isListening(host: string, port: number, transport: SipTransport): Promise<boolean> {
+/**
+ * Whether process `pid` has a socket bound/listening on host:port, from /proc
+ * (Linux). The socket must be the process's own: with the port already taken
+ * by another SIPp, that one's socket would otherwise pass for the new SIPp's
+ * before the new one exits with its bind error.
+ */
+async function isListening(host: string, port: number, transport: SipTransport, pid: number): Promise<boolean> {
   const hex = (n: number, width: number): string => n.toString(16).toUpperCase().padStart(width, '0');
   const ip = host.split('.').map(Number);
   const ipHex = hex((((ip[3] ?? 0) << 24) | ((ip[2] ?? 0) << 16) | ((ip[1] ?? 0) << 8) | (ip[0] ?? 0)) >>> 0, 8);
   const wanted = [`${ipHex}:${hex(port, 4)}`, `00000000:${hex(port, 4)}`];
   const table = await readFile(`/proc/net/${transport}`, 'utf8');
-  return table.split('\n').some((line) => {
+  const inodes = table.split('\n').flatMap((line) => {
     const cols = line.trim().split(/\s+/);
     const local = cols[1] ?? '';
     // TCP must be in LISTEN (0A); any bound UDP socket will do.
-    return wanted.includes(local) && (transport === 'udp' || cols[3] === '0A');
+    return wanted.includes(local) && (transport === 'udp' || cols[3] === '0A') ? [`socket:[${cols[9]}]`] : [];
   });
+  if (inodes.length === 0) return false;
+  const fds = await readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
+  for (const fd of fds) {
+    const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
+    if (inodes.includes(target)) return true;
+  }
+  return false;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -174,7 +186,7 @@ export class SippCarrier {
         const log = await carrier.output();
         throw new Error(`SIPp exited at start (code ${carrier.exitInfo.code}); ${logDir}/sipp.out:\n${log.slice(-2000)}`);
       }
-      if (await isListening(host, port, transport)) return carrier;
+      if (child.pid !== undefined && (await isListening(host, port, transport, child.pid))) return carrier;
       if (Date.now() > deadline) {
         await carrier.stop();
         throw new Error(`SIPp not listening on ${host}:${port}/${transport} after start timeout; see ${logDir}`);
