@@ -113,6 +113,8 @@ export interface DrachtioEngineConfig {
     readonly maxEndpointsPending?: number;
     /** ms: refuse while FreeSWITCH takes longer than this to create an endpoint. */
     readonly maxEndpointCreateMs?: number;
+    /** ms: refuse while FreeSWITCH takes longer than this to apply a call's SDP or bridge. */
+    readonly maxMediaRequestMs?: number;
     readonly maxPendingInvites?: number;
   };
 }

@@ -66,6 +66,16 @@ export const DRACHTIO_ADMISSION_DEFAULTS = {
    * creations fail ("Connection timeout").
    */
   maxEndpointCreateMs: 2000,
+  /**
+   * The slowest SDP or bridge request on a call's endpoint (recent average,
+   * or the oldest still in progress) FreeSWITCH may show before constructs
+   * are refused. These requests come after a person answered, so they must
+   * stay well under what a person waits in silence (a few seconds): on a
+   * FreeSWITCH slower than its sessions-per-second, 1000 still let answered
+   * calls fail (5-9 per run at 30-40/s offered), 500 none, at a higher rate
+   * (docs/performance.md, "A slow FreeSWITCH").
+   */
+  maxMediaRequestMs: 500,
   maxPendingInvites: 2000,
 } as const;
 
@@ -138,6 +148,7 @@ export const drachtioEngineSchema = {
         maxEndpointsPerSecond: { type: 'integer', minimum: 2, maximum: 100_000 },
         maxEndpointsPending: count(DRACHTIO_ADMISSION_DEFAULTS.maxEndpointsPending, 2, 100_000),
         maxEndpointCreateMs: count(DRACHTIO_ADMISSION_DEFAULTS.maxEndpointCreateMs, 100, 60_000),
+        maxMediaRequestMs: count(DRACHTIO_ADMISSION_DEFAULTS.maxMediaRequestMs, 50, 60_000),
         maxPendingInvites: count(DRACHTIO_ADMISSION_DEFAULTS.maxPendingInvites, 2, 1_000_000),
       },
     },

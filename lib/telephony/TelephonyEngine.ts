@@ -73,6 +73,8 @@ export type SaturationCause =
   | 'endpoints_pending'
   /** drachtio: endpoints started in the last second reached `admission.maxEndpointsPerSecond` (default: FreeSWITCH's sessions-per-second). */
   | 'endpoint_rate'
+  /** drachtio: FreeSWITCH applies a call's SDP or bridge slower than `admission.maxMediaRequestMs`. */
+  | 'media_requests_slow'
   /** Both: INVITEs without a final response reached `admission.maxPendingInvites`. */
   | 'pending_invites'
   /** embedded: fewer free RTP ports than the new call's legs. */

@@ -79,7 +79,7 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
   /** Endpoint creations started in the last second (admission: FreeSWITCH sessions per second). */
   readonly #endpointStarts = new EventWindow(1000);
   /** The limits; `maxEndpointsPerSecond` undefined: the connected FreeSWITCH servers' own sessions-per-second. */
-  readonly #admission: { maxEndpointsPerSecond: number | undefined; maxEndpointsPending: number; maxEndpointCreateMs: number; maxPendingInvites: number };
+  readonly #admission: { maxEndpointsPerSecond: number | undefined; maxEndpointsPending: number; maxEndpointCreateMs: number; maxMediaRequestMs: number; maxPendingInvites: number };
   /** Replaced on stop(): a disconnected Srf does not reconnect. */
   #srf = new Srf();
   #links: FreeswitchLink[] = [];
@@ -99,6 +99,7 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
       maxEndpointsPerSecond: config.admission?.maxEndpointsPerSecond,
       maxEndpointsPending: config.admission?.maxEndpointsPending ?? DRACHTIO_ADMISSION_DEFAULTS.maxEndpointsPending,
       maxEndpointCreateMs: config.admission?.maxEndpointCreateMs ?? DRACHTIO_ADMISSION_DEFAULTS.maxEndpointCreateMs,
+      maxMediaRequestMs: config.admission?.maxMediaRequestMs ?? DRACHTIO_ADMISSION_DEFAULTS.maxMediaRequestMs,
       maxPendingInvites: config.admission?.maxPendingInvites ?? DRACHTIO_ADMISSION_DEFAULTS.maxPendingInvites,
     };
   }
@@ -256,27 +257,37 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
    * Refuses while FreeSWITCH is saturated: endpoints pending (being created
    * or queued: a bound on bursts), endpoint creation slower than
    * `maxEndpointCreateMs` (FreeSWITCH falling behind, before creations fail
-   * on drachtio-fsmrf's 4 s), the endpoint creation rate (FreeSWITCH's sessions-per-second), and INVITEs
-   * without a final response. One leg is one endpoint.
+   * on drachtio-fsmrf's 4 s), SDPs and bridges slower than
+   * `maxMediaRequestMs` (the steps after a person answered), the endpoint
+   * creation rate (FreeSWITCH's sessions-per-second), and INVITEs without a
+   * final response. One leg is one endpoint.
    */
   saturation(legs: number): EngineSaturation | undefined {
     const limits = this.#admission;
     const now = performance.now();
     const pending = this.#links.reduce((n, link) => n + link.pendingEndpoints, 0);
     if (pending + legs > limits.maxEndpointsPending) {
-      const createMs = Math.max(...this.#links.map((link) => link.createMs));
+      const createMs = Math.max(...this.#links.map((link) => link.creations.averageMs));
       return {
         cause: 'endpoints_pending',
         message: `${pending} FreeSWITCH endpoints are being created (limit ${limits.maxEndpointsPending})`,
         retryAfterMs: Math.max(100, Math.ceil(createMs)),
       };
     }
-    const slowMs = this.#slowestCreationMs(now);
+    const slowMs = Math.max(0, ...this.#links.map((link) => link.creations.busyMs(now)));
     if (slowMs > limits.maxEndpointCreateMs) {
       return {
         cause: 'endpoints_pending',
         message: `FreeSWITCH takes ${Math.round(slowMs)} ms to create an endpoint (limit ${limits.maxEndpointCreateMs} ms)`,
         retryAfterMs: Math.ceil(slowMs),
+      };
+    }
+    const requestMs = Math.max(0, ...this.#links.map((link) => link.mediaRequests.busyMs(now)));
+    if (requestMs > limits.maxMediaRequestMs) {
+      return {
+        cause: 'media_requests_slow',
+        message: `FreeSWITCH takes ${Math.round(requestMs)} ms to apply an SDP or a bridge (limit ${limits.maxMediaRequestMs} ms)`,
+        retryAfterMs: Math.ceil(requestMs),
       };
     }
     const rate = this.#endpointRateLimit();
@@ -294,21 +305,6 @@ export class DrachtioEngine extends TypedEventEmitter<TelephonyEngineEvents> imp
       return { cause: 'pending_invites', message: `${inviting} INVITEs await their final response (limit ${limits.maxPendingInvites})`, retryAfterMs: 1000 };
     }
     return undefined;
-  }
-
-  /**
-   * How long FreeSWITCH takes to create an endpoint, over the servers with
-   * creations in progress: the recent average or the oldest one still
-   * running, whichever is longer (a stalled FreeSWITCH completes none to
-   * average). 0 when nothing is being created, so an idle engine admits
-   * again whatever its last creations took.
-   */
-  #slowestCreationMs(now: number): number {
-    let slowest = 0;
-    for (const link of this.#links) {
-      if (link.pendingEndpoints > 0) slowest = Math.max(slowest, link.createMs, link.oldestCreationMs(now));
-    }
-    return slowest;
   }
 
   /**

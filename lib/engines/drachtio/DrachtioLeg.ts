@@ -566,7 +566,8 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
         if (this.#end || !endpoint) return;
         if (sdp && sdp !== this.#sdpApplied) {
           this.#sdpApplied = sdp;
-          this.#sdpAnswer = await withTimeout(endpoint.modify(sdp), MODIFY_TIMEOUT_MS, 'timed out');
+          const modified = withTimeout(endpoint.modify(sdp), MODIFY_TIMEOUT_MS, 'timed out');
+          this.#sdpAnswer = await (this.#link ? this.#link.mediaRequests.time(modified) : modified);
         }
         if (!this.#end) then();
       })

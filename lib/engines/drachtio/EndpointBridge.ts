@@ -29,7 +29,7 @@ export class EndpointBridge implements MediaBridge {
     if (mediaA.link !== mediaB.link) throw new Error('cannot bridge legs on different media servers');
     // Set when each endpoint was created (EndpointReservation): long done by now, as a rule.
     await Promise.all([mediaA.parked, mediaB.parked]);
-    await mediaA.endpoint.bridge(mediaB.endpoint);
+    await mediaA.link.mediaRequests.time(mediaA.endpoint.bridge(mediaB.endpoint));
     if (a.ended || b.ended) throw new Error('a leg ended while it was being bridged');
     log.info({ a: mediaA.endpoint.uuid, b: mediaB.endpoint.uuid }, 'bridged');
     return new EndpointBridge(a, b, mediaA, log);

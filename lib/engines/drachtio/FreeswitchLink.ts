@@ -17,6 +17,7 @@ import { connect as tcpConnect } from 'node:net';
 import type { Logger } from 'pino';
 import type Mrf from 'drachtio-fsmrf';
 import type { FreeswitchServerConfig } from '../../config/ServerConfig.js';
+import { LatencyGauge } from '../../util/LatencyGauge.js';
 import { TypedEventEmitter } from '../../util/TypedEmitter.js';
 import { OutboundListeners } from './OutboundListeners.js';
 import { NODE_TAG_HEADER } from './StaleCall.js';
@@ -35,8 +36,6 @@ const CONNECT_TIMEOUT_MS = 5000;
 const ENDPOINT_TIMEOUT_MS = 10_000;
 /** FreeSWITCH's own default `sessions-per-second`, assumed when its `status` cannot be read. */
 export const FREESWITCH_DEFAULT_SESSIONS_PER_SECOND = 30;
-/** Weight of the newest creation time in the running average. */
-const LATENCY_WEIGHT = 0.2;
 /**
  * Ports FreeSWITCH's channels connect back to, used in turn: each accepts
  * one connection per event-loop turn ({@link OutboundListeners}); 8 accept
@@ -48,8 +47,15 @@ export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
   readonly name: string;
   /** Endpoints of ours on this server (being created or live). */
   endpoints = 0;
-  /** Running average of one endpoint's creation, ms (admission control's retry hint). */
-  createMs = 100;
+  /** Endpoint creations: INVITE to FreeSWITCH until its channel's event socket is connected (admission control). */
+  readonly creations = new LatencyGauge(100);
+  /**
+   * Requests on the calls' endpoints once created: an SDP given to the
+   * endpoint (re-INVITE), a bridge. Admission control: these are the steps
+   * after a person answered, so FreeSWITCH answering them slowly refuses
+   * new calls before answered ones fail on them.
+   */
+  readonly mediaRequests = new LatencyGauge(50);
   /**
    * The sessions FreeSWITCH starts per second at most (its
    * `sessions-per-second`, read from `status` at each connection; beyond it
@@ -59,8 +65,6 @@ export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
   sessionsPerSecond = FREESWITCH_DEFAULT_SESSIONS_PER_SECOND;
   readonly #mrf: Mrf;
   readonly #createConcurrency: number;
-  /** Start (performance.now()) of each creation in progress, oldest first. */
-  readonly #creating = new Map<object, number>();
   /** Creations waiting for a slot, first come first served. */
   readonly #waiting: (() => void)[] = [];
   readonly #config: FreeswitchServerConfig;
@@ -96,13 +100,7 @@ export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
 
   /** Endpoints being created or waiting to be. */
   get pendingEndpoints(): number {
-    return this.#creating.size + this.#waiting.length;
-  }
-
-  /** How long the oldest creation in progress has run at `now`, ms; 0 when none is. */
-  oldestCreationMs(now: number): number {
-    for (const started of this.#creating.values()) return now - started;
-    return 0;
+    return this.creations.inFlight + this.#waiting.length;
   }
 
   /**
@@ -111,23 +109,17 @@ export class FreeswitchLink extends TypedEventEmitter<FreeswitchLinkEvents> {
    * it took over 10 s (an endpoint that comes later is hung up).
    */
   async createEndpoint(): Promise<Mrf.Endpoint> {
-    if (this.#creating.size >= this.#createConcurrency) await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    const started = performance.now();
-    const creation = {};
-    this.#creating.set(creation, started);
+    if (this.creations.inFlight >= this.#createConcurrency) await new Promise<void>((resolve) => this.#waiting.push(resolve));
     try {
       const server = this.#server;
       if (!server) throw new Error('media server not connected');
       this.#listeners?.useNext();
       const pending = server.createEndpoint({ headers: this.#nodeTag === undefined ? {} : { [NODE_TAG_HEADER]: this.#nodeTag } });
-      const endpoint = await withTimeout(pending, ENDPOINT_TIMEOUT_MS, 'timed out').catch((err: unknown) => {
+      return await this.creations.time(withTimeout(pending, ENDPOINT_TIMEOUT_MS, 'timed out')).catch((err: unknown) => {
         pending.then((late) => late.destroy(), () => undefined).catch(() => undefined);
         throw err;
       });
-      this.createMs += LATENCY_WEIGHT * (performance.now() - started - this.createMs);
-      return endpoint;
     } finally {
-      this.#creating.delete(creation);
       this.#waiting.shift()?.();
     }
   }

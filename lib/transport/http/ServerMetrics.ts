@@ -35,7 +35,7 @@ export class ServerMetrics {
     if (admission) {
       const refusals = new Counter({
         name: 'cti_engine_refusals_total',
-        help: 'Constructs refused because the telephony engine is saturated, by cause (endpoints_pending, endpoint_rate, pending_invites, rtp_ports).',
+        help: 'Constructs refused because the telephony engine is saturated, by cause (endpoints_pending, endpoint_rate, media_requests_slow, pending_invites, rtp_ports).',
         labelNames: ['cause'] as const,
         registers,
       });

@@ -117,6 +117,33 @@ if ('skip' in services) {
     t.equal(engine.saturation(2), undefined, 'nothing being created: admitted again, whatever the last creation took');
   });
 
+  t.test('a FreeSWITCH slower than maxMediaRequestMs to bridge answered calls saturates the engine', { skip: services.local ? false : 'needs a FreeSWITCH this run started (it is paused with SIGSTOP)' }, async (t) => {
+    const pid = Number(readFileSync(join(services.local!.dir, 'fs', 'run', 'freeswitch.pid'), 'utf8').trim());
+    const engine = await startEngine(t, { ...services.config, admission: { maxMediaRequestMs: 300 } });
+    const [earA, earB] = [await openEar(t), await openEar(t)];
+    const a = engine.dial(request(carrier, `answer-${earA.port}`));
+    const b = engine.dial(request(carrier, `answer-${earB.port}`));
+    await Promise.all([next(a, 'answered'), next(b, 'answered')]); // each far end's SDP given to its endpoint
+    t.equal(engine.saturation(2), undefined, 'both answered, nothing in flight: admitted');
+    // A stalled FreeSWITCH answers nothing: the bridge in flight shows it by its age.
+    process.kill(pid, 'SIGSTOP');
+    t.teardown(() => process.kill(pid, 'SIGCONT'));
+    const bridging = engine.bridge(a, b);
+    bridging.catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 500));
+    const saturation = engine.saturation(2);
+    t.equal(saturation?.cause, 'media_requests_slow', `refused while the bridge hangs: ${saturation?.message}`);
+    t.match(saturation?.message, /FreeSWITCH takes \d+ ms to apply an SDP or a bridge \(limit 300 ms\)/);
+    t.ok((saturation?.retryAfterMs ?? 0) >= 500, `retry after about the bridge's age (${saturation?.retryAfterMs})`);
+    process.kill(pid, 'SIGCONT');
+    const bridged = await bridging.then(() => 'bridged', (err: Error) => err.message);
+    t.equal(bridged, 'bridged', 'the bridge completes once FreeSWITCH resumes');
+    t.equal(engine.saturation(2), undefined, 'nothing in flight: admitted again, whatever the last bridge took');
+    a.hangup();
+    b.hangup();
+    await Promise.all([ended(a), ended(b)]);
+  });
+
   t.test('FreeSWITCH connects back on eight ports in turn (one accept per event-loop turn each), and every endpoint comes up', async (t) => {
     const engine = await startEngine(t, services.config);
     const reserved = await Promise.all(Array.from({ length: 9 }, (_, i) => engine.reserve(`p${i}`)));
