@@ -563,11 +563,11 @@ export class DrachtioLeg extends TypedEventEmitter<CallLegEvents> implements Cal
     this.#sdpQueue = this.#sdpQueue
       .then(async () => {
         const endpoint = this.#endpoint;
-        if (this.#end || !endpoint) return;
+        const link = this.#link; // set with the endpoint, before it
+        if (this.#end || !endpoint || !link) return;
         if (sdp && sdp !== this.#sdpApplied) {
           this.#sdpApplied = sdp;
-          const modified = withTimeout(endpoint.modify(sdp), MODIFY_TIMEOUT_MS, 'timed out');
-          this.#sdpAnswer = await (this.#link ? this.#link.mediaRequests.time(modified) : modified);
+          this.#sdpAnswer = await link.mediaRequests.time(withTimeout(endpoint.modify(sdp), MODIFY_TIMEOUT_MS, 'timed out'));
         }
         if (!this.#end) then();
       })
