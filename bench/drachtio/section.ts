@@ -251,6 +251,9 @@ export function addDrachtioRows(table: Table, section: DrachtioSection): void {
     const cti = section.results.find((r) => r.system === 'CTI server' && r.offeredPerSec === knee.offeredPerSec)!;
     const pct = (100 * cti.setupsPerSec) / knee.setupsPerSec;
     table.add({ scenario: `drachtio knee (${knee.offeredPerSec}/s)`, metric: 'CTI rate % of bare app', server: `${pct.toFixed(0)} %`, baseline: '100 %', target: '≥ 90 %', pass: pct >= 90 });
+  } else {
+    // Not a pass and not a miss: the run holds no rate to judge at (FreeSWITCH saturated below all of them).
+    table.add({ scenario: 'drachtio knee', metric: 'CTI rate % of bare app', server: 'no knee: the bare app failed at every offered rate', baseline: '', target: 'lower --drachtio-rates' });
   }
 }
 
